@@ -111,6 +111,18 @@ fn slices_fit_rtp_and_idr_carries_parameter_sets() -> TestResult {
                 sps < idr && pps < idr,
                 "SPS/PPS must precede the IDR slice: {types:?}"
             );
+            // Constrained baseline: profile_idc 66 with constraint_set1 (matches 42e0xx offers).
+            let sps_nal = e
+                .nal_units()
+                .find(|n| nal_type(n) == Some(7))
+                .ok_or("no SPS")?;
+            println!("SPS profile/constraints/level: {:02x?}", &sps_nal[1..4]);
+            assert_eq!(sps_nal[1], 0x42, "profile_idc must be baseline");
+            assert_ne!(
+                sps_nal[2] & 0x40,
+                0,
+                "constraint_set1_flag (constrained baseline)"
+            );
             assert!(
                 types.iter().filter(|t| **t == 5).count() > 1,
                 "expected several slices"

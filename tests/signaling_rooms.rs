@@ -620,3 +620,71 @@ async fn wss_with_a_self_signed_certificate() {
     server.shutdown(Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn client_resumes_after_a_network_drop_and_the_others_notice_nothing() {
+    let server = start_server(Limits::default()).await;
+    let proxy = common::tcp_proxy::TcpProxy::start(server.local_addr()).await;
+    let via_proxy = format!("ws://{}/ws", proxy.addr());
+    let (a, wa, mut arx) = SignalingClient::connect(fast_config(&via_proxy, "flaky", "A"))
+        .await
+        .unwrap();
+    let (b, wb, mut brx) = SignalingClient::connect(fast_config(&server.ws_url(), "flaky", "B"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(next_event(&mut arx).await, ClientEvent::ParticipantJoined(p) if p.id == wb.id)
+    );
+
+    proxy.cut_all();
+    assert!(matches!(
+        next_event(&mut arx).await,
+        ClientEvent::Disconnected { .. }
+    ));
+    // Both sides keep signalling through the outage: A's signal waits in its client, B's in
+    // the server (A keeps its place for the grace period).
+    a.send_signal(
+        wb.id.clone(),
+        Signal::Offer {
+            sdp: "queued by A".into(),
+        },
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    b.send_signal(
+        wa.id.clone(),
+        Signal::Answer {
+            sdp: "kept for A".into(),
+        },
+    )
+    .unwrap();
+
+    match next_event(&mut arx).await {
+        ClientEvent::Reconnected(w) => {
+            assert!(w.resumed, "resumed within the grace period");
+            assert_eq!(w.id, wa.id);
+            assert_eq!(w.participants.len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        next_signal(&mut arx).await,
+        (
+            wb.id.clone(),
+            Signal::Answer {
+                sdp: "kept for A".into()
+            }
+        )
+    );
+    // B saw no leave and no join, only A's queued signal.
+    assert_eq!(
+        next_signal(&mut brx).await,
+        (
+            wa.id.clone(),
+            Signal::Offer {
+                sdp: "queued by A".into()
+            }
+        )
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -83,6 +83,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: Arc<AppState>, conn: u64
     let mut dropped_for_rate: u32 = 0;
     let mut last_rate_error: Option<Instant> = None;
     let mut shutdown = state.shutdown.clone();
+    // Frames from the room that this connection could not write; kept for a resume.
+    let mut unsent: Vec<String> = Vec::new();
 
     let end = loop {
         let idle_deadline = last_heard + limits.idle_timeout;
@@ -98,7 +100,8 @@ pub(crate) async fn serve(mut socket: WebSocket, state: Arc<AppState>, conn: u64
             }
             queued = rx.recv() => match queued {
                 Some(frame) => {
-                    if socket.send(Message::text(frame)).await.is_err() {
+                    if socket.send(Message::text(frame.clone())).await.is_err() {
+                        unsent.push(frame);
                         break End::Lost;
                     }
                 }
@@ -212,7 +215,12 @@ pub(crate) async fn serve(mut socket: WebSocket, state: Arc<AppState>, conn: u64
             let grace = limits.reconnect_grace;
             if grace.is_zero() {
                 state.rooms.leave(&id, conn, LeaveReason::Disconnected);
-            } else if state.rooms.detach(&id, conn) {
+                return;
+            }
+            while let Ok(frame) = rx.try_recv() {
+                unsent.push(frame);
+            }
+            if state.rooms.detach(&id, conn, unsent) {
                 debug!(conn, %id, "connection lost; holding the place for the grace period");
                 let state = Arc::clone(&state);
                 tokio::spawn(async move {

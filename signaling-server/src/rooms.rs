@@ -351,9 +351,10 @@ impl Rooms {
         }
     }
 
-    /// Marks `id` detached after its connection `conn` dropped without a goodbye. Returns whether
+    /// Marks `id` detached after its connection `conn` dropped without a goodbye, keeping the
+    /// frames that connection never wrote (`unsent`, oldest first) for a resume. Returns whether
     /// it was attached to `conn` (so a grace timer should run).
-    pub(crate) fn detach(&self, id: &ParticipantId, conn: u64) -> bool {
+    pub(crate) fn detach(&self, id: &ParticipantId, conn: u64, unsent: Vec<String>) -> bool {
         let mut inner = self.lock();
         let Inner { rooms, room_of } = &mut *inner;
         let Some(room) = room_of.get(id).and_then(|r| rooms.get_mut(r)) else {
@@ -365,6 +366,12 @@ impl Rooms {
         if matches!(&m.conn, Some((c, _)) if *c == conn) {
             m.conn = None;
             m.detached_from = Some(conn);
+            for frame in unsent.into_iter().rev() {
+                m.pending.push_front(frame);
+            }
+            while m.pending.len() > self.limits.outbound_queue {
+                m.pending.pop_front();
+            }
             true
         } else {
             false
@@ -503,7 +510,7 @@ mod tests {
         let r = rooms();
         let (a, _arx) = join(&r, 1, "room", "a");
         let (b, _brx) = join(&r, 2, "room", "b");
-        assert!(r.detach(&b.id, 2));
+        assert!(r.detach(&b.id, 2, vec![]));
         r.relay(&a.id, &b.id, Signal::EndOfCandidates)
             .unwrap_or_else(|e| panic!("{e:?}"));
         let (tx, mut rx) = mpsc::channel(16);
@@ -535,7 +542,7 @@ mod tests {
     fn expiry_removes_detached_member_and_empty_room() {
         let r = rooms();
         let (a, _arx) = join(&r, 1, "room", "a");
-        assert!(r.detach(&a.id, 1));
+        assert!(r.detach(&a.id, 1, vec![]));
         r.expire(&a.id, 1);
         assert_eq!(r.stats().rooms, 0);
         assert_eq!(r.stats().participants, 0);

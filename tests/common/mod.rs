@@ -11,3 +11,4 @@
 )]
 
 pub mod signaling;
+pub mod tcp_proxy;

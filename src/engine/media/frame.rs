@@ -304,6 +304,50 @@ impl AudioFrame {
     }
 }
 
+/// Re-chunks audio of any block size (a device callback, 10 ms source frames) into frames of a
+/// fixed size (960 samples for Opus), keeping the capture time of each output frame's first
+/// sample.
+#[derive(Debug, Clone)]
+pub struct AudioChunker {
+    size: usize,
+    pending: Vec<f32>,
+    pending_start: CaptureTime,
+}
+
+impl AudioChunker {
+    /// Emits frames of `size` samples (at least 1).
+    #[must_use]
+    pub fn new(size: usize) -> Self {
+        Self {
+            size: size.max(1),
+            pending: Vec::new(),
+            pending_start: CaptureTime::default(),
+        }
+    }
+
+    /// Adds a block; returns every complete frame now available.
+    pub fn push(&mut self, block: &AudioFrame) -> Vec<AudioFrame> {
+        let mut out = Vec::new();
+        let mut consumed = 0;
+        while consumed < block.samples.len() {
+            if self.pending.is_empty() {
+                self.pending_start = block.time_of_sample(consumed);
+            }
+            let take = (self.size - self.pending.len()).min(block.samples.len() - consumed);
+            self.pending
+                .extend_from_slice(&block.samples[consumed..consumed + take]);
+            consumed += take;
+            if self.pending.len() == self.size {
+                out.push(AudioFrame {
+                    samples: std::mem::replace(&mut self.pending, Vec::with_capacity(self.size)),
+                    capture_time: self.pending_start,
+                });
+            }
+        }
+        out
+    }
+}
+
 /// Duration of `n` samples at 48 kHz.
 #[must_use]
 pub fn samples_to_duration(n: usize) -> Duration {
@@ -326,6 +370,35 @@ mod tests {
                 .is_err()
         );
         Ok(())
+    }
+
+    #[test]
+    fn chunker_regroups_and_keeps_times() {
+        let mut c = AudioChunker::new(960);
+        let mut out = Vec::new();
+        for i in 0..5u64 {
+            let block = AudioFrame {
+                samples: (0..480).map(|s| (i * 480 + s) as f32).collect(),
+                capture_time: CaptureTime(i * 10_000),
+            };
+            out.extend(c.push(&block));
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[1].samples[0], 960.0);
+        assert_eq!(out[1].capture_time, CaptureTime(20_000));
+        let odd = AudioFrame {
+            samples: vec![0.0; 700],
+            capture_time: CaptureTime(1_000_000),
+        };
+        // 480 pending + 700 = one frame and 220 left; the next frame starts 480 samples (10 ms)
+        // into this block.
+        let got = c.push(&odd);
+        assert_eq!(got.len(), 1);
+        let got = c.push(&AudioFrame {
+            samples: vec![0.0; 740],
+            capture_time: CaptureTime(0),
+        });
+        assert_eq!(got[0].capture_time, CaptureTime(1_010_000));
     }
 
     #[test]

@@ -22,11 +22,11 @@ pub enum MixerError {
 
 /// One mixed 20 ms frame.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MixedFrame {
+pub struct MixedFrame<K> {
     /// [`FRAME_SAMPLES`] samples, limited to `[-1, 1]`.
     pub samples: Vec<f32>,
     /// How each participant's contribution was produced.
-    pub kinds: Vec<(String, FrameKind)>,
+    pub kinds: Vec<(K, FrameKind)>,
 }
 
 /// Per-participant jitter buffers plus a mixer; see the module docs.
@@ -94,7 +94,7 @@ impl<K: Ord + Clone + std::fmt::Display, D: AudioDecoder> AudioMixer<K, D> {
     }
 
     /// Pulls 20 ms from every participant at playout time `now` and mixes it.
-    pub fn pull(&mut self, now: CaptureTime) -> MixedFrame {
+    pub fn pull(&mut self, now: CaptureTime) -> MixedFrame<K> {
         let mut sum = vec![0.0f32; FRAME_SAMPLES];
         let mut kinds = Vec::with_capacity(self.buffers.len());
         for (id, buffer) in &mut self.buffers {
@@ -102,7 +102,7 @@ impl<K: Ord + Clone + std::fmt::Display, D: AudioDecoder> AudioMixer<K, D> {
             for (acc, s) in sum.iter_mut().zip(&frame.samples) {
                 *acc += *s;
             }
-            kinds.push((id.to_string(), frame.kind));
+            kinds.push((id.clone(), frame.kind));
         }
         soft_limit(&mut sum);
         MixedFrame {

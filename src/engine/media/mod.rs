@@ -41,5 +41,5 @@ pub mod synthetic_video;
 pub mod wav;
 pub mod y4m;
 
-pub use frame::{AUDIO_SAMPLE_RATE, AudioFrame, CaptureTime, FrameError, I420Frame};
+pub use frame::{AUDIO_SAMPLE_RATE, AudioChunker, AudioFrame, CaptureTime, FrameError, I420Frame};
 pub use source::{AudioSource, SourceError, VideoSource};

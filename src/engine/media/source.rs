@@ -6,10 +6,12 @@
 //! microphone callback queue) or produces one immediately and lets the runner pace it
 //! ([`Pacing::Interval`], e.g. synthetic and file sources).
 //!
-//! [`spawn_video`] / [`spawn_audio`] move a source onto its own named thread (a camera object
-//! that is not `Send` can be built inside the thread by a [`VideoSource`] that opens the device on
-//! first use) and hand frames over a [`drop_oldest`](super::drop_oldest) channel, so a slow
-//! consumer loses the oldest frames instead of stalling capture or queueing latency. The returned
+//! [`spawn_video`] / [`spawn_audio`] move a source onto its own named thread and hand frames over
+//! a [`drop_oldest`](super::drop_oldest) channel, so a slow consumer loses the oldest frames
+//! instead of stalling capture or queueing latency. Device handles that are not `Send` (nokhwa's
+//! `Camera`) use [`spawn_video_with`] / [`spawn_audio_with`], which build the source on the
+//! capture thread from a `Send` factory and keep it there; the traits themselves do not require
+//! `Send`. The returned
 //! [`CaptureThread`] stops and joins the thread when dropped; a source error ends the thread and is
 //! returned once by [`CaptureThread::stop`].
 
@@ -60,7 +62,7 @@ pub enum Pacing {
 }
 
 /// A source of I420 video frames (camera, synthetic pattern, Y4M file).
-pub trait VideoSource: Send {
+pub trait VideoSource {
     /// Short human-readable name, used for the thread name and logs.
     fn name(&self) -> String;
     /// How the runner should pace calls to [`VideoSource::next_frame`].
@@ -73,7 +75,7 @@ pub trait VideoSource: Send {
 }
 
 /// A source of 48 kHz mono audio in 10 or 20 ms frames (microphone, tone, WAV file).
-pub trait AudioSource: Send {
+pub trait AudioSource {
     /// Short human-readable name, used for the thread name and logs.
     fn name(&self) -> String;
     /// How the runner should pace calls to [`AudioSource::next_frame`].
@@ -160,37 +162,81 @@ impl Drop for CaptureThread {
 ///
 /// # Errors
 /// [`SourceError::Spawn`] if the thread cannot be created.
-pub fn spawn_video<S: VideoSource + 'static>(
+pub fn spawn_video<S: VideoSource + Send + 'static>(
     source: S,
     capacity: usize,
 ) -> Result<(CaptureThread, DropOldestReceiver<I420Frame>), SourceError> {
     let name = format!("confab-video-{}", source.name());
-    let mut source = source;
-    spawn_runner(name, capacity, source.pacing(), move || source.next_frame())
+    spawn_video_with(&name, capacity, move || Ok(source))
+}
+
+/// Builds a source with `make` on a new thread named `thread_name` and runs it there (for device
+/// handles that must stay on one thread). An error from `make` ends the thread like a source error.
+///
+/// # Errors
+/// [`SourceError::Spawn`] if the thread cannot be created.
+pub fn spawn_video_with<S, F>(
+    thread_name: &str,
+    capacity: usize,
+    make: F,
+) -> Result<(CaptureThread, DropOldestReceiver<I420Frame>), SourceError>
+where
+    S: VideoSource,
+    F: FnOnce() -> Result<S, SourceError> + Send + 'static,
+{
+    spawn_runner(thread_name.to_string(), capacity, move |run| {
+        let mut source = make()?;
+        let pacing = source.pacing();
+        run(pacing, &mut || source.next_frame())
+    })
 }
 
 /// Runs `source` on a thread named `confab-audio-<name>`; see [`spawn_video`].
 ///
 /// # Errors
 /// [`SourceError::Spawn`] if the thread cannot be created.
-pub fn spawn_audio<S: AudioSource + 'static>(
+pub fn spawn_audio<S: AudioSource + Send + 'static>(
     source: S,
     capacity: usize,
 ) -> Result<(CaptureThread, DropOldestReceiver<AudioFrame>), SourceError> {
     let name = format!("confab-audio-{}", source.name());
-    let mut source = source;
-    spawn_runner(name, capacity, source.pacing(), move || source.next_frame())
+    spawn_audio_with(&name, capacity, move || Ok(source))
 }
 
-fn spawn_runner<T, F>(
+/// Audio counterpart of [`spawn_video_with`].
+///
+/// # Errors
+/// [`SourceError::Spawn`] if the thread cannot be created.
+pub fn spawn_audio_with<S, F>(
+    thread_name: &str,
+    capacity: usize,
+    make: F,
+) -> Result<(CaptureThread, DropOldestReceiver<AudioFrame>), SourceError>
+where
+    S: AudioSource,
+    F: FnOnce() -> Result<S, SourceError> + Send + 'static,
+{
+    spawn_runner(thread_name.to_string(), capacity, move |run| {
+        let mut source = make()?;
+        let pacing = source.pacing();
+        run(pacing, &mut || source.next_frame())
+    })
+}
+
+/// The capture loop handed to a thread body: paces and forwards frames until stopped.
+type RunLoop<'a, T> = &'a mut dyn FnMut(
+    Pacing,
+    &mut dyn FnMut() -> Result<T, SourceError>,
+) -> Result<(), SourceError>;
+
+fn spawn_runner<T, B>(
     name: String,
     capacity: usize,
-    pacing: Pacing,
-    mut next: F,
+    body: B,
 ) -> Result<(CaptureThread, DropOldestReceiver<T>), SourceError>
 where
-    T: Send + std::fmt::Debug + 'static,
-    F: FnMut() -> Result<T, SourceError> + Send + 'static,
+    T: Send + 'static,
+    B: FnOnce(RunLoop<'_, T>) -> Result<(), SourceError> + Send + 'static,
 {
     let (tx, rx) = drop_oldest::channel(capacity);
     let stop = Arc::new(AtomicBool::new(false));
@@ -199,24 +245,29 @@ where
     let join = std::thread::Builder::new()
         .name(name)
         .spawn(move || {
-            let mut deadline = Instant::now();
-            while !thread_stop.load(Ordering::Relaxed) {
-                if let Pacing::Interval(interval) = pacing {
-                    let now = Instant::now();
-                    if deadline > now {
-                        std::thread::sleep(deadline - now);
-                    } else if now - deadline > interval * 4 {
-                        // Far behind (suspended, overloaded): resynchronise rather than burst.
-                        deadline = now;
+            let mut run = |pacing: Pacing,
+                           next: &mut dyn FnMut() -> Result<T, SourceError>|
+             -> Result<(), SourceError> {
+                let mut deadline = Instant::now();
+                while !thread_stop.load(Ordering::Relaxed) {
+                    if let Pacing::Interval(interval) = pacing {
+                        let now = Instant::now();
+                        if deadline > now {
+                            std::thread::sleep(deadline - now);
+                        } else if now - deadline > interval * 4 {
+                            // Far behind (suspended, overloaded): resynchronise, do not burst.
+                            deadline = now;
+                        }
+                        deadline += interval;
                     }
-                    deadline += interval;
+                    let item = next()?;
+                    if tx.send(item) == SendOutcome::Disconnected {
+                        break;
+                    }
                 }
-                let item = next()?;
-                if tx.send(item) == SendOutcome::Disconnected {
-                    break;
-                }
-            }
-            Ok(())
+                Ok(())
+            };
+            body(&mut run)
         })
         .map_err(SourceError::Spawn)?;
     Ok((
