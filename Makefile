@@ -4,7 +4,8 @@
 #                 via sudo); does nothing when they are all present
 #   make check    rustfmt check + clippy with -D warnings (what CI runs before the tests)
 #   make test     deps + check + every test in the workspace
-#   make run      build (release) and start Confab
+#   make run      build (release) and start Confab (until the desktop app lands: the headless
+#                 loopback call, which prints its measured report)
 #   make bench    benchmarks (release): signaling relay, media codecs
 
 SHELL := /bin/bash
@@ -40,7 +41,7 @@ test: check
 
 run: deps
 	$(CARGO) build --release --locked
-	./target/release/confab serve --listen 127.0.0.1:8787
+	./target/release/confab
 
 bench: deps
 	$(CARGO) bench --workspace --locked

@@ -3,9 +3,13 @@
 //! The library half of the `confab` package. The binary (`src/main.rs`) is a thin CLI over it;
 //! integration tests and benchmarks use it directly.
 //!
-//! - [`engine`]: the call engine (media pipeline today; peer connections next). Never imports UI
-//!   code.
+//! - [`engine`]: the call engine (media pipeline, WebRTC peer connections, call session). Never
+//!   imports UI code.
+//! - [`loopback`]: `confab loopback`, a measured call between two in-process engines.
+//! - [`measure`]: call-quality measurement from the media itself (frame markers, beeps, CPU).
 //! - The signaling protocol, client and server live in the `signaling-client` and
 //!   `signaling-server` workspace crates.
 
 pub mod engine;
+pub mod loopback;
+pub mod measure;

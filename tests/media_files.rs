@@ -104,6 +104,8 @@ fn malformed_y4m_gives_clear_errors() {
             "malformed frame header",
         ),
         (b"YUV4MPEG2 W2 H2", "not terminated"),
+        ("YUV4MPEG2 W2 H2 \u{e9}x\n".as_bytes(), "no frames"),
+        (b"YUV4MPEG2 W100000 H2\n", "frame size"),
     ];
     for (bytes, expected) in cases {
         match open(bytes) {

@@ -245,3 +245,30 @@ fn garbage_input_is_an_error_not_a_panic() -> TestResult {
     assert!(H264Encoder::new(H264EncoderConfig::new(641, 480, 30.0, 1_000_000)).is_err());
     Ok(())
 }
+
+#[test]
+fn resolution_change_restarts_with_an_idr_at_the_new_size() -> TestResult {
+    let big = SyntheticVideo::new(640, 480, 30)?;
+    let small = SyntheticVideo::new(320, 240, 30)?;
+    let mut enc = H264Encoder::new(H264EncoderConfig::new(640, 480, 30.0, 800_000))?;
+    enc.set_bitrate(600_000)?;
+    let mut dec = H264Decoder::new()?;
+    for n in 0..20 {
+        let src = if n < 10 { &big } else { &small };
+        let Some(e) = enc.encode(&src.render(n, time_of(n)))? else {
+            continue;
+        };
+        if n == 10 {
+            assert!(e.keyframe, "a size change must start with an IDR");
+        }
+        let frame = dec.decode(&e.data, e.capture_time)?.ok_or("no picture")?;
+        assert_eq!((frame.width(), frame.height()), (src.width(), src.height()));
+        assert_eq!(read_marker(&frame)?.frame_number, n);
+    }
+    assert_eq!(
+        enc.config().bitrate_bps,
+        600_000,
+        "bitrate survives the reconfiguration"
+    );
+    Ok(())
+}

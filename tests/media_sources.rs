@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use confab::engine::media::frame::{AudioFrame, CaptureTime, I420Frame};
 use confab::engine::media::source::{
-    AudioSource, Pacing, SourceError, VideoSource, spawn_audio, spawn_video,
+    AudioSource, Pacing, SourceError, VideoSource, spawn_audio, spawn_video, spawn_video_with,
 };
 use confab::engine::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig};
 use confab::engine::media::synthetic_video::{SyntheticVideo, read_marker};
@@ -117,5 +117,45 @@ fn dropping_the_receiver_stops_the_thread() -> TestResult {
     // Sources also work without a thread (deterministic tests drive them directly).
     let mut direct = SyntheticAudio::new(SyntheticAudioConfig::default())?;
     assert_eq!(AudioSource::next_frame(&mut direct)?.samples.len(), 960);
+    Ok(())
+}
+
+/// A source holding a non-`Send` handle, like nokhwa's `Camera`.
+struct ThreadBoundCamera {
+    handle: std::rc::Rc<std::cell::Cell<u32>>,
+    pattern: SyntheticVideo,
+}
+
+impl VideoSource for ThreadBoundCamera {
+    fn name(&self) -> String {
+        "bound".into()
+    }
+    fn pacing(&self) -> Pacing {
+        Pacing::Interval(std::time::Duration::from_millis(5))
+    }
+    fn next_frame(&mut self) -> Result<I420Frame, SourceError> {
+        let n = self.handle.get();
+        self.handle.set(n + 1);
+        Ok(self.pattern.render(n, CaptureTime::now()))
+    }
+}
+
+#[test]
+fn non_send_devices_are_built_on_their_capture_thread() -> TestResult {
+    let (thread, rx) = spawn_video_with("confab-video-bound", 2, || {
+        Ok(ThreadBoundCamera {
+            handle: std::rc::Rc::new(std::cell::Cell::new(0)),
+            pattern: SyntheticVideo::new(160, 64, 30)?,
+        })
+    })?;
+    assert_eq!(read_marker(&rx.recv()?)?.frame_number, 0);
+    thread.stop()?;
+
+    // A failing factory (device missing) ends the thread with its error.
+    let (thread, rx) = spawn_video_with("confab-video-missing", 2, || {
+        Err::<ThreadBoundCamera, _>(SourceError::Device("no camera".into()))
+    })?;
+    assert!(rx.recv().is_err());
+    assert!(matches!(thread.stop(), Err(SourceError::Device(_))));
     Ok(())
 }

@@ -15,10 +15,12 @@
 //! - Delay adaptation: each packet's transit time (arrival minus media time) is compared with the
 //!   fastest recent packet; the target delay is the 95th percentile of that excess over the last
 //!   [`JitterBufferConfig::history_packets`] plus one frame, clamped to the configured range, so it
-//!   grows with jitter and shrinks ~5 s after jitter subsides. Playout follows the target by
-//!   inserting a concealed frame (stretch) or skipping one (compress), at most one step per
-//!   100 ms. When the buffer runs dry the missing audio is treated as delay, not loss (stretch
+//!   grows with jitter and shrinks ~5 s after jitter subsides. Playout keeps the delay within
+//!   -10/+30 ms of the target by inserting a concealed frame (stretch) or skipping one
+//!   (compress), at most one step per 100 ms. When the buffer runs dry the missing audio is treated as delay, not loss (stretch
 //!   instead of skipping ahead), so a delay spike grows the buffer instead of dropping audio.
+//! - A packet more than [`RESYNC_BEHIND`] behind or [`RESYNC_AHEAD`] ahead of the playout point
+//!   (sender restarted, timestamp base jumped) resets the buffer instead of being dropped forever.
 //! - [`JitterBuffer::current_delay`] reports the playout delay beyond the fastest packet's transit;
 //!   [`JitterBuffer::stats`] counts what happened.
 
@@ -30,8 +32,17 @@ use super::opus_codec::{AudioDecoder, FRAME_SAMPLES};
 
 const FRAME_TS: u64 = FRAME_SAMPLES as u64;
 const FRAME_US: i64 = 20_000;
+/// Playout delay may sit this far below target before a frame is inserted...
+const BAND_BELOW_US: i64 = 10_000;
+/// ...and this far above it before a frame is skipped (the band must be wider than a frame, or
+/// every step would overshoot and oscillate).
+const BAND_ABOVE_US: i64 = 30_000;
 /// Frames between two adaptation steps (100 ms).
 const ADAPT_COOLDOWN: u32 = 5;
+/// A packet this far behind the playout point means the stream restarted.
+pub const RESYNC_BEHIND: Duration = Duration::from_secs(2);
+/// A packet this far ahead of the playout point means the stream's timestamps jumped.
+pub const RESYNC_AHEAD: Duration = Duration::from_secs(10);
 
 /// One received RTP packet carrying a 20 ms Opus frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +130,8 @@ pub struct JitterStats {
     pub overflow: u64,
     /// Frames played, of any kind.
     pub played: u64,
+    /// Times the buffer reset because timestamps jumped.
+    pub resyncs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -196,8 +209,17 @@ impl<D: AudioDecoder> JitterBuffer<D> {
     /// Adds a received packet that arrived at `arrival`.
     pub fn push(&mut self, packet: RtpAudioPacket, arrival: CaptureTime) {
         self.stats.received += 1;
-        let seq = unwrap(self.last_seq, u64::from(packet.seq), 16);
-        let ts = unwrap(self.last_ts, u64::from(packet.timestamp), 32);
+        let mut seq = unwrap(self.last_seq, u64::from(packet.seq), 16);
+        let mut ts = unwrap(self.last_ts, u64::from(packet.timestamp), 32);
+        if let Some(playout) = self.playout_ts {
+            let behind = playout.saturating_sub(ts);
+            let ahead = ts.saturating_sub(playout);
+            if behind > duration_to_ts(RESYNC_BEHIND) || ahead > duration_to_ts(RESYNC_AHEAD) {
+                self.resync();
+                seq = unwrap(None, u64::from(packet.seq), 16);
+                ts = unwrap(None, u64::from(packet.timestamp), 32);
+            }
+        }
         self.last_seq = Some(self.last_seq.map_or(seq, |s| s.max(seq)));
         self.last_ts = Some(self.last_ts.map_or(ts, |t| t.max(ts)));
         self.first_arrival.get_or_insert(arrival);
@@ -223,6 +245,20 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             self.packets.pop_first();
             self.stats.overflow += 1;
         }
+    }
+
+    /// Forgets the stream (not the counters or the decoder) and starts over as if new.
+    fn resync(&mut self) {
+        self.stats.resyncs += 1;
+        self.packets.clear();
+        self.last_seq = None;
+        self.last_ts = None;
+        self.playout_ts = None;
+        self.played_seq = None;
+        self.first_arrival = None;
+        self.transits.clear();
+        self.target = self.config.min_delay;
+        self.cooldown = 0;
     }
 
     fn record_transit(&mut self, ts: u64, arrival: CaptureTime) {
@@ -262,7 +298,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         let may_adapt = self.cooldown == 0;
 
         if let Some(stored) = self.packets.get(&playout_ts).cloned() {
-            if may_adapt && delay_us < target_us - FRAME_US && delay_us < max_us {
+            if may_adapt && delay_us < target_us - BAND_BELOW_US && delay_us < max_us {
                 // Below target: insert a concealed frame, keep the packet for the next pop.
                 self.cooldown = ADAPT_COOLDOWN;
                 self.stats.stretched += 1;
@@ -270,7 +306,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             }
             let next_ts = playout_ts + FRAME_TS;
             if may_adapt
-                && delay_us > target_us + 2 * FRAME_US
+                && delay_us > target_us + BAND_ABOVE_US
                 && self.packets.contains_key(&next_ts)
             {
                 // Above target: decode this frame to keep the decoder's state, discard it, and
@@ -405,6 +441,10 @@ fn unwrap(last: Option<u64>, value: u64, bits: u32) -> u64 {
     } else {
         last.saturating_sub(modulus - forward)
     }
+}
+
+fn duration_to_ts(d: Duration) -> u64 {
+    u64::try_from(d.as_micros() * u128::from(AUDIO_SAMPLE_RATE) / 1_000_000).unwrap_or(u64::MAX)
 }
 
 fn ts_to_us(ts: u64) -> i64 {

@@ -6,9 +6,9 @@
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`frame`] | [`I420Frame`], [`AudioFrame`], [`CaptureTime`] (the shared media clock) |
+//! | [`frame`] | [`I420Frame`], [`AudioFrame`], [`CaptureTime`] (the shared media clock), [`AudioChunker`] |
 //! | [`drop_oldest`] | bounded channel that evicts the oldest item instead of blocking or growing |
-//! | [`source`] | [`VideoSource`] / [`AudioSource`] traits and the named capture threads that drive them |
+//! | [`source`] | [`VideoSource`] / [`AudioSource`] traits and the named capture threads that drive them (`spawn_video`, `spawn_video_with` for thread-bound devices) |
 //! | [`synthetic_video`] | moving textured test pattern with a machine-readable frame marker |
 //! | [`synthetic_audio`] | tone with periodic beeps, and the beep detector |
 //! | [`y4m`], [`wav`] | looping file sources (and a Y4M writer for fixtures) |
@@ -17,6 +17,13 @@
 //! | [`opus_codec`] | Opus encoder (VOIP, FEC, DTX) and decoder (PLC, FEC) |
 //! | [`jitter_buffer`] | adaptive playout buffer for Opus packets |
 //! | [`mixer`] | mixes the playout of several remote participants |
+//!
+//! Typical wiring (the engine's job): `spawn_video(SyntheticVideo::new(..)?, 2)` -> frames ->
+//! [`h264::H264Encoder::encode`] -> [`h264::EncodedFrame`] (Annex-B) -> RTP; received access units
+//! -> [`h264::H264Decoder::decode`] (on `Err`, send a PLI) -> [`synthetic_video::read_marker`]
+//! gives the capture time back for latency. Audio: source -> [`AudioChunker`] (20 ms) ->
+//! [`opus_codec::OpusEncoder`] -> RTP; received packets -> [`mixer::AudioMixer::push`], and the
+//! playout clock calls [`mixer::AudioMixer::pull`] every 20 ms.
 //!
 //! Contracts shared by every part:
 //! - Video is I420 (BT.601 limited range); audio is 48 kHz mono `f32` in `[-1, 1]`.

@@ -7,7 +7,7 @@
 //! ([`Pacing::Interval`], e.g. synthetic and file sources).
 //!
 //! [`spawn_video`] / [`spawn_audio`] move a source onto its own named thread and hand frames over
-//! a [`drop_oldest`](super::drop_oldest) channel, so a slow consumer loses the oldest frames
+//! a [`super::drop_oldest`] channel, so a slow consumer loses the oldest frames
 //! instead of stalling capture or queueing latency. Device handles that are not `Send` (nokhwa's
 //! `Camera`) use [`spawn_video_with`] / [`spawn_audio_with`], which build the source on the
 //! capture thread from a `Send` factory and keep it there; the traits themselves do not require

@@ -290,7 +290,9 @@ fn parse_header(line: &str, what: &str) -> Result<Y4mHeader, Y4mError> {
     };
     let (mut width, mut height, mut fps) = (None, None, (30, 1));
     for token in parts.filter(|t| !t.is_empty()) {
-        let (tag, value) = token.split_at(1);
+        // Split after the first character (not byte): a non-ASCII tag must not panic.
+        let tag_len = token.chars().next().map_or(0, char::len_utf8);
+        let (tag, value) = token.split_at(tag_len);
         match tag {
             "W" => {
                 width = Some(
@@ -333,7 +335,8 @@ fn parse_header(line: &str, what: &str) -> Result<Y4mHeader, Y4mError> {
     }
     let width = width.ok_or_else(|| bad("missing W (width)".into()))?;
     let height = height.ok_or_else(|| bad("missing H (height)".into()))?;
-    if width == 0 || height == 0 || width > 16_384 || height > 16_384 {
+    // Up to 8K UHD: larger headers are more likely corrupt than real, and each frame is allocated.
+    if width == 0 || height == 0 || width > 7_680 || height > 7_680 {
         return Err(bad(format!("frame size {width}x{height}")));
     }
     Ok(Y4mHeader {

@@ -1,0 +1,341 @@
+//! Outgoing media: capture → encode → every connected peer.
+//!
+//! One video thread and one audio thread per engine, whatever the number of participants: each
+//! picture is encoded once and the same access unit is written to every peer's track (mesh).
+//! The session steers them through [`Outgoing`]: which peers are connected, keyframe requests
+//! (any peer's PLI forces an IDR for all), the target bitrate (the lowest congestion-control
+//! estimate among the peers, clamped to the configured range), and mic/camera switches.
+//!
+//! Contract: the threads never block on the network for long — `write_*` only queues into the
+//! peer connection — and they stop when their [`SenderThread`] is dropped.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use signaling_client::ParticipantId;
+use tracing::{debug, warn};
+
+use super::EngineError;
+use crossbeam_channel::Sender;
+
+use super::api::{
+    AudioInput, EngineEvent, MediaProbe, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
+};
+use super::media::drop_oldest::{DropOldestReceiver, DropOldestSender};
+use super::media::h264::{H264Encoder, H264EncoderConfig};
+use super::media::opus_codec::{OpusEncoder, OpusEncoderConfig};
+use super::media::source::{CaptureThread, spawn_audio, spawn_video};
+use super::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig};
+use super::media::synthetic_video::SyntheticVideo;
+use super::media::wav::WavSource;
+use super::media::y4m::Y4mSource;
+use super::media::{AudioFrame, CaptureTime, I420Frame};
+use super::peer::PeerLink;
+
+/// Shared between the session (which steers) and the sender threads (which obey).
+pub(crate) struct Outgoing {
+    peers: RwLock<Vec<(ParticipantId, Arc<PeerLink>)>>,
+    keyframe_requested: AtomicBool,
+    target_bps: AtomicU32,
+    pub(crate) mic_on: AtomicBool,
+    pub(crate) camera_on: AtomicBool,
+    /// Pictures encoded and sent.
+    pub(crate) frames_encoded: AtomicU64,
+    /// Total time spent encoding, microseconds.
+    pub(crate) encode_micros: AtomicU64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Outgoing {
+    pub(crate) fn new(runtime: tokio::runtime::Handle, start_bps: u32) -> Self {
+        Self {
+            peers: RwLock::new(Vec::new()),
+            keyframe_requested: AtomicBool::new(false),
+            target_bps: AtomicU32::new(start_bps),
+            mic_on: AtomicBool::new(true),
+            camera_on: AtomicBool::new(true),
+            frames_encoded: AtomicU64::new(0),
+            encode_micros: AtomicU64::new(0),
+            runtime,
+        }
+    }
+
+    /// Starts sending to `id` (its connection is up). Forces a keyframe so it can decode at once.
+    pub(crate) fn add_peer(&self, id: ParticipantId, link: Arc<PeerLink>) {
+        if let Ok(mut peers) = self.peers.write() {
+            peers.retain(|(p, _)| *p != id);
+            peers.push((id, link));
+        }
+        self.request_keyframe();
+    }
+
+    /// Stops sending to `id`.
+    pub(crate) fn remove_peer(&self, id: &ParticipantId) {
+        if let Ok(mut peers) = self.peers.write() {
+            peers.retain(|(p, _)| p != id);
+        }
+    }
+
+    /// The next picture will be an IDR.
+    pub(crate) fn request_keyframe(&self) {
+        self.keyframe_requested.store(true, Ordering::Relaxed);
+    }
+
+    /// Sets the video bitrate the encoder should aim for.
+    pub(crate) fn set_target_bps(&self, bps: u32) {
+        self.target_bps.store(bps, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Vec<Arc<PeerLink>> {
+        self.peers
+            .read()
+            .map(|p| p.iter().map(|(_, l)| Arc::clone(l)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A running sender thread; dropping it stops and joins the thread (and its capture thread).
+pub(crate) struct SenderThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for SenderThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Where a sender thread sends its local preview, when the UI wants one.
+pub(crate) struct Preview {
+    pub(crate) frames: DropOldestSender<VideoFrameEvent>,
+    pub(crate) repaint: Repaint,
+}
+
+/// Opens the video source for `input` and starts its capture thread.
+fn open_video(
+    input: &VideoInput,
+    settings: VideoSettings,
+) -> Result<(CaptureThread, DropOldestReceiver<I420Frame>), EngineError> {
+    let media = |e: &dyn std::fmt::Display| EngineError::Media(e.to_string());
+    match input {
+        VideoInput::None => Err(EngineError::Media("no video input".into())),
+        VideoInput::Synthetic => {
+            let source = SyntheticVideo::new(settings.width, settings.height, settings.fps)
+                .map_err(|e| media(&e))?;
+            spawn_video(source, 2).map_err(|e| media(&e))
+        }
+        VideoInput::Y4mFile(path) => {
+            let source = Y4mSource::open(path).map_err(|e| media(&e))?;
+            spawn_video(source, 2).map_err(|e| media(&e))
+        }
+    }
+}
+
+/// Starts the video sender for `input`; `Ok(None)` for [`VideoInput::None`]. The source and the
+/// encoder are built on the new thread (a 720p test pattern takes a moment to render), so the
+/// caller never waits for them; a failure there is reported through `errors`.
+pub(crate) fn spawn_video_sender(
+    input: &VideoInput,
+    settings: VideoSettings,
+    out: Arc<Outgoing>,
+    preview: Option<Preview>,
+    errors: Sender<EngineEvent>,
+) -> Result<Option<SenderThread>, EngineError> {
+    if *input == VideoInput::None {
+        return Ok(None);
+    }
+    let input = input.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let nominal = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));
+    let thread = std::thread::Builder::new()
+        .name("confab-video-send".into())
+        .spawn(move || {
+            let opened = open_video(&input, settings).and_then(|capture| {
+                H264Encoder::new(H264EncoderConfig::new(
+                    settings.width,
+                    settings.height,
+                    settings.fps as f32,
+                    settings.start_kbps.saturating_mul(1000),
+                ))
+                .map(|encoder| (capture, encoder))
+                .map_err(|e| EngineError::Media(e.to_string()))
+            });
+            let ((_capture, frames), mut encoder) = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = errors.send(EngineEvent::Error(format!("camera: {e}")));
+                    return;
+                }
+            };
+            let mut bitrate = settings.start_kbps.saturating_mul(1000);
+            let mut last_capture: Option<CaptureTime> = None;
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
+                    continue;
+                };
+                if let Some(p) = &preview {
+                    p.frames.send(VideoFrameEvent {
+                        from: None,
+                        frame: frame.clone(),
+                        decoded_at: frame.capture_time,
+                    });
+                    (p.repaint)();
+                }
+                if !out.camera_on.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let peers = out.snapshot();
+                if peers.is_empty() {
+                    continue;
+                }
+                if out.keyframe_requested.swap(false, Ordering::Relaxed) {
+                    encoder.request_keyframe();
+                }
+                let target = out.target_bps.load(Ordering::Relaxed);
+                if target != bitrate {
+                    match encoder.set_bitrate(target) {
+                        Ok(()) => bitrate = target,
+                        Err(e) => warn!(error = %e, "cannot change the video bitrate"),
+                    }
+                }
+                let started = Instant::now();
+                let encoded = match encoder.encode(&frame) {
+                    Ok(Some(encoded)) => encoded,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        warn!(error = %e, "video encode failed");
+                        continue;
+                    }
+                };
+                out.encode_micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                out.frames_encoded.fetch_add(1, Ordering::Relaxed);
+                // The RTP clock advances by each sample's duration: use the real capture gap so
+                // timestamps follow capture time even when frames are skipped.
+                let duration = last_capture
+                    .map(|prev| frame.capture_time.saturating_since(prev))
+                    .filter(|d| !d.is_zero() && *d < Duration::from_secs(1))
+                    .unwrap_or(nominal);
+                last_capture = Some(frame.capture_time);
+                let data = Bytes::from(encoded.data);
+                for peer in peers {
+                    let data = data.clone();
+                    if let Err(e) = out
+                        .runtime
+                        .block_on(async move { peer.write_video(data, duration).await })
+                    {
+                        debug!(error = %e, "video write failed");
+                    }
+                }
+            }
+        })
+        .map_err(|e| EngineError::Media(format!("cannot start the video thread: {e}")))?;
+    Ok(Some(SenderThread {
+        stop,
+        thread: Some(thread),
+    }))
+}
+
+/// Opens the audio source for `input` and starts its capture thread.
+fn open_audio(
+    input: &AudioInput,
+) -> Result<(CaptureThread, DropOldestReceiver<AudioFrame>), EngineError> {
+    let media = |e: &dyn std::fmt::Display| EngineError::Media(e.to_string());
+    match input {
+        AudioInput::None => Err(EngineError::Media("no audio input".into())),
+        AudioInput::Synthetic => {
+            let source =
+                SyntheticAudio::new(SyntheticAudioConfig::default()).map_err(|e| media(&e))?;
+            spawn_audio(source, 8).map_err(|e| media(&e))
+        }
+        AudioInput::WavFile(path) => {
+            let source = WavSource::open(path)
+                .and_then(|s| s.with_frame_samples(AudioFrame::SAMPLES_20MS))
+                .map_err(|e| media(&e))?;
+            spawn_audio(source, 8).map_err(|e| media(&e))
+        }
+    }
+}
+
+/// Starts the audio sender for `input`; `Ok(None)` for [`AudioInput::None`]. Like the video
+/// sender, it opens its source on its own thread and reports failures through `errors`.
+pub(crate) fn spawn_audio_sender(
+    input: &AudioInput,
+    out: Arc<Outgoing>,
+    probe: Option<Arc<dyn MediaProbe>>,
+    errors: Sender<EngineEvent>,
+) -> Result<Option<SenderThread>, EngineError> {
+    if *input == AudioInput::None {
+        return Ok(None);
+    }
+    let input = input.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    let silence = vec![0.0f32; AudioFrame::SAMPLES_20MS];
+    let thread = std::thread::Builder::new()
+        .name("confab-audio-send".into())
+        .spawn(move || {
+            let opened = open_audio(&input).and_then(|capture| {
+                OpusEncoder::new(OpusEncoderConfig::default())
+                    .map(|encoder| (capture, encoder))
+                    .map_err(|e| EngineError::Media(e.to_string()))
+            });
+            let ((_capture, frames), mut encoder) = match opened {
+                Ok(v) => v,
+                Err(e) => {
+                    let _ = errors.send(EngineEvent::Error(format!("microphone: {e}")));
+                    return;
+                }
+            };
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
+                    continue;
+                };
+                if let Some(p) = &probe {
+                    p.audio_captured(&frame);
+                }
+                let peers = out.snapshot();
+                if peers.is_empty() {
+                    continue;
+                }
+                // Muted: keep sending (near-empty DTX) frames so the RTP clock keeps pace with
+                // real time and the far end's jitter estimate is not disturbed by a gap.
+                let samples = if out.mic_on.load(Ordering::Relaxed) {
+                    &frame.samples[..]
+                } else {
+                    &silence[..]
+                };
+                let encoded = match encoder.encode(samples) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        warn!(error = %e, "audio encode failed");
+                        continue;
+                    }
+                };
+                let data = Bytes::from(encoded.data);
+                let duration = frame.duration();
+                for peer in peers {
+                    let data = data.clone();
+                    if let Err(e) = out
+                        .runtime
+                        .block_on(async move { peer.write_audio(data, duration).await })
+                    {
+                        debug!(error = %e, "audio write failed");
+                    }
+                }
+            }
+        })
+        .map_err(|e| EngineError::Media(format!("cannot start the audio thread: {e}")))?;
+    Ok(Some(SenderThread {
+        stop,
+        thread: Some(thread),
+    }))
+}

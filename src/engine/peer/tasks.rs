@@ -1,0 +1,243 @@
+//! The connection's event handler and the poll loops that turn track and channel traffic into
+//! [`PeerEvent`]s.
+//!
+//! The handler's methods are awaited on the connection's driver task, which stalls all I/O of the
+//! connection while they run; each one only updates atomics and sends on the unbounded event
+//! channel (the receiver is the caller's, which drains it continuously), or spawns a loop.
+//!
+//! Every remote track and every local track gets a loop that polls it until `poll()` returns
+//! `None` (connection closed, track ended): the library queues at most 256 events per track and
+//! drops RTP/RTCP beyond that, so a track must never go unpolled.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tracing::{debug, trace, warn};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::TrackLocalEvent;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSignalingState,
+};
+
+use super::assembler::FrameAssembler;
+use super::keyframe::is_keyframe_request;
+use super::{ConnectionState, PeerEvent, RemoteVideo, Shared, lock};
+
+/// How many packets the frame assembler holds behind a missing one before giving up on it. Must
+/// exceed the packet count of the largest access unit (a 1080p keyframe is ~100 packets).
+const VIDEO_MAX_LATE_PACKETS: u16 = 512;
+/// How long the frame assembler waits for a missing packet (NACK recovery) before dropping the
+/// incomplete frame and reporting `lost_before`.
+const VIDEO_MAX_LATE_TIME: Duration = Duration::from_millis(300);
+
+/// Forwards connection callbacks into the [`Shared`] state and the event channel.
+pub(super) struct Handler {
+    shared: Arc<Shared>,
+}
+
+impl Handler {
+    pub(super) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_negotiation_needed(&self) {
+        self.shared.emit(PeerEvent::NegotiationNeeded);
+    }
+
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        let init = match event.candidate.to_json() {
+            Ok(init) => init,
+            Err(e) => {
+                warn!(error = %e, "cannot serialise local candidate");
+                return;
+            }
+        };
+        // to_json() always says mid "" / index 0; use the real first mid and our ufrag.
+        let ice = lock(&self.shared.local_ice).clone();
+        self.shared.emit(PeerEvent::LocalCandidate {
+            candidate: init.candidate,
+            sdp_mid: ice.first_mid,
+            sdp_mline_index: Some(0),
+            username_fragment: ice.ufrag,
+        });
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.shared.emit(PeerEvent::GatheringComplete);
+        }
+    }
+
+    async fn on_signaling_state_change(&self, state: RTCSignalingState) {
+        // Tracked exactly by PeerLink's own calls; the callback lags behind them.
+        trace!(%state, "signalling state");
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let state = match state {
+            RTCPeerConnectionState::New => ConnectionState::New,
+            RTCPeerConnectionState::Connecting => ConnectionState::Connecting,
+            RTCPeerConnectionState::Connected => ConnectionState::Connected,
+            RTCPeerConnectionState::Disconnected => ConnectionState::Disconnected,
+            RTCPeerConnectionState::Failed => ConnectionState::Failed,
+            RTCPeerConnectionState::Closed => ConnectionState::Closed,
+            _ => return,
+        };
+        debug!(?state, "connection state");
+        if !self.shared.closed.load(Ordering::Acquire) {
+            self.shared.set_connection_state(state);
+        }
+    }
+
+    async fn on_data_channel(&self, data_channel: Arc<dyn DataChannel>) {
+        // Our chat channel is negotiated out of band; an in-band channel from the remote is not
+        // part of the protocol. It must not sit unpolled: the driver stops reading SCTP (shared
+        // with chat) while a reliable channel holds undelivered messages. Closing waits on the
+        // driver, which is running this handler, hence the task.
+        debug!(id = ?data_channel.id(), "closing remote-created data channel");
+        self.shared.spawn(async move {
+            if let Err(e) = data_channel.close().await {
+                debug!(error = %e, "closing remote-created data channel");
+            }
+            while data_channel.poll().await.is_some() {}
+        });
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let shared = Arc::clone(&self.shared);
+        self.shared.spawn(remote_track_loop(shared, track));
+    }
+}
+
+async fn remote_track_loop(shared: Arc<Shared>, track: Arc<dyn TrackRemote>) {
+    match track.kind().await {
+        RtpCodecKind::Video => remote_video_loop(&shared, &track).await,
+        RtpCodecKind::Audio => remote_audio_loop(&shared, &track).await,
+        other => {
+            debug!(kind = ?other, "draining remote track of unexpected kind");
+            while track.poll().await.is_some() {}
+        }
+    }
+}
+
+async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
+    let mut assembler =
+        FrameAssembler::new(VIDEO_MAX_LATE_TIME, usize::from(VIDEO_MAX_LATE_PACKETS));
+    let mut known_ssrc = None;
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                let ssrc = packet.header.ssrc;
+                if known_ssrc != Some(ssrc) {
+                    known_ssrc = Some(ssrc);
+                    *lock(&shared.remote_video) = Some(RemoteVideo {
+                        track: Arc::clone(track),
+                        ssrc,
+                    });
+                }
+                // Empty payloads are padding (bandwidth probing), not video.
+                if packet.payload.is_empty() {
+                    continue;
+                }
+                for frame in assembler.push(Instant::now(), packet) {
+                    shared.emit(PeerEvent::VideoFrame {
+                        data: frame.data,
+                        rtp_timestamp: frame.rtp_timestamp,
+                        lost_before: frame.lost_before,
+                    });
+                }
+            }
+            TrackRemoteEvent::OnEnded => break,
+            other => trace!(?other, "remote video track event"),
+        }
+    }
+    let mut current = lock(&shared.remote_video);
+    if current
+        .as_ref()
+        .is_some_and(|v| Arc::ptr_eq(&v.track, track))
+    {
+        current.take();
+    }
+}
+
+async fn remote_audio_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                // Empty payloads are padding (bandwidth probing), not audio.
+                if packet.payload.is_empty() {
+                    continue;
+                }
+                shared.emit(PeerEvent::AudioPacket {
+                    data: packet.payload,
+                    sequence: packet.header.sequence_number,
+                    rtp_timestamp: packet.header.timestamp,
+                });
+            }
+            TrackRemoteEvent::OnEnded => break,
+            other => trace!(?other, "remote audio track event"),
+        }
+    }
+}
+
+/// Drains RTCP delivered to a local track; for video, PLI/FIR become
+/// [`PeerEvent::KeyframeRequested`].
+pub(super) async fn local_rtcp_loop(
+    shared: Arc<Shared>,
+    track: Arc<TrackLocalStaticSample>,
+    is_video: bool,
+) {
+    while let Some(event) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        if !is_video {
+            continue;
+        }
+        let requests = packets
+            .iter()
+            .filter(|p| is_keyframe_request(p.as_ref()))
+            .count();
+        if requests > 0 {
+            shared
+                .keyframe_requests
+                .fetch_add(requests as u64, Ordering::Relaxed);
+            shared.emit(PeerEvent::KeyframeRequested);
+        }
+    }
+}
+
+/// Reports the chat channel's opening and its text messages.
+pub(super) async fn chat_loop(shared: Arc<Shared>, channel: Arc<dyn DataChannel>) {
+    while let Some(event) = channel.poll().await {
+        match event {
+            DataChannelEvent::OnOpen => {
+                shared.chat_open.store(true, Ordering::Release);
+                shared.emit(PeerEvent::ChatOpen);
+            }
+            DataChannelEvent::OnMessage(message) if message.is_string => {
+                match String::from_utf8(message.data.to_vec()) {
+                    Ok(text) => shared.emit(PeerEvent::Chat(text)),
+                    Err(_) => warn!("dropping chat message that is not UTF-8"),
+                }
+            }
+            DataChannelEvent::OnMessage(message) => {
+                debug!(bytes = message.data.len(), "ignoring binary chat message");
+            }
+            DataChannelEvent::OnClosing | DataChannelEvent::OnClose => {
+                shared.chat_open.store(false, Ordering::Release);
+            }
+            other => trace!(?other, "chat channel event"),
+        }
+    }
+    shared.chat_open.store(false, Ordering::Release);
+}
