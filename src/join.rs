@@ -14,7 +14,7 @@ use confab::engine::{
     AudioInput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState,
     ParticipantStats, VideoInput, VideoSettings,
 };
-use confab::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
+use confab::measure::{ProcessMeter, VideoAnalyzer};
 use serde::Serialize;
 
 /// What `confab join` was asked to do.
@@ -30,6 +30,8 @@ pub struct JoinOptions {
     pub resolution: (u32, u32),
     pub bind: IpAddr,
     pub json: bool,
+    pub ice_servers: Vec<signaling_client::IceServer>,
+    pub relay_only: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -43,8 +45,11 @@ struct RemoteReport {
     resolution: Option<String>,
     video_kbps: f64,
     audio_kbps: f64,
-    /// Only when the sender embeds Confab's frame markers (another Confab on this machine).
-    latency_ms: Option<Percentiles>,
+    /// Pictures whose Confab frame marker failed its checksum (only counted when the sender
+    /// embeds markers, i.e. another Confab with synthetic video).
+    corrupt_frames: u64,
+    /// Pictures from a marker-embedding sender whose frame number did not increase.
+    out_of_order_frames: u64,
     decode_errors: u64,
     freezes: u64,
     longest_freeze_ms: f64,
@@ -101,6 +106,8 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         .clone()
         .map_or(AudioInput::Synthetic, AudioInput::WavFile);
     config.bind_addrs = vec![SocketAddr::new(o.bind, 0)];
+    config.extra_ice_servers = o.ice_servers.clone();
+    config.relay_only = o.relay_only;
     config.preview = false;
     let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))?;
     engine.send(EngineCommand::Join {
@@ -190,8 +197,9 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
                 _ => seconds.max(1.0),
             };
-            // A sender without Confab's markers (a browser camera) fails every read: then there is
-            // no latency to report and those reads are not errors.
+            // A sender without Confab's markers (a browser camera) fails every read: then those
+            // reads are not errors. Latency is not reported: marker times are on the sender's
+            // process-local clock (`confab loopback` measures it, with both peers in one process).
             let has_markers = r.video.corrupt < r.video.frames;
             RemoteReport {
                 id,
@@ -203,11 +211,8 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 resolution: r.video.resolution.map(|(w, h)| format!("{w}x{h}")),
                 video_kbps: s.video_bytes_received as f64 * 8.0 / 1000.0 / span,
                 audio_kbps: s.audio_bytes_received as f64 * 8.0 / 1000.0 / span,
-                latency_ms: if has_markers {
-                    Percentiles::of(&r.video.latencies_ms)
-                } else {
-                    None
-                },
+                corrupt_frames: if has_markers { r.video.corrupt } else { 0 },
+                out_of_order_frames: if has_markers { r.video.out_of_order } else { 0 },
                 decode_errors: s.frames_dropped,
                 freezes: r.video.freezes,
                 longest_freeze_ms: r.video.longest_gap_ms,
@@ -225,6 +230,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             failure = Some(format!("received no video from {}", p.name));
         } else if let Some(p) = participants.iter().find(|p| p.audio_kbps <= 0.0) {
             failure = Some(format!("received no audio from {}", p.name));
+        } else if let Some(p) = participants.iter().find(|p| p.corrupt_frames > 0) {
+            failure = Some(format!(
+                "decoded {} corrupt pictures from {}",
+                p.corrupt_frames, p.name
+            ));
         }
     }
     let report = JoinReport {

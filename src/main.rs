@@ -94,6 +94,23 @@ struct JoinArgs {
     /// Local address for ICE (UDP); 0.0.0.0 lets the OS pick each interface.
     #[arg(long, default_value = "0.0.0.0")]
     bind: std::net::IpAddr,
+    /// Extra STUN server (repeatable), e.g. stun:stun.example.org:3478; added to the ones the
+    /// signaling server hands out.
+    #[arg(long = "stun-url")]
+    stun_urls: Vec<String>,
+    /// Extra TURN server (repeatable), e.g. turn:turn.example.org:3478?transport=udp. Needs
+    /// --turn-username and --turn-credential.
+    #[arg(long = "turn-url", requires_all = ["turn_username", "turn_credential"])]
+    turn_urls: Vec<String>,
+    /// Username for --turn-url.
+    #[arg(long)]
+    turn_username: Option<String>,
+    /// Password for --turn-url.
+    #[arg(long, env = "CONFAB_TURN_CREDENTIAL", hide_env_values = true)]
+    turn_credential: Option<String>,
+    /// Use TURN relays only (no direct or server-reflexive paths).
+    #[arg(long)]
+    relay_only: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -237,8 +254,39 @@ impl From<JoinArgs> for join::JoinOptions {
             resolution: a.resolution,
             bind: a.bind,
             json: a.json,
+            ice_servers: extra_ice_servers(
+                a.stun_urls,
+                a.turn_urls,
+                a.turn_username,
+                a.turn_credential,
+            ),
+            relay_only: a.relay_only,
         }
     }
+}
+
+fn extra_ice_servers(
+    stun: Vec<String>,
+    turn: Vec<String>,
+    username: Option<String>,
+    credential: Option<String>,
+) -> Vec<signaling_client::IceServer> {
+    let mut servers = Vec::new();
+    if !stun.is_empty() {
+        servers.push(signaling_client::IceServer {
+            urls: stun,
+            username: None,
+            credential: None,
+        });
+    }
+    if !turn.is_empty() {
+        servers.push(signaling_client::IceServer {
+            urls: turn,
+            username,
+            credential,
+        });
+    }
+    servers
 }
 
 fn init_logging(json: bool) {

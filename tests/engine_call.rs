@@ -9,17 +9,16 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confab::engine::incoming::NullSink;
+use common::engine::{small_engine_config, start_engine, start_server_runtime};
 use confab::engine::media::synthetic_video::read_marker;
-use confab::engine::{
-    CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, VideoSettings,
-};
+use confab::engine::{CallState, Engine, EngineCommand, EngineEvent, LinkState};
 use confab::loopback::{LoopbackOptions, run};
-use signaling_server::{ServerConfig, ServerHandle, SignalingServer};
+use signaling_server::ServerHandle;
 
 /// A short, small loopback call; its report must be healthy in every field the issue names.
 #[test]
@@ -110,18 +109,7 @@ struct Member {
 
 impl Member {
     fn start(name: &str) -> Self {
-        let mut config = EngineConfig::new(name);
-        config.video = VideoSettings {
-            width: 320,
-            height: 240,
-            fps: 15,
-            start_kbps: 300,
-            min_kbps: 100,
-            max_kbps: 400,
-        };
-        config.bind_addrs = vec![([127, 0, 0, 1], 0).into()];
-        config.preview = false;
-        let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {})).unwrap();
+        let engine = start_engine(small_engine_config(name));
         Self {
             name: name.to_owned(),
             engine,
@@ -193,25 +181,11 @@ fn pump_until(members: &mut [&mut Member], what: &str, done: impl Fn(&[&mut Memb
     }
 }
 
-fn start_server() -> (tokio::runtime::Runtime, ServerHandle) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(SignalingServer::start(ServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-        )))
-        .unwrap();
-    (rt, server)
-}
-
 /// Three participants: everyone connects to and decodes video from both others (mesh); chat
 /// reaches everyone; when one leaves, the others are told and get no more of its frames.
 #[test]
 fn three_party_mesh_then_one_leaves_mid_call() {
-    let (rt, server) = start_server();
+    let (rt, server) = start_server_runtime();
     let mut a = Member::start("ann");
     let mut b = Member::start("ben");
     let mut c = Member::start("cat");

@@ -10,5 +10,6 @@
     reason = "test helpers: a panic is a test failure with its message"
 )]
 
+pub mod engine;
 pub mod signaling;
 pub mod tcp_proxy;

@@ -1,0 +1,133 @@
+//! The real `confab join --headless` binary in a room with an in-process engine: media and the
+//! verification code both ways, the JSON report, and clear failures.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test failing, with its message"
+)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::engine::{small_engine_config, start_engine, start_server_runtime};
+use confab::engine::{EngineCommand, EngineEvent};
+
+fn confab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_confab"))
+}
+
+#[test]
+fn headless_join_exchanges_media_with_an_engine_and_reports_json() {
+    let (rt, server) = start_server_runtime();
+    let host = start_engine(small_engine_config("host"));
+    host.send(EngineCommand::Join {
+        url: server.ws_url(),
+        room: "cli".into(),
+        password: None,
+    })
+    .unwrap();
+
+    let out = confab()
+        .args([
+            "join",
+            &server.ws_url(),
+            "cli",
+            "--headless",
+            "--fake-media",
+            "--name",
+            "guest",
+            "--seconds",
+            "4",
+            "--resolution",
+            "320x240",
+            "--bind",
+            "127.0.0.1",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "join failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["ok"], true);
+    let p = &report["participants"][0];
+    assert_eq!(p["name"], "host");
+    assert_eq!(p["connected"], true);
+    assert!(p["frames_received"].as_u64().unwrap() > 10, "{p}");
+    assert!(p["audio_kbps"].as_f64().unwrap() > 0.0);
+    assert_eq!(p["resolution"], "320x240");
+    assert_eq!(p["corrupt_frames"], 0);
+    assert_eq!(p["decode_errors"], 0);
+    assert!(report["frames_sent"].as_u64().unwrap() > 10);
+
+    // The host saw the guest's video and the same verification code.
+    let mut host_code = None;
+    let mut host_frames = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && (host_code.is_none() || host_frames == 0) {
+        while let Ok(ev) = host.events().try_recv() {
+            if let EngineEvent::VerificationCode { code, .. } = ev {
+                host_code = Some(code);
+            }
+        }
+        while let Ok(f) = host.video().try_recv() {
+            if f.from.is_some() {
+                host_frames += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The host's frame queue keeps the newest pictures (drop-oldest), so some are still there.
+    assert!(host_frames > 0, "the host decoded the guest's video");
+    assert_eq!(p["verification_code"].as_str(), host_code.as_deref());
+    drop(host);
+    rt.block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+#[test]
+fn headless_join_fails_clearly() {
+    let (rt, server) = start_server_runtime();
+    // Alone in the room: not a healthy call.
+    let out = confab()
+        .args([
+            "join",
+            &server.ws_url(),
+            "empty",
+            "--headless",
+            "--seconds",
+            "1",
+            "--json",
+        ])
+        .args(["--bind", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failure"], "nobody else was in the room");
+
+    // A server that is not there: a clear message naming it, no panic.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let out = confab()
+        .args(["join", &url, "r", "--headless", "--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach the signaling server"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    rt.block_on(server.shutdown(Duration::from_secs(1)));
+}
