@@ -17,6 +17,8 @@
 //! | [`media`] | sources, codecs, conversion, jitter buffer, mixer |
 
 pub mod api;
+#[cfg(test)]
+mod impairment_relay;
 pub mod incoming;
 pub mod media;
 pub mod negotiation;

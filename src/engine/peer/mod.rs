@@ -655,6 +655,11 @@ impl PeerLink {
         let setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+            // On an ICE restart, gather (and so trickle) candidates afresh. Without this the
+            // crate keeps its old local candidates and announces none for the new ufrag, and the
+            // restarted ICE has nothing to check: the call never recovers (seen in
+            // `lost_connectivity_triggers_an_ice_restart_and_recovers`).
+            .with_discard_local_candidates_during_ice_restart(true)
             .build();
 
         let shared = Arc::new(Shared {
