@@ -688,3 +688,26 @@ async fn client_resumes_after_a_network_drop_and_the_others_notice_nothing() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn connect_times_out_against_a_server_that_never_answers() {
+    // A TCP listener that accepts but never speaks WebSocket.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let mut cfg = fast_config(&format!("ws://{addr}/ws"), "r", "n");
+    cfg.connect_timeout = Duration::from_millis(300);
+    let err = SignalingClient::connect(cfg).await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+    assert!(err.is_transient());
+    assert!(
+        err.to_string().contains(&addr.to_string()),
+        "names the server: {err}"
+    );
+    hold.abort();
+}
