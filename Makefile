@@ -4,8 +4,8 @@
 #                 via sudo); does nothing when they are all present
 #   make check    rustfmt check + clippy with -D warnings (what CI runs before the tests)
 #   make test     deps + check + every test in the workspace
-#   make run      build (release) and start Confab (until the desktop app lands: the headless
-#                 loopback call, which prints its measured report)
+#   make run      build (release) and start Confab: the desktop app, or with no display the
+#                 headless loopback call, which prints its measured report
 #   make bench    benchmarks (release): signaling relay, media codecs
 
 SHELL := /bin/bash
@@ -13,7 +13,14 @@ CARGO ?= cargo
 
 # Build: C toolchain, cmake (libopus), nasm (openh264's fast paths), libclang (bindgen),
 # ALSA headers (cpal).
-APT_PACKAGES := build-essential pkg-config cmake nasm libclang-dev libasound2-dev
+BUILD_PACKAGES := build-essential pkg-config cmake nasm libclang-dev libasound2-dev
+# Desktop app at run time (winit/wgpu load these), and a software GPU (Mesa llvmpipe/lavapipe)
+# for machines without one: the UI tests render snapshots with it.
+APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
+	libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1
+# Tests: a virtual X display, screenshots, window lookup.
+TEST_PACKAGES := xvfb xauth imagemagick xdotool
+APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES)
 
 .PHONY: all deps check test run bench fmt
 

@@ -7,9 +7,11 @@
 //!   imports UI code.
 //! - [`loopback`]: `confab loopback`, a measured call between two in-process engines.
 //! - [`measure`]: call-quality measurement from the media itself (frame markers, beeps, CPU).
+//! - [`ui`]: the desktop app (eframe/egui), a client of the engine's command/event API.
 //! - The signaling protocol, client and server live in the `signaling-client` and
 //!   `signaling-server` workspace crates.
 
 pub mod engine;
 pub mod loopback;
 pub mod measure;
+pub mod ui;

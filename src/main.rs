@@ -1,8 +1,11 @@
 //! `confab`: the desktop video-call app and its command-line tools.
+// A release build on Windows is a GUI program: no console window behind the app.
+#![cfg_attr(all(windows, not(debug_assertions)), windows_subsystem = "windows")]
 //!
 //! Thin on purpose: parses the command line, sets up logging, and hands over to the library
-//! crates. Subcommands: `serve` (the signaling server), `loopback` (a measured call between two
-//! in-process engines), `join` (one headless engine in any room). The desktop app is next.
+//! crates. With no subcommand it opens the desktop app (or, with no display, runs the headless
+//! loopback call). Subcommands: `gui`, `serve` (the signaling server), `loopback` (a measured call
+//! between two in-process engines), `join` (one headless engine in any room).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +30,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Open the desktop app (the default when a display is available).
+    Gui(GuiArgs),
     /// Run the signaling server that lets participants find each other.
     Serve(ServeArgs),
     /// Run a complete call between two in-process peers over real UDP and print a measured
@@ -34,6 +39,16 @@ enum Command {
     Loopback(LoopbackArgs),
     /// Join a room on any signaling server with one headless engine and report what it receives.
     Join(JoinArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GuiArgs {
+    /// Join this call right away: HOST:PORT, ws(s):// URL, or a confab://HOST:PORT/ROOM link.
+    #[arg(long)]
+    join: Option<String>,
+    /// Room to join with --join (a confab:// link names its own).
+    #[arg(long)]
+    room: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -195,12 +210,15 @@ fn main() -> Result<()> {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Loopback(args)) => loopback(&args),
         Some(Command::Join(args)) => join::run(&args.into()),
+        Some(Command::Gui(args)) => gui(args),
+        None if has_display() => gui(GuiArgs {
+            join: None,
+            room: None,
+        }),
         None => {
-            // The desktop app is the next milestone; until then `confab` alone runs what works
-            // anywhere, display or not: the headless loopback call and its report.
             eprintln!(
-                "The desktop app is not built yet; running the headless loopback call \
-                 (see `confab --help` for serve, join and loopback)."
+                "No display: running the headless loopback call instead of the app \
+                 (see `confab --help` for gui, serve, join and loopback)."
             );
             loopback(&LoopbackArgs {
                 seconds: 10.0,
@@ -213,6 +231,24 @@ fn main() -> Result<()> {
             })
         }
     }
+}
+
+/// Whether a window can be opened (X11 or Wayland on Unix; always elsewhere).
+fn has_display() -> bool {
+    if cfg!(any(target_os = "windows", target_os = "macos")) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+fn gui(args: GuiArgs) -> Result<()> {
+    let options = confab::ui::AppOptions {
+        join_now: args.join.map(|address| (address, args.room)),
+        ..Default::default()
+    };
+    confab::ui::run(options).map_err(|e| anyhow::anyhow!("the app window failed: {e}"))
 }
 
 fn loopback(args: &LoopbackArgs) -> Result<()> {

@@ -168,6 +168,11 @@ pub enum EngineCommand {
     /// Restart ICE with every participant (what the engine also does by itself when a
     /// connection drops).
     RestartIce,
+    /// Use this display name from the next join on.
+    SetName(String),
+    /// Run the camera and microphone outside a call (lobby preview and level meter), or stop
+    /// them. In a call they always run.
+    Preview(bool),
 }
 
 /// Where the call is.
@@ -264,6 +269,9 @@ pub enum EngineEvent {
     },
     /// Statistics for every connection, once a second.
     Stats(Vec<ParticipantStats>),
+    /// Microphone level (RMS, dBFS, -100 for silence), about ten times a second while the
+    /// microphone runs.
+    MicLevel(f32),
     /// Something went wrong; the text is for the user.
     Error(String),
 }

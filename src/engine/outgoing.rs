@@ -244,6 +244,33 @@ pub(crate) fn spawn_video_sender(
     }))
 }
 
+/// RMS level over ~100 ms windows, in dBFS.
+#[derive(Default)]
+struct LevelMeter {
+    sum_squares: f64,
+    samples: usize,
+}
+
+impl LevelMeter {
+    const WINDOW: usize = 4800;
+
+    /// Adds samples; returns the level when a window is complete.
+    fn push(&mut self, samples: &[f32]) -> Option<f32> {
+        self.sum_squares += samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>();
+        self.samples += samples.len();
+        if self.samples < Self::WINDOW {
+            return None;
+        }
+        let rms = (self.sum_squares / self.samples as f64).sqrt();
+        *self = Self::default();
+        Some(if rms > 1e-5 {
+            (20.0 * rms.log10()) as f32
+        } else {
+            -100.0
+        })
+    }
+}
+
 /// Opens the audio source for `input` and starts its capture thread.
 fn open_audio(
     input: &AudioInput,
@@ -295,12 +322,16 @@ pub(crate) fn spawn_audio_sender(
                     return;
                 }
             };
+            let mut level = LevelMeter::default();
             while !stop2.load(Ordering::Relaxed) {
                 let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
                     continue;
                 };
                 if let Some(p) = &probe {
                     p.audio_captured(&frame);
+                }
+                if let Some(db) = level.push(&frame.samples) {
+                    let _ = errors.send(EngineEvent::MicLevel(db));
                 }
                 let peers = out.snapshot();
                 if peers.is_empty() {

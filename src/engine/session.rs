@@ -204,6 +204,19 @@ impl Session {
                 }
             }
             EngineCommand::SendChat(text) => self.send_chat(text).await,
+            EngineCommand::SetName(name) => self.config.name = name,
+            EngineCommand::Preview(on) => {
+                if self.my_id.is_none() {
+                    if on {
+                        if self.video_sender.is_none() && self.audio_sender.is_none() {
+                            self.start_senders();
+                        }
+                    } else {
+                        self.video_sender = None;
+                        self.audio_sender = None;
+                    }
+                }
+            }
             EngineCommand::RestartIce => {
                 let ids: Vec<_> = self.peers.keys().cloned().collect();
                 for id in ids {

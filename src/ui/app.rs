@@ -1,0 +1,597 @@
+//! The app: persisted settings, the one engine, and which screen shows.
+//!
+//! The UI thread never blocks on the engine: each frame drains engine events and decoded frames
+//! with `try_recv`, updates its model, and draws. The engine wakes the UI (repaint) when
+//! something arrives, so an idle lobby or a call without new frames does not spin.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use eframe::egui;
+use signaling_client::ParticipantId;
+
+use super::host::HostedServer;
+use super::settings::{Settings, ThemeChoice};
+use super::video::VideoTextures;
+use crate::engine::incoming::NullSink;
+use crate::engine::{
+    CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats,
+};
+
+/// eframe storage key of [`Settings`].
+const SETTINGS_KEY: &str = "confab-settings";
+/// How long a toast stays.
+const TOAST_TIME: Duration = Duration::from_secs(4);
+
+/// How the app is started (tests use loopback addresses and a small picture).
+#[derive(Clone)]
+pub struct AppOptions {
+    /// The engine's configuration (name and sources are taken from the settings).
+    pub engine: EngineConfig,
+    /// Where "Host a call" listens (`0.0.0.0` to be reachable from the LAN).
+    pub host_bind: IpAddr,
+    /// Join this right away (a `confab://` link or `--join`): address and room.
+    pub join_now: Option<(String, Option<String>)>,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::new("me"),
+            host_bind: IpAddr::from([0, 0, 0, 0]),
+            join_now: None,
+        }
+    }
+}
+
+/// A remote participant as the call view shows it.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// Display name.
+    pub name: String,
+    /// Microphone on.
+    pub mic: bool,
+    /// Camera on.
+    pub camera: bool,
+    /// Connection state.
+    pub link: LinkState,
+    /// Latest statistics.
+    pub stats: Option<ParticipantStats>,
+    /// The verification code of our connection with it.
+    pub code: Option<String>,
+}
+
+/// One chat line.
+#[derive(Debug, Clone)]
+pub struct ChatLine {
+    /// Sender's name.
+    pub name: String,
+    /// Text.
+    pub text: String,
+    /// When.
+    pub at: SystemTime,
+    /// Sent by us.
+    pub mine: bool,
+}
+
+/// The call in progress.
+#[derive(Debug)]
+pub struct Call {
+    /// The room.
+    pub room: String,
+    /// Our id.
+    pub my_id: Option<ParticipantId>,
+    /// When we got in.
+    pub started: Instant,
+    /// Everyone else, in the order they appeared.
+    pub remotes: BTreeMap<ParticipantId, Remote>,
+    /// Order of arrival (for a stable grid).
+    pub order: Vec<ParticipantId>,
+    /// Chat history.
+    pub chat: Vec<ChatLine>,
+    /// Our microphone is on.
+    pub mic_on: bool,
+    /// Our camera is on.
+    pub camera_on: bool,
+    /// Signaling is reconnecting.
+    pub reconnecting: bool,
+    /// Unread chat lines while the panel is closed.
+    pub unread: usize,
+}
+
+/// Which screen shows.
+#[derive(Debug)]
+pub enum Screen {
+    /// Pick a name and a room; host or join.
+    Lobby,
+    /// Waiting for the signaling server.
+    Connecting {
+        /// Where to.
+        target: String,
+        /// Since when.
+        since: Instant,
+    },
+    /// In a call.
+    InCall(Call),
+    /// The call is over.
+    Ended {
+        /// How long it lasted.
+        duration: Option<Duration>,
+        /// Why it ended.
+        reason: String,
+    },
+}
+
+/// A short message in the corner.
+#[derive(Debug, Clone)]
+pub struct Toast {
+    /// Text.
+    pub text: String,
+    /// When it appeared.
+    pub at: Instant,
+}
+
+/// The Confab desktop app.
+pub struct ConfabApp {
+    /// Persisted settings.
+    pub settings: Settings,
+    pub(super) engine: Engine,
+    pub(super) options: AppOptions,
+    /// Current screen.
+    pub screen: Screen,
+    pub(super) videos: VideoTextures,
+    pub(super) hosted: Option<HostedServer>,
+    /// A lobby error to show.
+    pub lobby_error: Option<String>,
+    pub(super) toasts: Vec<Toast>,
+    pub(super) mic_level_db: f32,
+    /// Chat panel open.
+    pub chat_open: bool,
+    /// Stats overlay open.
+    pub stats_open: bool,
+    pub(super) chat_input: String,
+    pub(super) password: String,
+    pub(super) applied_theme: Option<ThemeChoice>,
+    pub(super) title: String,
+    pub(super) focus_name: bool,
+}
+
+impl ConfabApp {
+    /// Creates the app from eframe's creation context (settings come from its storage).
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        options: AppOptions,
+    ) -> Result<Self, crate::engine::EngineError> {
+        let settings: Settings = cc
+            .storage
+            .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
+            .unwrap_or_default();
+        let ctx = cc.egui_ctx.clone();
+        let mut config = options.engine.clone();
+        config.name = display_name(&settings.name);
+        config.video_input = settings.video_input();
+        config.audio_input = settings.audio_input();
+        config.preview = true;
+        let repaint = Arc::new(move || ctx.request_repaint());
+        let engine = Engine::start(config, Box::new(NullSink), repaint)?;
+        let _ = engine.send(EngineCommand::Preview(true));
+        let mut app = Self {
+            settings,
+            engine,
+            options,
+            screen: Screen::Lobby,
+            videos: VideoTextures::default(),
+            hosted: None,
+            lobby_error: None,
+            toasts: Vec::new(),
+            mic_level_db: -100.0,
+            chat_open: false,
+            stats_open: false,
+            chat_input: String::new(),
+            password: String::new(),
+            applied_theme: None,
+            title: String::new(),
+            focus_name: true,
+        };
+        if let Some((address, room)) = app.options.join_now.clone() {
+            if let Some(room) = room {
+                app.settings.room = room;
+            }
+            app.settings.address = address;
+            app.join();
+        }
+        Ok(app)
+    }
+
+    /// The URL of the server this app hosts, if it hosts one.
+    pub fn hosted_url(&self) -> Option<String> {
+        self.hosted.as_ref().map(HostedServer::local_url)
+    }
+
+    /// Frames shown so far from `id` (`None`: our preview).
+    pub fn frames_shown(&self, id: &Option<ParticipantId>) -> u64 {
+        self.videos.tile(id).map_or(0, |t| t.frames)
+    }
+
+    /// The chat message being typed.
+    pub fn chat_draft(&self) -> &str {
+        &self.chat_input
+    }
+
+    /// Median decoded→texture time, ms.
+    pub fn frame_to_screen_p50_ms(&self) -> Option<f64> {
+        self.videos.frame_to_screen_p50_ms()
+    }
+
+    pub(super) fn toast(&mut self, text: impl Into<String>) {
+        self.toasts.push(Toast {
+            text: text.into(),
+            at: Instant::now(),
+        });
+    }
+
+    fn restart_engine_sources(&self) {
+        let _ = self.engine.send(EngineCommand::SelectSources {
+            video: self.settings.video_input(),
+            audio: self.settings.audio_input(),
+        });
+    }
+
+    /// Applies a changed camera/microphone choice (lobby or mid-call, no renegotiation).
+    pub(super) fn sources_changed(&mut self) {
+        self.restart_engine_sources();
+        if !matches!(self.screen, Screen::InCall(_)) {
+            // Outside a call SelectSources only records the choice; restart the preview.
+            let _ = self.engine.send(EngineCommand::Preview(false));
+            let _ = self.engine.send(EngineCommand::Preview(true));
+        }
+        if self.settings.camera == super::settings::CameraChoice::Off {
+            self.videos.remove(&None);
+        }
+    }
+
+    /// Starts the embedded server and joins it.
+    pub(super) fn host(&mut self) {
+        self.lobby_error = None;
+        if self.hosted.is_none() {
+            match HostedServer::start(self.options.host_bind) {
+                Ok(h) => self.hosted = Some(h),
+                Err(e) => {
+                    self.lobby_error = Some(e);
+                    return;
+                }
+            }
+        }
+        let Some(url) = self.hosted_url() else { return };
+        self.start_join(url);
+    }
+
+    /// Joins the address typed in the lobby.
+    pub(super) fn join(&mut self) {
+        self.lobby_error = None;
+        match super::address::parse_join_address(&self.settings.address) {
+            Ok(target) => {
+                if let Some(room) = target.room {
+                    self.settings.room = room;
+                }
+                // Joining someone else's call: stop hosting our own.
+                self.hosted = None;
+                self.start_join(target.url);
+            }
+            Err(e) => self.lobby_error = Some(e),
+        }
+    }
+
+    fn start_join(&mut self, url: String) {
+        let room = self.settings.room.trim().to_owned();
+        if room.is_empty() {
+            self.lobby_error = Some("Enter a room name".into());
+            return;
+        }
+        self.settings.remember_room(&room);
+        let password = (!self.password.is_empty()).then(|| self.password.clone());
+        let _ = self
+            .engine
+            .send(EngineCommand::SetName(display_name(&self.settings.name)));
+        let _ = self.engine.send(EngineCommand::Join {
+            url: url.clone(),
+            room,
+            password,
+        });
+        self.screen = Screen::Connecting {
+            target: url,
+            since: Instant::now(),
+        };
+    }
+
+    /// Hangs up.
+    pub(super) fn hang_up(&mut self) {
+        let _ = self.engine.send(EngineCommand::Leave);
+    }
+
+    /// Back to the lobby from the ended screen.
+    pub(super) fn back_to_lobby(&mut self) {
+        self.screen = Screen::Lobby;
+        self.videos.clear_remote();
+        let _ = self.engine.send(EngineCommand::Preview(true));
+    }
+
+    pub(super) fn set_mic(&mut self, on: bool) {
+        if let Screen::InCall(call) = &mut self.screen {
+            call.mic_on = on;
+        }
+        let _ = self.engine.send(EngineCommand::SetMic(on));
+    }
+
+    pub(super) fn set_camera(&mut self, on: bool) {
+        if let Screen::InCall(call) = &mut self.screen {
+            call.camera_on = on;
+        }
+        if !on {
+            self.videos.remove(&None);
+        }
+        let _ = self.engine.send(EngineCommand::SetCamera(on));
+    }
+
+    pub(super) fn send_chat(&mut self) {
+        let text = self.chat_input.trim().to_owned();
+        if text.is_empty() {
+            return;
+        }
+        self.chat_input.clear();
+        let _ = self.engine.send(EngineCommand::SendChat(text));
+    }
+
+    /// Drains the engine: events into the model, frames into textures.
+    fn pump(&mut self, ctx: &egui::Context) {
+        while let Ok(event) = self.engine.events().try_recv() {
+            self.on_event(event);
+        }
+        // Only the newest picture of each source is worth converting and uploading: take what
+        // is queued now (never more, or a slow frame could keep this loop from ever returning)
+        // and keep the last per source.
+        let queued = self.engine.video().len();
+        let mut newest: BTreeMap<Option<ParticipantId>, crate::engine::VideoFrameEvent> =
+            BTreeMap::new();
+        for frame in self.engine.video().try_iter().take(queued) {
+            newest.insert(frame.from.clone(), frame);
+        }
+        for (from, frame) in newest {
+            let known = match &from {
+                None => true,
+                Some(id) => matches!(&self.screen, Screen::InCall(c) if c.remotes.contains_key(id)),
+            };
+            if known {
+                self.videos.update(ctx, &frame);
+            }
+        }
+        self.toasts.retain(|t| t.at.elapsed() < TOAST_TIME);
+        if !self.toasts.is_empty() {
+            // Wake up again to fade toasts out.
+            ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    fn on_event(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::CallState(state) => self.on_call_state(state),
+            EngineEvent::ParticipantJoined { id, name } => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    if !call.remotes.contains_key(&id) {
+                        call.order.push(id.clone());
+                    }
+                    call.remotes.insert(
+                        id,
+                        Remote {
+                            name: name.clone(),
+                            mic: true,
+                            camera: true,
+                            link: LinkState::Connecting,
+                            stats: None,
+                            code: None,
+                        },
+                    );
+                    self.toast(format!("{name} joined"));
+                }
+            }
+            EngineEvent::ParticipantLeft { id } => {
+                if let Screen::InCall(call) = &mut self.screen
+                    && let Some(r) = call.remotes.remove(&id)
+                {
+                    call.order.retain(|o| *o != id);
+                    let name = r.name;
+                    self.videos.remove(&Some(id));
+                    self.toast(format!("{name} left"));
+                }
+            }
+            EngineEvent::Link { id, state } => {
+                let mut note = None;
+                if let Screen::InCall(call) = &mut self.screen
+                    && let Some(r) = call.remotes.get_mut(&id)
+                {
+                    if state == LinkState::Reconnecting && r.link == LinkState::Connected {
+                        note = Some(format!("Connection to {} lost; reconnecting…", r.name));
+                    }
+                    if state == LinkState::Connected && r.link == LinkState::Reconnecting {
+                        note = Some(format!("Reconnected to {}", r.name));
+                    }
+                    r.link = state;
+                }
+                if let Some(n) = note {
+                    self.toast(n);
+                }
+            }
+            EngineEvent::RemoteMedia { id, mic, camera } => {
+                if let Screen::InCall(call) = &mut self.screen
+                    && let Some(r) = call.remotes.get_mut(&id)
+                {
+                    r.mic = mic;
+                    r.camera = camera;
+                }
+                if !camera {
+                    self.videos.remove(&Some(id));
+                }
+            }
+            EngineEvent::Chat {
+                from,
+                name,
+                text,
+                at,
+            } => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    let mine = call.my_id.as_ref() == Some(&from);
+                    call.chat.push(ChatLine {
+                        name,
+                        text,
+                        at,
+                        mine,
+                    });
+                    if !self.chat_open && !mine {
+                        call.unread += 1;
+                    }
+                }
+            }
+            EngineEvent::VerificationCode { id, code } => {
+                if let Screen::InCall(call) = &mut self.screen
+                    && let Some(r) = call.remotes.get_mut(&id)
+                {
+                    r.code = Some(code);
+                }
+            }
+            EngineEvent::Stats(all) => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    for s in all {
+                        if let Some(r) = call.remotes.get_mut(&ParticipantId(s.id.clone())) {
+                            r.stats = Some(s);
+                        }
+                    }
+                }
+            }
+            EngineEvent::MicLevel(db) => self.mic_level_db = db,
+            EngineEvent::Error(e) => match &self.screen {
+                Screen::Lobby | Screen::Connecting { .. } => self.lobby_error = Some(e),
+                _ => self.toast(e),
+            },
+        }
+    }
+
+    fn on_call_state(&mut self, state: CallState) {
+        match state {
+            CallState::Idle => {}
+            CallState::Connecting => {}
+            CallState::InCall { id, room } => match &mut self.screen {
+                Screen::InCall(call) => {
+                    if call.reconnecting {
+                        call.reconnecting = false;
+                        self.toast("Back in touch with the server");
+                    }
+                }
+                _ => {
+                    self.screen = Screen::InCall(Call {
+                        room,
+                        my_id: Some(id),
+                        started: Instant::now(),
+                        remotes: BTreeMap::new(),
+                        order: Vec::new(),
+                        chat: Vec::new(),
+                        mic_on: true,
+                        camera_on: self.settings.camera != super::settings::CameraChoice::Off,
+                        reconnecting: false,
+                        unread: 0,
+                    });
+                }
+            },
+            CallState::Reconnecting => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    call.reconnecting = true;
+                }
+            }
+            CallState::Ended { reason } => {
+                let duration = match &self.screen {
+                    Screen::InCall(call) => Some(call.started.elapsed()),
+                    _ => None,
+                };
+                if duration.is_none() {
+                    // Never got in: that is a lobby error, not an ended call.
+                    self.lobby_error = Some(friendly_error(&reason));
+                    self.screen = Screen::Lobby;
+                    let _ = self.engine.send(EngineCommand::Preview(true));
+                } else {
+                    self.screen = Screen::Ended { duration, reason };
+                }
+                self.videos.clear_remote();
+            }
+        }
+    }
+
+    fn apply_theme(&mut self, ctx: &egui::Context) {
+        if self.applied_theme == Some(self.settings.theme) {
+            return;
+        }
+        let preference = match self.settings.theme {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
+        };
+        ctx.set_theme(preference);
+        self.applied_theme = Some(self.settings.theme);
+    }
+
+    fn update_title(&mut self, ctx: &egui::Context) {
+        let title = match &self.screen {
+            Screen::InCall(call) => format!("{} — Confab", call.room),
+            _ => "Confab".to_owned(),
+        };
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+}
+
+/// The name to use: what was typed, or a neutral default.
+pub(super) fn display_name(name: &str) -> String {
+    let n = name.trim();
+    if n.is_empty() {
+        "Guest".into()
+    } else {
+        n.to_owned()
+    }
+}
+
+/// Rewrites engine/server errors into what a person can act on.
+pub(super) fn friendly_error(reason: &str) -> String {
+    if reason.contains("room_full") {
+        "That room is full.".into()
+    } else if reason.contains("wrong_password") {
+        "Wrong room password (or the room needs one).".into()
+    } else if reason.contains("cannot reach the signaling server") || reason.contains("timed out") {
+        format!(
+            "Cannot reach the server. Check the address and that the host is online.\n({reason})"
+        )
+    } else {
+        reason.to_owned()
+    }
+}
+
+impl eframe::App for ConfabApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        self.apply_theme(&ctx);
+        self.pump(&ctx);
+        self.update_title(&ctx);
+        match self.screen {
+            Screen::Lobby => self.lobby_ui(ui),
+            Screen::Connecting { .. } => self.connecting_ui(ui),
+            Screen::InCall(_) => self.call_ui(ui),
+            Screen::Ended { .. } => self.ended_ui(ui),
+        }
+        self.toasts_ui(&ctx);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+    }
+}

@@ -1,0 +1,590 @@
+//! The call view: header (room, timer, security code, share address), the grid of remote tiles,
+//! our picture-in-picture, the controls with keyboard shortcuts, chat, statistics, toasts, and
+//! the ended screen.
+
+use std::time::Duration;
+
+use eframe::egui::{self, Align2, Color32, FontId, Key, KeyboardShortcut, Modifiers};
+use signaling_client::ParticipantId;
+
+use super::app::{ConfabApp, Remote, Screen, display_name};
+use super::lobby::fit;
+use crate::engine::LinkState;
+
+const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::M);
+const CAMERA: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::V);
+const CHAT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::C);
+const STATS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::S);
+const HANG_UP_W: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
+const HANG_UP_Q: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
+
+/// Grid shape for `n` tiles: 1, 2, 3–4, 5–6 (and beyond, three columns).
+pub(super) fn grid_shape(n: usize) -> (usize, usize) {
+    match n {
+        0 | 1 => (1, 1),
+        2 => (2, 1),
+        3 | 4 => (2, 2),
+        5 | 6 => (3, 2),
+        n => (3, n.div_ceil(3)),
+    }
+}
+
+/// Connection quality from RTT and loss: 3 good, 2 fair, 1 poor, 0 unknown/down.
+pub(super) fn quality(remote: &Remote) -> u8 {
+    if remote.link != LinkState::Connected {
+        return 0;
+    }
+    let Some(s) = &remote.stats else { return 3 };
+    let rtt = s.rtt_ms.unwrap_or(0.0);
+    let fps_ok = s.fps_in >= 10.0 || !remote.camera;
+    match (rtt, fps_ok) {
+        (r, true) if r < 150.0 => 3,
+        (r, _) if r < 400.0 => 2,
+        _ => 1,
+    }
+}
+
+impl ConfabApp {
+    pub(super) fn call_ui(&mut self, ui: &mut egui::Ui) {
+        self.call_shortcuts(ui.ctx());
+        if !matches!(self.screen, Screen::InCall(_)) {
+            return;
+        }
+        self.call_header(ui);
+        self.call_controls(ui);
+        if self.chat_open {
+            self.chat_panel(ui);
+        }
+        let grid = egui::CentralPanel::default()
+            .show(ui, |ui| {
+                self.tile_grid(ui);
+                ui.max_rect()
+            })
+            .inner;
+        self.picture_in_picture(ui.ctx(), grid);
+        if self.stats_open {
+            self.stats_window(ui.ctx());
+        }
+        // The call timer ticks once a second even when no frame arrives.
+        ui.ctx().request_repaint_after(Duration::from_secs(1));
+    }
+
+    fn call_shortcuts(&mut self, ctx: &egui::Context) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let (mic, cam) = (call.mic_on, call.camera_on);
+        // Single-letter shortcuts must not fire while typing a chat message.
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let (m, v, c, s, hang) = ctx.input_mut(|i| {
+            let letter = |i: &mut egui::InputState, k| !typing && i.consume_shortcut(&k);
+            (
+                letter(i, MUTE),
+                letter(i, CAMERA),
+                letter(i, CHAT),
+                letter(i, STATS),
+                i.consume_shortcut(&HANG_UP_W) || i.consume_shortcut(&HANG_UP_Q),
+            )
+        });
+        if m {
+            self.set_mic(!mic);
+        }
+        if v {
+            self.set_camera(!cam);
+        }
+        if c {
+            self.toggle_chat();
+        }
+        if s {
+            self.stats_open = !self.stats_open;
+        }
+        if hang {
+            self.hang_up();
+        }
+    }
+
+    fn toggle_chat(&mut self) {
+        self.chat_open = !self.chat_open;
+        if let Screen::InCall(call) = &mut self.screen
+            && self.chat_open
+        {
+            call.unread = 0;
+        }
+    }
+
+    fn call_header(&mut self, ui: &mut egui::Ui) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let elapsed = call.started.elapsed().as_secs();
+        let timer = format!("{:02}:{:02}", elapsed / 60, elapsed % 60);
+        let share = self
+            .hosted
+            .as_ref()
+            .map(|h| (h.share_address(), h.share_link(&call.room)));
+        let codes: Vec<(String, String)> = call
+            .order
+            .iter()
+            .filter_map(|id| call.remotes.get(id))
+            .filter_map(|r| r.code.clone().map(|c| (r.name.clone(), c)))
+            .collect();
+        let reconnecting = call.reconnecting;
+        let room = call.room.clone();
+        egui::Panel::top("call-header").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading(&room);
+                ui.label(timer);
+                if reconnecting {
+                    ui.colored_label(
+                        Color32::from_rgb(230, 160, 40),
+                        "Reconnecting to the server… the call continues",
+                    );
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if let Some((address, link)) = &share {
+                        if ui.button("Copy link").on_hover_text(link).clicked() {
+                            ui.ctx().copy_text(link.clone());
+                            self.toasts.push(super::app::Toast {
+                                text: "Link copied".into(),
+                                at: std::time::Instant::now(),
+                            });
+                        }
+                        ui.label(format!("Others join at {address}"));
+                    }
+                });
+            });
+            if !codes.is_empty() {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Security code:");
+                    for (name, code) in &codes {
+                        ui.strong(code)
+                            .on_hover_text(format!("your connection with {name}"));
+                    }
+                    ui.weak("Read this to each other; if it matches, nobody is listening in.");
+                });
+            }
+        });
+    }
+
+    fn call_controls(&mut self, ui: &mut egui::Ui) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let (mic, cam, unread) = (call.mic_on, call.camera_on, call.unread);
+        let mut actions = (false, false, false, false, false);
+        egui::Panel::bottom("call-controls").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal(|ui| {
+                let ctx = ui.ctx().clone();
+                let shortcut = |s: &KeyboardShortcut| ctx.format_shortcut(s);
+                actions.0 = ui
+                    .selectable_label(!mic, if mic { "Mute" } else { "Unmute" })
+                    .on_hover_text(format!("Microphone ({})", shortcut(&MUTE)))
+                    .clicked();
+                actions.1 = ui
+                    .selectable_label(!cam, if cam { "Camera off" } else { "Camera on" })
+                    .on_hover_text(format!("Camera ({})", shortcut(&CAMERA)))
+                    .clicked();
+                let chat_label = if unread > 0 {
+                    format!("Chat ({unread})")
+                } else {
+                    "Chat".to_owned()
+                };
+                actions.2 = ui
+                    .selectable_label(self.chat_open, chat_label)
+                    .on_hover_text(format!("Chat ({})", shortcut(&CHAT)))
+                    .clicked();
+                actions.3 = ui
+                    .selectable_label(self.stats_open, "Stats")
+                    .on_hover_text(format!("Statistics ({})", shortcut(&STATS)))
+                    .clicked();
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    actions.4 = ui
+                        .add(egui::Button::new("Hang up").fill(Color32::from_rgb(200, 50, 50)))
+                        .on_hover_text(format!(
+                            "Leave the call ({} or {})",
+                            shortcut(&HANG_UP_W),
+                            shortcut(&HANG_UP_Q)
+                        ))
+                        .clicked();
+                });
+            });
+            ui.add_space(4.0);
+        });
+        if actions.0 {
+            self.set_mic(!mic);
+        }
+        if actions.1 {
+            self.set_camera(!cam);
+        }
+        if actions.2 {
+            self.toggle_chat();
+        }
+        if actions.3 {
+            self.stats_open = !self.stats_open;
+        }
+        if actions.4 {
+            self.hang_up();
+        }
+    }
+
+    fn tile_grid(&self, ui: &mut egui::Ui) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let ids: Vec<&ParticipantId> = call.order.iter().collect();
+        if ids.is_empty() {
+            ui.centered_and_justified(|ui| {
+                let mut text = "Waiting for others to join…".to_owned();
+                if let Some(h) = &self.hosted {
+                    text.push_str(&format!(
+                        "\n\nShare this address: {}\nor the link {}",
+                        h.share_address(),
+                        h.share_link(&call.room)
+                    ));
+                }
+                ui.label(text);
+            });
+            return;
+        }
+        let (cols, rows) = grid_shape(ids.len());
+        let area = ui.available_rect_before_wrap();
+        let gap = 6.0;
+        let cell = egui::vec2(
+            (area.width() - gap * (cols as f32 - 1.0)) / cols as f32,
+            (area.height() - gap * (rows as f32 - 1.0)) / rows as f32,
+        );
+        for (i, id) in ids.iter().enumerate() {
+            let (c, r) = (i % cols, i / cols);
+            let min = area.min + egui::vec2(c as f32 * (cell.x + gap), r as f32 * (cell.y + gap));
+            let rect = egui::Rect::from_min_size(min, cell);
+            if let Some(remote) = call.remotes.get(*id) {
+                self.tile(ui, rect, id, remote);
+            }
+        }
+        ui.allocate_rect(area, egui::Sense::hover());
+    }
+
+    fn tile(&self, ui: &mut egui::Ui, rect: egui::Rect, id: &ParticipantId, remote: &Remote) {
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(rect, 8.0, Color32::from_gray(24));
+        let source = Some(id.clone());
+        match self.videos.tile(&source).filter(|_| remote.camera) {
+            Some(tile) => {
+                let size = fit(tile.size, rect.size());
+                let image_rect = egui::Rect::from_center_size(rect.center(), size);
+                egui::Image::new((tile.texture.id(), size))
+                    .corner_radius(8.0)
+                    .paint_at(ui, image_rect);
+            }
+            None => {
+                let initials: String = remote
+                    .name
+                    .split_whitespace()
+                    .filter_map(|w| w.chars().next())
+                    .take(2)
+                    .collect::<String>()
+                    .to_uppercase();
+                painter.circle_filled(rect.center(), 36.0, Color32::from_rgb(70, 90, 140));
+                painter.text(
+                    rect.center(),
+                    Align2::CENTER_CENTER,
+                    initials,
+                    FontId::proportional(28.0),
+                    Color32::WHITE,
+                );
+            }
+        }
+        // Name plate with mute badge and quality bars.
+        let plate = egui::Rect::from_min_size(
+            rect.left_bottom() + egui::vec2(8.0, -30.0),
+            egui::vec2(rect.width().min(260.0), 24.0),
+        );
+        painter.rect_filled(plate, 4.0, Color32::from_black_alpha(160));
+        let mut label = remote.name.clone();
+        if !remote.mic {
+            label.push_str("  (muted)");
+        }
+        if remote.link == LinkState::Reconnecting {
+            label.push_str("  reconnecting…");
+        }
+        painter.text(
+            plate.left_center() + egui::vec2(6.0, 0.0),
+            Align2::LEFT_CENTER,
+            &label,
+            FontId::proportional(14.0),
+            Color32::WHITE,
+        );
+        let q = quality(remote);
+        for b in 0..3u8 {
+            let x = plate.right() - 30.0 + f32::from(b) * 8.0;
+            let h = 6.0 + f32::from(b) * 5.0;
+            let bar = egui::Rect::from_min_max(
+                egui::pos2(x, plate.bottom() - 4.0 - h),
+                egui::pos2(x + 5.0, plate.bottom() - 4.0),
+            );
+            let color = match (q, b < q) {
+                (_, false) => Color32::from_gray(90),
+                (3, true) => Color32::from_rgb(60, 200, 90),
+                (2, true) => Color32::from_rgb(230, 180, 40),
+                _ => Color32::from_rgb(220, 60, 60),
+            };
+            painter.rect_filled(bar, 1.0, color);
+        }
+        // Accessible text for the tile (screen readers, UI tests).
+        let response = ui.interact(
+            rect,
+            ui.make_persistent_id(id.as_str()),
+            egui::Sense::hover(),
+        );
+        let description = format!(
+            "{} {}{}",
+            remote.name,
+            if remote.mic { "" } else { "muted" },
+            if self.videos.tile(&source).is_some() {
+                " video"
+            } else {
+                ""
+            }
+        );
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, description.trim()));
+    }
+
+    /// Our picture, bottom-right of the tile area at first; it can be dragged anywhere.
+    fn picture_in_picture(&self, ctx: &egui::Context, grid: egui::Rect) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let camera_on = call.camera_on;
+        egui::Window::new("You")
+            .title_bar(false)
+            .resizable(false)
+            .movable(true)
+            .pivot(Align2::RIGHT_BOTTOM)
+            .default_pos(grid.right_bottom() - egui::vec2(12.0, 12.0))
+            .frame(egui::Frame::window(&ctx.global_style()).inner_margin(4.0))
+            .show(ctx, |ui| {
+                if camera_on {
+                    self.preview_ui(ui, egui::vec2(200.0, 120.0));
+                } else {
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(200.0, 120.0), egui::Sense::hover());
+                    ui.painter().rect_filled(rect, 6.0, Color32::from_gray(30));
+                    ui.painter().text(
+                        rect.center(),
+                        Align2::CENTER_CENTER,
+                        "Camera off",
+                        FontId::proportional(14.0),
+                        Color32::LIGHT_GRAY,
+                    );
+                }
+                ui.label(format!("{} (you)", display_name(&self.settings.name)));
+            });
+    }
+
+    fn chat_panel(&mut self, ui: &mut egui::Ui) {
+        let mut send = false;
+        egui::Panel::right("chat")
+            .default_size(280.0)
+            .show(ui, |ui| {
+                ui.heading("Messages");
+                ui.separator();
+                let input_height = 36.0;
+                egui::ScrollArea::vertical()
+                    .max_height(ui.available_height() - input_height)
+                    .stick_to_bottom(true)
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| {
+                        if let Screen::InCall(call) = &self.screen {
+                            if call.chat.is_empty() {
+                                ui.weak(
+                                    "Messages go straight to the others, end-to-end encrypted.",
+                                );
+                            }
+                            for line in &call.chat {
+                                ui.horizontal_wrapped(|ui| {
+                                    ui.weak(clock(line.at));
+                                    if line.mine {
+                                        ui.strong("You");
+                                    } else {
+                                        ui.strong(&line.name);
+                                    }
+                                    ui.label(&line.text);
+                                });
+                            }
+                        }
+                    });
+                ui.horizontal(|ui| {
+                    let field = ui.add(
+                        egui::TextEdit::singleline(&mut self.chat_input)
+                            .hint_text("Message (Enter sends)")
+                            .desired_width(ui.available_width() - 50.0),
+                    );
+                    field.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
+                    });
+                    if field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                        send = true;
+                        field.request_focus();
+                    }
+                    send |= ui.button("Send").clicked();
+                });
+            });
+        if send {
+            self.send_chat();
+        }
+    }
+
+    fn stats_window(&mut self, ctx: &egui::Context) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let mut open = true;
+        egui::Window::new("Statistics")
+            .open(&mut open)
+            .default_width(360.0)
+            .show(ctx, |ui| {
+                for id in &call.order {
+                    let Some(r) = call.remotes.get(id) else {
+                        continue;
+                    };
+                    ui.strong(&r.name);
+                    match &r.stats {
+                        None => {
+                            ui.weak("waiting for statistics…");
+                        }
+                        Some(s) => {
+                            egui::Grid::new(("stats", id.as_str()))
+                                .num_columns(2)
+                                .show(ui, |ui| {
+                                    let rows = [
+                                        (
+                                            "Resolution",
+                                            s.resolution_in.clone().unwrap_or_else(|| "-".into()),
+                                        ),
+                                        (
+                                            "Frames/s in / out",
+                                            format!("{:.0} / {:.0}", s.fps_in, s.fps_out),
+                                        ),
+                                        (
+                                            "Video kbit/s in / out",
+                                            format!(
+                                                "{:.0} / {:.0}",
+                                                s.video_kbps_in, s.video_kbps_out
+                                            ),
+                                        ),
+                                        (
+                                            "Audio kbit/s in / out",
+                                            format!(
+                                                "{:.0} / {:.0}",
+                                                s.audio_kbps_in, s.audio_kbps_out
+                                            ),
+                                        ),
+                                        (
+                                            "Round trip",
+                                            s.rtt_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
+                                        ),
+                                        ("Packets lost", s.packets_lost.to_string()),
+                                        ("Jitter", format!("{:.1} ms", s.jitter_ms)),
+                                        ("Codec", s.codec.to_owned()),
+                                        (
+                                            "Path",
+                                            s.candidate_type.clone().unwrap_or_else(|| "-".into()),
+                                        ),
+                                        (
+                                            "Bandwidth estimate",
+                                            format!("{:.0} kbit/s", s.bandwidth_estimate_kbps),
+                                        ),
+                                        ("Audio delay", format!("{:.0} ms", s.audio_delay_ms)),
+                                        (
+                                            "PLI / NACK sent",
+                                            format!("{} / {}", s.plis_sent, s.nacks_sent),
+                                        ),
+                                    ];
+                                    for (k, v) in rows {
+                                        ui.label(k);
+                                        ui.monospace(v);
+                                        ui.end_row();
+                                    }
+                                });
+                        }
+                    }
+                    ui.separator();
+                }
+                if let Some(p50) = self.frame_to_screen_p50_ms() {
+                    ui.weak(format!("Frame to screen: {p50:.1} ms (median)"));
+                }
+            });
+        if !open {
+            self.stats_open = false;
+        }
+    }
+
+    pub(super) fn toasts_ui(&self, ctx: &egui::Context) {
+        if self.toasts.is_empty() {
+            return;
+        }
+        egui::Area::new(egui::Id::unique("toasts"))
+            .anchor(Align2::CENTER_BOTTOM, egui::vec2(0.0, -60.0))
+            .interactable(false)
+            .show(ctx, |ui| {
+                for t in &self.toasts {
+                    egui::Frame::popup(ui.style()).show(ui, |ui| {
+                        ui.label(&t.text);
+                    });
+                }
+            });
+    }
+
+    pub(super) fn ended_ui(&mut self, ui: &mut egui::Ui) {
+        let Screen::Ended { duration, reason } = &self.screen else {
+            return;
+        };
+        let summary = match duration {
+            Some(d) => format!(
+                "Call ended after {:02}:{:02}",
+                d.as_secs() / 60,
+                d.as_secs() % 60
+            ),
+            None => "Call ended".to_owned(),
+        };
+        let reason = reason.clone();
+        let mut back = false;
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.vertical_centered(|ui| {
+                ui.add_space(ui.available_height() / 3.0);
+                ui.heading(summary);
+                ui.label(reason);
+                ui.add_space(12.0);
+                back = ui.button("Back to the lobby").clicked();
+            });
+        });
+        if back {
+            self.back_to_lobby();
+        }
+    }
+}
+
+/// `HH:MM` of a system time in the local time zone.
+fn clock(at: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(at)
+        .format("%H:%M")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_shapes() {
+        assert_eq!(grid_shape(1), (1, 1));
+        assert_eq!(grid_shape(2), (2, 1));
+        assert_eq!(grid_shape(3), (2, 2));
+        assert_eq!(grid_shape(4), (2, 2));
+        assert_eq!(grid_shape(5), (3, 2));
+        assert_eq!(grid_shape(6), (3, 2));
+        assert_eq!(grid_shape(7), (3, 3));
+    }
+}

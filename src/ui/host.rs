@@ -1,0 +1,99 @@
+//! "Host a call": the embedded signaling server and the address to share.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use signaling_server::{ServerConfig, ServerHandle, SignalingServer};
+
+/// The port tried first, so the shared address stays the same from call to call.
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// A signaling server running inside the app, on its own small runtime.
+pub struct HostedServer {
+    runtime: tokio::runtime::Runtime,
+    handle: Option<ServerHandle>,
+    lan_ip: IpAddr,
+    port: u16,
+}
+
+impl std::fmt::Debug for HostedServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedServer")
+            .field("lan_ip", &self.lan_ip)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostedServer {
+    /// Listens on `bind` at [`DEFAULT_PORT`], or any free port if that one is taken.
+    pub fn start(bind: IpAddr) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("confab-host")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the server runtime: {e}"))?;
+        let handle = runtime
+            .block_on(SignalingServer::start(ServerConfig::new(SocketAddr::new(
+                bind,
+                DEFAULT_PORT,
+            ))))
+            .or_else(|_| {
+                runtime.block_on(SignalingServer::start(ServerConfig::new(SocketAddr::new(
+                    bind, 0,
+                ))))
+            })
+            .map_err(|e| format!("cannot host a call: {e}"))?;
+        let port = handle.local_addr().port();
+        let lan_ip = if bind.is_unspecified() {
+            lan_ipv4().map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4)
+        } else {
+            bind
+        };
+        Ok(Self {
+            runtime,
+            handle: Some(handle),
+            lan_ip,
+            port,
+        })
+    }
+
+    /// The URL this computer's own engine joins with.
+    pub fn local_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/ws", self.port)
+    }
+
+    /// What the other person pastes: `LAN-IP:PORT`.
+    pub fn share_address(&self) -> String {
+        SocketAddr::new(self.lan_ip, self.port).to_string()
+    }
+
+    /// A link that names the room too.
+    pub fn share_link(&self, room: &str) -> String {
+        format!(
+            "confab://{}/{}",
+            self.share_address(),
+            room.replace(' ', "%20")
+        )
+    }
+}
+
+impl Drop for HostedServer {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.runtime.block_on(h.shutdown(Duration::from_secs(1)));
+        }
+    }
+}
+
+/// The first non-loopback IPv4 address of this computer, if any.
+pub fn lan_ipv4() -> Option<Ipv4Addr> {
+    if_addrs::get_if_addrs()
+        .ok()?
+        .into_iter()
+        .find_map(|i| match i.ip() {
+            IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_link_local() => Some(v4),
+            _ => None,
+        })
+}

@@ -1,0 +1,47 @@
+//! The desktop app (eframe/egui). It talks to the engine only through `EngineCommand`s and
+//! `EngineEvent`s; nothing here touches the network or media devices directly.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`app`] | [`ConfabApp`]: settings, the engine, the screens, engine event handling |
+//! | `lobby` | name, room, host/join, device pickers with preview and level meter |
+//! | `call_view` | tiles grid, picture-in-picture, controls and shortcuts, chat, stats, toasts |
+//! | [`video`] | decoded frames written into long-lived textures |
+//! | [`host`] | the embedded signaling server behind "Host a call" |
+//! | [`address`] | what a person pastes to join, turned into a signaling URL |
+//! | [`settings`] | what is remembered between runs |
+
+pub mod address;
+pub mod app;
+mod call_view;
+pub mod host;
+mod lobby;
+pub mod settings;
+pub mod video;
+
+pub use app::{AppOptions, ConfabApp};
+
+/// The window icon (also used by the packages).
+pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icon-256.png");
+
+/// Opens the app window and runs until it is closed.
+pub fn run(options: AppOptions) -> eframe::Result {
+    let mut viewport = eframe::egui::ViewportBuilder::default()
+        .with_title("Confab")
+        .with_app_id("confab")
+        .with_inner_size([1100.0, 720.0])
+        .with_min_inner_size([640.0, 420.0]);
+    if let Ok(icon) = eframe::icon_data::from_png_bytes(ICON_PNG) {
+        viewport = viewport.with_icon(icon);
+    }
+    let native = eframe::NativeOptions {
+        viewport,
+        persist_window: true,
+        ..Default::default()
+    };
+    eframe::run_native(
+        "Confab",
+        native,
+        Box::new(move |cc| Ok(Box::new(ConfabApp::new(cc, options)?))),
+    )
+}

@@ -1,0 +1,187 @@
+//! The real desktop app, driven headless with egui_kittest by its labels: host a call from the
+//! lobby, a second (headless) engine joins, its video shows, its mute shows, chat crosses both
+//! ways, hang up leads to the ended screen. Snapshots of the lobby and the call view are compared
+//! with tolerant thresholds (the test pattern moves; the timer and security code change).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the test failing, with its message"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::engine::{small_engine_config, start_engine};
+use confab::engine::{CallState, EngineCommand, EngineEvent, VideoInput};
+use confab::ui::app::Screen;
+use confab::ui::{AppOptions, ConfabApp};
+use eframe::egui;
+use egui_kittest::kittest::Queryable;
+use egui_kittest::{Harness, SnapshotOptions};
+use signaling_client::ParticipantId;
+
+fn options() -> AppOptions {
+    AppOptions {
+        engine: small_engine_config("ui-test"),
+        host_bind: [127, 0, 0, 1].into(),
+        join_now: None,
+    }
+}
+
+fn harness() -> Harness<'static, ConfabApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_eframe(|cc| ConfabApp::new(cc, options()).expect("the app starts"))
+}
+
+/// Steps the UI (real time passes for the network) until `done`, failing after 30 s.
+fn step_until(
+    h: &mut Harness<'static, ConfabApp>,
+    what: &str,
+    done: impl Fn(&Harness<'static, ConfabApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        if done(h) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether any widget's accessible label contains `text`.
+fn shows(h: &Harness<'static, ConfabApp>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+fn snapshot_tolerance(max_failed_pixels: usize) -> SnapshotOptions {
+    SnapshotOptions::new()
+        .threshold(2.0)
+        .max_failed_pixels(max_failed_pixels)
+}
+
+#[test]
+fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
+    let mut h = harness();
+    h.get_by_label("Your name").type_text("Ann");
+    h.state_mut().settings.room = "ui-room".into();
+    // The lobby with its live preview (the preview region, ~58,000 pixels, moves).
+    step_until(&mut h, "the preview shows", |h| {
+        h.state().frames_shown(&None) > 2
+    });
+    h.snapshot_options("lobby", &snapshot_tolerance(80_000));
+
+    h.get_by_label("Host a call").click();
+    step_until(&mut h, "in the call", |h| {
+        matches!(h.state().screen, Screen::InCall(_))
+    });
+    assert!(shows(&h, "Waiting for others to join"));
+    let url = h.state().hosted_url().expect("hosting");
+
+    // Ben joins from a second engine.
+    let ben = start_engine(small_engine_config("Ben"));
+    ben.send(EngineCommand::Join {
+        url,
+        room: "ui-room".into(),
+        password: None,
+    })
+    .unwrap();
+    let ben_id = wait_for_id(&ben);
+    step_until(&mut h, "Ben's tile shows decoded video", |h| {
+        h.state().frames_shown(&Some(ben_id.clone())) > 5 && shows(h, "Ben")
+    });
+    assert_eq!(h.state().settings.name, "Ann");
+
+    // Ben mutes: the badge appears on his tile.
+    ben.send(EngineCommand::SetMic(false)).unwrap();
+    step_until(&mut h, "Ben's muted badge", |h| shows(h, "Ben muted"));
+
+    // Chat both ways.
+    ben.send(EngineCommand::SendChat("hello Ann".into()))
+        .unwrap();
+    step_until(&mut h, "unread count on the chat button", |h| {
+        h.query_by_label("Chat (1)").is_some()
+    });
+    h.get_by_label("Chat (1)").click();
+    step_until(&mut h, "Ben's message in the chat panel", |h| {
+        h.query_by_label("hello Ann").is_some()
+    });
+    h.get_by_label("Message").focus();
+    h.step();
+    h.get_by_label("Message").type_text("hi Ben");
+    h.step();
+    assert_eq!(h.state().chat_draft(), "hi Ben");
+    h.key_press(egui::Key::Enter);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut got = false;
+    while !got {
+        assert!(Instant::now() < deadline, "Ben never got Ann's message");
+        h.step();
+        while let Ok(ev) = ben.events().try_recv() {
+            if let EngineEvent::Chat { text, name, .. } = ev {
+                got |= text == "hi Ben" && name == "Ann";
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // The call view with both cameras off, so the snapshot compares layout, not moving video.
+    ben.send(EngineCommand::SelectSources {
+        video: VideoInput::None,
+        audio: confab::engine::AudioInput::Synthetic,
+    })
+    .unwrap();
+    ben.send(EngineCommand::SetCamera(false)).unwrap();
+    h.get_by_label("Camera off").click();
+    h.get_by_label("Chat").click();
+    step_until(&mut h, "Ben's avatar instead of video", |h| {
+        // The tile's accessible label says "video" while a picture shows.
+        h.query_by_label("Ben muted").is_some()
+    });
+    h.snapshot_options("call-view", &snapshot_tolerance(6_000));
+
+    h.get_by_label("Hang up").click();
+    step_until(&mut h, "the ended screen", |h| shows(h, "Call ended"));
+    h.get_by_label("Back to the lobby").click();
+    step_until(&mut h, "back in the lobby", |h| {
+        h.query_by_label("Host a call").is_some()
+    });
+    drop(ben);
+}
+
+fn wait_for_id(engine: &confab::engine::Engine) -> ParticipantId {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(Instant::now() < deadline, "the second engine did not join");
+        if let Ok(EngineEvent::CallState(CallState::InCall { id, .. })) =
+            engine.events().recv_timeout(Duration::from_millis(50))
+        {
+            return id;
+        }
+    }
+}
+
+#[test]
+fn lobby_explains_bad_addresses_and_unreachable_servers() {
+    let mut h = harness();
+    h.state_mut().settings.address = "192.168.1.20".into();
+    h.get_by_label("Join").click();
+    h.step();
+    assert!(shows(&h, "needs a port"));
+    // Nobody listens there: a clear error in the window, back in the lobby.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    h.state_mut().settings.address = format!("127.0.0.1:{port}");
+    h.get_by_label("Join").click();
+    step_until(&mut h, "the unreachable-server message", |h| {
+        shows(h, "Cannot reach the server")
+    });
+    assert!(matches!(h.state().screen, Screen::Lobby));
+}
