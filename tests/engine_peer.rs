@@ -422,7 +422,10 @@ async fn two_links_connect_exchange_media_chat_and_survive_offer_collision() {
     // The remote side's type is informational: a check that arrives before the trickled
     // candidate makes it peer-reflexive, and 0.21 sometimes leaves it out of the stats.
     assert!(
-        matches!(stats.remote_candidate_type.as_deref(), None | Some("host" | "prflx")),
+        matches!(
+            stats.remote_candidate_type.as_deref(),
+            None | Some("host" | "prflx")
+        ),
         "{stats:?}"
     );
     assert!(

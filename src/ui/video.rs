@@ -88,7 +88,7 @@ impl VideoTextures {
         self.tiles.retain(|k, _| k.is_none());
     }
 
-    /// Median decoded→on-texture time over the recent frames, ms.
+    /// Median decoded→on-texture time over the recent remote frames, ms.
     pub fn frame_to_screen_p50_ms(&self) -> Option<f64> {
         let mut v = self.to_screen_ms.clone();
         if v.is_empty() {
