@@ -116,52 +116,31 @@ impl ConfabApp {
     }
 
     fn lobby_devices(&mut self, ui: &mut egui::Ui) {
-        let mut changed = false;
-        let camera_label = ui.strong("Camera");
-        let camera = egui::ComboBox::from_id_salt("camera")
-            .selected_text(match self.settings.camera {
-                CameraChoice::TestPattern => "Test pattern (test source)",
-                CameraChoice::Off => "No camera",
-            })
-            .show_ui(ui, |ui| {
-                changed |= ui
-                    .selectable_value(
-                        &mut self.settings.camera,
-                        CameraChoice::TestPattern,
-                        "Test pattern (test source)",
-                    )
-                    .changed();
-                changed |= ui
-                    .selectable_value(&mut self.settings.camera, CameraChoice::Off, "No camera")
-                    .changed();
-            });
-        camera.response.labelled_by(camera_label.id);
+        let mut changed = picker(
+            ui,
+            "Camera",
+            &mut self.settings.camera,
+            &[
+                (CameraChoice::TestPattern, "Test pattern (test source)"),
+                (CameraChoice::Off, "No camera"),
+            ],
+        );
         self.preview_ui(ui, egui::vec2(ui.available_width().min(320.0), 180.0));
         ui.add_space(8.0);
-        let microphone_label = ui.strong("Microphone");
-        let microphone = egui::ComboBox::from_id_salt("microphone")
-            .selected_text(match self.settings.microphone {
-                MicrophoneChoice::TestTone => "Test tone (test source)",
-                MicrophoneChoice::Off => "No microphone",
-            })
-            .show_ui(ui, |ui| {
-                changed |= ui
-                    .selectable_value(
-                        &mut self.settings.microphone,
-                        MicrophoneChoice::TestTone,
-                        "Test tone (test source)",
-                    )
-                    .changed();
-                changed |= ui
-                    .selectable_value(
-                        &mut self.settings.microphone,
-                        MicrophoneChoice::Off,
-                        "No microphone",
-                    )
-                    .changed();
-            });
-        microphone.response.labelled_by(microphone_label.id);
-        let level = ((self.mic_level_db + 60.0) / 60.0).clamp(0.0, 1.0);
+        changed |= picker(
+            ui,
+            "Microphone",
+            &mut self.settings.microphone,
+            &[
+                (MicrophoneChoice::TestTone, "Test tone (test source)"),
+                (MicrophoneChoice::Off, "No microphone"),
+            ],
+        );
+        let level = if self.settings.microphone == MicrophoneChoice::Off {
+            0.0
+        } else {
+            ((self.mic_level_db + 60.0) / 60.0).clamp(0.0, 1.0)
+        };
         ui.add(
             egui::ProgressBar::new(level)
                 .desired_width(ui.available_width().min(320.0))
@@ -229,6 +208,31 @@ impl ConfabApp {
             self.screen = Screen::Lobby;
         }
     }
+}
+
+/// A labelled device picker; returns whether the choice changed. Test sources say so in their
+/// names, so they are not mistaken for real devices.
+fn picker<T: PartialEq + Copy>(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut T,
+    options: &[(T, &str)],
+) -> bool {
+    let heading = ui.strong(label);
+    let current = options
+        .iter()
+        .find(|(v, _)| v == value)
+        .map_or("", |(_, name)| *name);
+    let mut changed = false;
+    let combo = egui::ComboBox::from_id_salt(label)
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            for (option, name) in options {
+                changed |= ui.selectable_value(value, *option, *name).changed();
+            }
+        });
+    combo.response.labelled_by(heading.id);
+    changed
 }
 
 /// The largest size with `size`'s aspect ratio that fits in `max`.
