@@ -185,3 +185,27 @@ fn lobby_explains_bad_addresses_and_unreachable_servers() {
     });
     assert!(matches!(h.state().screen, Screen::Lobby));
 }
+
+#[test]
+fn a_wrong_room_password_is_explained_in_the_window() {
+    let mut host = harness();
+    host.state_mut().settings.room = "locked".into();
+    host.get_by_label("Password").focus();
+    host.step();
+    host.get_by_label("Password").type_text("secret");
+    host.step();
+    host.get_by_label("Host a call").click();
+    step_until(&mut host, "hosting", |h| {
+        matches!(h.state().screen, Screen::InCall(_))
+    });
+    let url = host.state().hosted_url().expect("hosting");
+
+    let mut guest = harness();
+    guest.state_mut().settings.room = "locked".into();
+    guest.state_mut().settings.address = url;
+    guest.get_by_label("Join").click();
+    step_until(&mut guest, "the wrong-password message", |h| {
+        shows(h, "Wrong room password")
+    });
+    assert!(matches!(guest.state().screen, Screen::Lobby));
+}
