@@ -89,12 +89,36 @@ impl Outgoing {
         self.target_bps.store(bps, Ordering::Relaxed);
     }
 
+    /// Writes one encoded sample to `track` of every peer in `peers`; a failed write affects
+    /// only that peer.
+    fn fan_out(&self, peers: Vec<Arc<PeerLink>>, track: Track, data: &Bytes, duration: Duration) {
+        for peer in peers {
+            let data = data.clone();
+            let written = self.runtime.block_on(async move {
+                match track {
+                    Track::Video => peer.write_video(data, duration).await,
+                    Track::Audio => peer.write_audio(data, duration).await,
+                }
+            });
+            if let Err(e) = written {
+                debug!(error = %e, ?track, "write to a peer failed");
+            }
+        }
+    }
+
     fn snapshot(&self) -> Vec<Arc<PeerLink>> {
         self.peers
             .read()
             .map(|p| p.iter().map(|(_, l)| Arc::clone(l)).collect())
             .unwrap_or_default()
     }
+}
+
+/// Which of a peer's tracks a sender writes.
+#[derive(Debug, Clone, Copy)]
+enum Track {
+    Video,
+    Audio,
 }
 
 /// A running sender thread; dropping it stops and joins the thread (and its capture thread).
@@ -110,6 +134,24 @@ impl Drop for SenderThread {
             let _ = t.join();
         }
     }
+}
+
+/// Starts a sender thread named `name` running `body` until the returned handle is dropped
+/// (`body` must return soon after its stop flag is set).
+fn spawn_sender(
+    name: &str,
+    body: impl FnOnce(&AtomicBool) + Send + 'static,
+) -> Result<SenderThread, EngineError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || body(&flag))
+        .map_err(|e| EngineError::Media(format!("cannot start {name}: {e}")))?;
+    Ok(SenderThread {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 /// Where a sender thread sends its local preview, when the UI wants one.
@@ -152,96 +194,79 @@ pub(crate) fn spawn_video_sender(
         return Ok(None);
     }
     let input = input.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
     let nominal = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));
-    let thread = std::thread::Builder::new()
-        .name("confab-video-send".into())
-        .spawn(move || {
-            let opened = open_video(&input, settings).and_then(|capture| {
-                H264Encoder::new(H264EncoderConfig::new(
-                    settings.width,
-                    settings.height,
-                    settings.fps as f32,
-                    settings.start_kbps.saturating_mul(1000),
-                ))
-                .map(|encoder| (capture, encoder))
-                .map_err(|e| EngineError::Media(e.to_string()))
-            });
-            let ((_capture, frames), mut encoder) = match opened {
-                Ok(v) => v,
-                Err(e) => {
-                    let _ = errors.send(EngineEvent::Error(format!("camera: {e}")));
-                    return;
-                }
+    spawn_sender("confab-video-send", move |stop| {
+        let opened = open_video(&input, settings).and_then(|capture| {
+            H264Encoder::new(H264EncoderConfig::new(
+                settings.width,
+                settings.height,
+                settings.fps as f32,
+                settings.start_kbps.saturating_mul(1000),
+            ))
+            .map(|encoder| (capture, encoder))
+            .map_err(|e| EngineError::Media(e.to_string()))
+        });
+        let ((_capture, frames), mut encoder) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = errors.send(EngineEvent::Error(format!("camera: {e}")));
+                return;
+            }
+        };
+        let mut bitrate = settings.start_kbps.saturating_mul(1000);
+        let mut last_capture: Option<CaptureTime> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
+                continue;
             };
-            let mut bitrate = settings.start_kbps.saturating_mul(1000);
-            let mut last_capture: Option<CaptureTime> = None;
-            while !stop2.load(Ordering::Relaxed) {
-                let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
-                    continue;
-                };
-                if let Some(p) = &preview {
-                    p.frames.send(VideoFrameEvent {
-                        from: None,
-                        frame: frame.clone(),
-                        decoded_at: frame.capture_time,
-                    });
-                    (p.repaint)();
-                }
-                if !out.camera_on.load(Ordering::Relaxed) {
-                    continue;
-                }
-                let peers = out.snapshot();
-                if peers.is_empty() {
-                    continue;
-                }
-                if out.keyframe_requested.swap(false, Ordering::Relaxed) {
-                    encoder.request_keyframe();
-                }
-                let target = out.target_bps.load(Ordering::Relaxed);
-                if target != bitrate {
-                    match encoder.set_bitrate(target) {
-                        Ok(()) => bitrate = target,
-                        Err(e) => warn!(error = %e, "cannot change the video bitrate"),
-                    }
-                }
-                let started = Instant::now();
-                let encoded = match encoder.encode(&frame) {
-                    Ok(Some(encoded)) => encoded,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        warn!(error = %e, "video encode failed");
-                        continue;
-                    }
-                };
-                out.encode_micros
-                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                out.frames_encoded.fetch_add(1, Ordering::Relaxed);
-                // The RTP clock advances by each sample's duration: use the real capture gap so
-                // timestamps follow capture time even when frames are skipped.
-                let duration = last_capture
-                    .map(|prev| frame.capture_time.saturating_since(prev))
-                    .filter(|d| !d.is_zero() && *d < Duration::from_secs(1))
-                    .unwrap_or(nominal);
-                last_capture = Some(frame.capture_time);
-                let data = Bytes::from(encoded.data);
-                for peer in peers {
-                    let data = data.clone();
-                    if let Err(e) = out
-                        .runtime
-                        .block_on(async move { peer.write_video(data, duration).await })
-                    {
-                        debug!(error = %e, "video write failed");
-                    }
+            if let Some(p) = &preview {
+                p.frames.send(VideoFrameEvent {
+                    from: None,
+                    frame: frame.clone(),
+                    decoded_at: frame.capture_time,
+                });
+                (p.repaint)();
+            }
+            if !out.camera_on.load(Ordering::Relaxed) {
+                continue;
+            }
+            let peers = out.snapshot();
+            if peers.is_empty() {
+                continue;
+            }
+            if out.keyframe_requested.swap(false, Ordering::Relaxed) {
+                encoder.request_keyframe();
+            }
+            let target = out.target_bps.load(Ordering::Relaxed);
+            if target != bitrate {
+                match encoder.set_bitrate(target) {
+                    Ok(()) => bitrate = target,
+                    Err(e) => warn!(error = %e, "cannot change the video bitrate"),
                 }
             }
-        })
-        .map_err(|e| EngineError::Media(format!("cannot start the video thread: {e}")))?;
-    Ok(Some(SenderThread {
-        stop,
-        thread: Some(thread),
-    }))
+            let started = Instant::now();
+            let encoded = match encoder.encode(&frame) {
+                Ok(Some(encoded)) => encoded,
+                Ok(None) => continue,
+                Err(e) => {
+                    warn!(error = %e, "video encode failed");
+                    continue;
+                }
+            };
+            out.encode_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            out.frames_encoded.fetch_add(1, Ordering::Relaxed);
+            // The RTP clock advances by each sample's duration: use the real capture gap so
+            // timestamps follow capture time even when frames are skipped.
+            let duration = last_capture
+                .map(|prev| frame.capture_time.saturating_since(prev))
+                .filter(|d| !d.is_zero() && *d < Duration::from_secs(1))
+                .unwrap_or(nominal);
+            last_capture = Some(frame.capture_time);
+            out.fan_out(peers, Track::Video, &Bytes::from(encoded.data), duration);
+        }
+    })
+    .map(Some)
 }
 
 /// RMS level over ~100 ms windows, in dBFS.
@@ -304,69 +329,56 @@ pub(crate) fn spawn_audio_sender(
         return Ok(None);
     }
     let input = input.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = Arc::clone(&stop);
     let silence = vec![0.0f32; AudioFrame::SAMPLES_20MS];
-    let thread = std::thread::Builder::new()
-        .name("confab-audio-send".into())
-        .spawn(move || {
-            let opened = open_audio(&input).and_then(|capture| {
-                OpusEncoder::new(OpusEncoderConfig::default())
-                    .map(|encoder| (capture, encoder))
-                    .map_err(|e| EngineError::Media(e.to_string()))
-            });
-            let ((_capture, frames), mut encoder) = match opened {
-                Ok(v) => v,
+    spawn_sender("confab-audio-send", move |stop| {
+        let opened = open_audio(&input).and_then(|capture| {
+            OpusEncoder::new(OpusEncoderConfig::default())
+                .map(|encoder| (capture, encoder))
+                .map_err(|e| EngineError::Media(e.to_string()))
+        });
+        let ((_capture, frames), mut encoder) = match opened {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = errors.send(EngineEvent::Error(format!("microphone: {e}")));
+                return;
+            }
+        };
+        let mut level = LevelMeter::default();
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if let Some(p) = &probe {
+                p.audio_captured(&frame);
+            }
+            if let Some(db) = level.push(&frame.samples) {
+                let _ = errors.send(EngineEvent::MicLevel(db));
+            }
+            let peers = out.snapshot();
+            if peers.is_empty() {
+                continue;
+            }
+            // Muted: keep sending (near-empty DTX) frames so the RTP clock keeps pace with
+            // real time and the far end's jitter estimate is not disturbed by a gap.
+            let samples = if out.mic_on.load(Ordering::Relaxed) {
+                &frame.samples[..]
+            } else {
+                &silence[..]
+            };
+            let encoded = match encoder.encode(samples) {
+                Ok(e) => e,
                 Err(e) => {
-                    let _ = errors.send(EngineEvent::Error(format!("microphone: {e}")));
-                    return;
+                    warn!(error = %e, "audio encode failed");
+                    continue;
                 }
             };
-            let mut level = LevelMeter::default();
-            while !stop2.load(Ordering::Relaxed) {
-                let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
-                    continue;
-                };
-                if let Some(p) = &probe {
-                    p.audio_captured(&frame);
-                }
-                if let Some(db) = level.push(&frame.samples) {
-                    let _ = errors.send(EngineEvent::MicLevel(db));
-                }
-                let peers = out.snapshot();
-                if peers.is_empty() {
-                    continue;
-                }
-                // Muted: keep sending (near-empty DTX) frames so the RTP clock keeps pace with
-                // real time and the far end's jitter estimate is not disturbed by a gap.
-                let samples = if out.mic_on.load(Ordering::Relaxed) {
-                    &frame.samples[..]
-                } else {
-                    &silence[..]
-                };
-                let encoded = match encoder.encode(samples) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        warn!(error = %e, "audio encode failed");
-                        continue;
-                    }
-                };
-                let data = Bytes::from(encoded.data);
-                let duration = frame.duration();
-                for peer in peers {
-                    let data = data.clone();
-                    if let Err(e) = out
-                        .runtime
-                        .block_on(async move { peer.write_audio(data, duration).await })
-                    {
-                        debug!(error = %e, "audio write failed");
-                    }
-                }
-            }
-        })
-        .map_err(|e| EngineError::Media(format!("cannot start the audio thread: {e}")))?;
-    Ok(Some(SenderThread {
-        stop,
-        thread: Some(thread),
-    }))
+            out.fan_out(
+                peers,
+                Track::Audio,
+                &Bytes::from(encoded.data),
+                frame.duration(),
+            );
+        }
+    })
+    .map(Some)
 }
