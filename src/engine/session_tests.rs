@@ -80,10 +80,29 @@ impl Bus {
         }
     }
 
+    fn route(&self, to: &ParticipantId) -> Option<mpsc::Sender<ClientEvent>> {
+        self.routes.lock().unwrap().get(to).cloned()
+    }
+
     fn deliver(&self, to: &ParticipantId, ev: ClientEvent) {
-        if let Some(tx) = self.routes.lock().unwrap().get(to) {
+        if let Some(tx) = self.route(to) {
             let _ = tx.try_send(ev);
         }
+    }
+
+    fn record(&self, from: &ParticipantId, signal: &Signal) {
+        self.log
+            .lock()
+            .unwrap()
+            .push((from.to_string(), signal_kind(signal)));
+    }
+
+    /// Routes `id`'s signals into a queue before its session exists (it is signalled while it
+    /// starts); [`forward_route`] connects the queue once the session runs.
+    fn reserve_route(&self, id: &str) -> mpsc::Receiver<ClientEvent> {
+        let (tx, rx) = mpsc::channel(256);
+        self.routes.lock().unwrap().insert(id.into(), tx);
+        rx
     }
 
     fn count(&self, from: &str, kind: &str) -> usize {
@@ -96,6 +115,29 @@ impl Bus {
     }
 }
 
+/// Forwards a reserved route's queue into a started session.
+fn forward_route(mut queue: mpsc::Receiver<ClientEvent>, session: mpsc::Sender<ClientEvent>) {
+    tokio::spawn(async move {
+        while let Some(ev) = queue.recv().await {
+            if session.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// The name a signal is logged under.
+fn signal_kind(signal: &Signal) -> &'static str {
+    match signal {
+        Signal::Offer { .. } => "offer",
+        Signal::Answer { .. } => "answer",
+        Signal::IceRestart { .. } => "ice_restart",
+        Signal::Candidate { .. } => "candidate",
+        Signal::EndOfCandidates => "end_of_candidates",
+        Signal::Hangup { .. } => "hangup",
+    }
+}
+
 struct BusSender {
     me: ParticipantId,
     bus: Arc<Bus>,
@@ -103,19 +145,7 @@ struct BusSender {
 
 impl SignalSender for BusSender {
     fn send(&self, to: &ParticipantId, signal: Signal) {
-        let kind = match &signal {
-            Signal::Offer { .. } => "offer",
-            Signal::Answer { .. } => "answer",
-            Signal::IceRestart { .. } => "ice_restart",
-            Signal::Candidate { .. } => "candidate",
-            Signal::EndOfCandidates => "end_of_candidates",
-            Signal::Hangup { .. } => "hangup",
-        };
-        self.bus
-            .log
-            .lock()
-            .unwrap()
-            .push((self.me.to_string(), kind));
+        self.bus.record(&self.me, &signal);
         let ev = ClientEvent::Signal {
             from: self.me.clone(),
             signal,
@@ -375,17 +405,9 @@ async fn crossing_offers_are_settled_by_perfect_negotiation() {
         .unwrap()
         .insert("aaaa".into(), a.signaling.clone());
     // Register b's route before it starts offering.
-    let (b_route_tx, mut b_route_rx) = mpsc::channel::<ClientEvent>(256);
-    bus.routes.lock().unwrap().insert("bbbb".into(), b_route_tx);
+    let b_queue = bus.reserve_route("bbbb");
     let b = start(config("bob", false), welcome("bbbb", &["aaaa"]), b_sender).await;
-    let b_sig = b.signaling.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = b_route_rx.recv().await {
-            if b_sig.send(ev).await.is_err() {
-                break;
-            }
-        }
-    });
+    forward_route(b_queue, b.signaling.clone());
     a.signaling
         .send(ClientEvent::ParticipantJoined(participant("bbbb")))
         .await
@@ -479,25 +501,9 @@ async fn crossing_offers_are_settled_by_perfect_negotiation() {
     .await;
 }
 
-/// Signaling routes for sessions whose media crosses an [`ImpairmentRelay`]: candidates are
-/// rewritten to the relay's mirrors (and SDPs carry none), in order, per sender.
-#[derive(Default)]
-struct RelayBus {
-    routes: Mutex<HashMap<ParticipantId, mpsc::Sender<ClientEvent>>>,
-    log: Mutex<Vec<(String, &'static str)>>,
-}
-
-impl RelayBus {
-    fn count(&self, from: &str, kind: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(f, k)| f == from && *k == kind)
-            .count()
-    }
-}
-
+/// Signals for sessions whose media crosses an [`ImpairmentRelay`] go through this sender:
+/// candidates are rewritten to the relay's mirrors (and SDPs carry none), in order, per sender,
+/// then delivered on the [`Bus`].
 struct RelaySender(mpsc::UnboundedSender<(ParticipantId, Signal)>);
 
 impl SignalSender for RelaySender {
@@ -506,49 +512,41 @@ impl SignalSender for RelaySender {
     }
 }
 
-fn relay_sender(me: &str, bus: Arc<RelayBus>, relay: Arc<ImpairmentRelay>) -> Arc<RelaySender> {
+/// `signal` as it must look for its media to cross `relay`.
+fn through_relay(relay: &Arc<ImpairmentRelay>, signal: Signal) -> Signal {
+    match signal {
+        Signal::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_mline_index,
+            username_fragment,
+        } => Signal::Candidate {
+            candidate: relay.rewrite_candidate(&candidate),
+            sdp_mid,
+            sdp_mline_index,
+            username_fragment,
+        },
+        Signal::Offer { sdp } => Signal::Offer {
+            sdp: strip_candidates(&sdp),
+        },
+        Signal::Answer { sdp } => Signal::Answer {
+            sdp: strip_candidates(&sdp),
+        },
+        Signal::IceRestart { sdp } => Signal::IceRestart {
+            sdp: strip_candidates(&sdp),
+        },
+        other => other,
+    }
+}
+
+fn relay_sender(me: &str, bus: Arc<Bus>, relay: Arc<ImpairmentRelay>) -> Arc<RelaySender> {
     let me = ParticipantId::from(me);
     let (tx, mut rx) = mpsc::unbounded_channel::<(ParticipantId, Signal)>();
     tokio::spawn(async move {
         while let Some((to, signal)) = rx.recv().await {
-            let (kind, signal) = match signal {
-                Signal::Candidate {
-                    candidate,
-                    sdp_mid,
-                    sdp_mline_index,
-                    username_fragment,
-                } => (
-                    "candidate",
-                    Signal::Candidate {
-                        candidate: relay.rewrite_candidate(&candidate),
-                        sdp_mid,
-                        sdp_mline_index,
-                        username_fragment,
-                    },
-                ),
-                Signal::Offer { sdp } => (
-                    "offer",
-                    Signal::Offer {
-                        sdp: strip_candidates(&sdp),
-                    },
-                ),
-                Signal::Answer { sdp } => (
-                    "answer",
-                    Signal::Answer {
-                        sdp: strip_candidates(&sdp),
-                    },
-                ),
-                Signal::IceRestart { sdp } => (
-                    "ice_restart",
-                    Signal::IceRestart {
-                        sdp: strip_candidates(&sdp),
-                    },
-                ),
-                other => ("other", other),
-            };
-            bus.log.lock().unwrap().push((me.to_string(), kind));
-            let route = bus.routes.lock().unwrap().get(&to).cloned();
-            if let Some(route) = route {
+            let signal = through_relay(&relay, signal);
+            bus.record(&me, &signal);
+            if let Some(route) = bus.route(&to) {
                 let _ = route
                     .send(ClientEvent::Signal {
                         from: me.clone(),
@@ -563,8 +561,8 @@ fn relay_sender(me: &str, bus: Arc<RelayBus>, relay: Arc<ImpairmentRelay>) -> Ar
 
 /// Alice ("aaaa", polite) and Bob ("bbbb", impolite, the newcomer who offers), with media on,
 /// connected through `relay`.
-async fn relayed_call(relay: &Arc<ImpairmentRelay>) -> (Harness, Harness, Arc<RelayBus>) {
-    let bus = Arc::new(RelayBus::default());
+async fn relayed_call(relay: &Arc<ImpairmentRelay>) -> (Harness, Harness, Arc<Bus>) {
+    let bus = Arc::new(Bus::default());
     let a = start(
         config("alice", true),
         welcome("aaaa", &[]),
@@ -579,22 +577,14 @@ async fn relayed_call(relay: &Arc<ImpairmentRelay>) -> (Harness, Harness, Arc<Re
         .send(ClientEvent::ParticipantJoined(participant("bbbb")))
         .await
         .unwrap();
-    let (b_route_tx, mut b_route_rx) = mpsc::channel::<ClientEvent>(256);
-    bus.routes.lock().unwrap().insert("bbbb".into(), b_route_tx);
+    let b_queue = bus.reserve_route("bbbb");
     let b = start(
         config("bob", true),
         welcome("bbbb", &["aaaa"]),
         relay_sender("bbbb", bus.clone(), relay.clone()),
     )
     .await;
-    let b_sig = b.signaling.clone();
-    tokio::spawn(async move {
-        while let Some(ev) = b_route_rx.recv().await {
-            if b_sig.send(ev).await.is_err() {
-                break;
-            }
-        }
-    });
+    forward_route(b_queue, b.signaling.clone());
     for h in [&a, &b] {
         wait_for(&h.events, "connected through the relay", |e| {
             matches!(
