@@ -193,10 +193,7 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         .into_iter()
         .map(|(id, r)| {
             let s = r.stats.unwrap_or_default();
-            let span = match (r.video.first_at, r.video.last_at) {
-                (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
-                _ => seconds.max(1.0),
-            };
+            let span = r.video.span_seconds().unwrap_or(seconds.max(1.0));
             // A sender without Confab's markers (a browser camera) fails every read: then those
             // reads are not errors. Latency is not reported: marker times are on the sender's
             // process-local clock (`confab loopback` measures it, with both peers in one process).

@@ -426,10 +426,7 @@ fn both_max(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 fn direction(sender: &Side, receiver: &Side, markers: bool, beeps: bool) -> Direction {
     let rx = receiver.last_stats.clone().unwrap_or_default();
     let tx = sender.last_stats.clone().unwrap_or_default();
-    let seconds = match (receiver.video.first_at, receiver.video.last_at) {
-        (Some(a), Some(b)) if b > a => b.duration_since(a).as_secs_f64(),
-        _ => 0.0,
-    };
+    let seconds = receiver.video.span_seconds().unwrap_or(0.0);
     let kbps = |bytes: u64| {
         if seconds > 0.0 {
             bytes as f64 * 8.0 / 1000.0 / seconds

@@ -119,12 +119,18 @@ impl VideoAnalyzer {
         }
     }
 
+    /// Seconds from the first to the last decoded picture (`None` before two distinct times).
+    pub fn span_seconds(&self) -> Option<f64> {
+        match (self.first_at, self.last_at) {
+            (Some(a), Some(b)) if b > a => Some(b.duration_since(a).as_secs_f64()),
+            _ => None,
+        }
+    }
+
     /// Frames per second between the first and last decoded picture.
     pub fn fps(&self) -> f64 {
-        match (self.first_at, self.last_at) {
-            (Some(a), Some(b)) if b > a && self.frames > 1 => {
-                (self.frames - 1) as f64 / b.duration_since(a).as_secs_f64()
-            }
+        match self.span_seconds() {
+            Some(span) if self.frames > 1 => (self.frames - 1) as f64 / span,
             _ => 0.0,
         }
     }
