@@ -209,3 +209,27 @@ fn a_wrong_room_password_is_explained_in_the_window() {
     });
     assert!(matches!(guest.state().screen, Screen::Lobby));
 }
+
+#[test]
+fn changing_the_camera_in_the_lobby_restarts_the_preview() {
+    let mut h = harness();
+    step_until(&mut h, "the preview shows", |h| {
+        h.state().frames_shown(&None) > 2
+    });
+    h.get_by_label("Camera").click();
+    step_until(&mut h, "the camera list opens", |h| {
+        h.query_by_label("No camera").is_some()
+    });
+    h.get_by_label("No camera").click();
+    step_until(&mut h, "the preview is gone", |h| {
+        h.state().frames_shown(&None) == 0 && shows(h, "Camera off")
+    });
+    h.get_by_label("Camera").click();
+    step_until(&mut h, "the camera list opens", |h| {
+        h.query_by_label("Test pattern (test source)").is_some()
+    });
+    h.get_by_label("Test pattern (test source)").click();
+    step_until(&mut h, "the preview is back", |h| {
+        h.state().frames_shown(&None) > 2
+    });
+}

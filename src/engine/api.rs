@@ -156,7 +156,8 @@ pub enum EngineCommand {
     SetMic(bool),
     /// Camera on (true) or off.
     SetCamera(bool),
-    /// Switch sources mid-call (no renegotiation).
+    /// Switch sources: at once in a call (no renegotiation) or in the lobby preview; otherwise
+    /// used from the next start.
     SelectSources {
         /// New video input.
         video: VideoInput,

@@ -111,6 +111,8 @@ pub(crate) struct Session {
     mixer: SharedMixer,
     video_sender: Option<SenderThread>,
     audio_sender: Option<SenderThread>,
+    /// The UI asked for the sources to run outside a call (lobby preview).
+    preview_on: bool,
     joined_at: Option<Instant>,
 }
 
@@ -145,6 +147,7 @@ impl Session {
             mixer,
             video_sender: None,
             audio_sender: None,
+            preview_on: false,
             joined_at: None,
         }
     }
@@ -195,7 +198,9 @@ impl Session {
             EngineCommand::SelectSources { video, audio } => {
                 self.config.video_input = video;
                 self.config.audio_input = audio;
-                if self.my_id.is_some() {
+                // Sources run in a call and in the lobby preview; elsewhere the choice is only
+                // recorded for the next start.
+                if self.my_id.is_some() || self.preview_on {
                     // Drop the old threads first: one capture device per kind at a time.
                     self.video_sender = None;
                     self.audio_sender = None;
@@ -206,6 +211,7 @@ impl Session {
             EngineCommand::SendChat(text) => self.send_chat(text).await,
             EngineCommand::SetName(name) => self.config.name = name,
             EngineCommand::Preview(on) => {
+                self.preview_on = on;
                 if self.my_id.is_none() {
                     if on {
                         if self.video_sender.is_none() && self.audio_sender.is_none() {

@@ -232,21 +232,12 @@ impl ConfabApp {
         });
     }
 
-    fn restart_engine_sources(&self) {
+    /// Applies a changed camera/microphone choice (lobby or mid-call, no renegotiation).
+    pub(super) fn sources_changed(&mut self) {
         let _ = self.engine.send(EngineCommand::SelectSources {
             video: self.settings.video_input(),
             audio: self.settings.audio_input(),
         });
-    }
-
-    /// Applies a changed camera/microphone choice (lobby or mid-call, no renegotiation).
-    pub(super) fn sources_changed(&mut self) {
-        self.restart_engine_sources();
-        if !matches!(self.screen, Screen::InCall(_)) {
-            // Outside a call SelectSources only records the choice; restart the preview.
-            let _ = self.engine.send(EngineCommand::Preview(false));
-            let _ = self.engine.send(EngineCommand::Preview(true));
-        }
         if self.settings.camera == super::settings::CameraChoice::Off {
             self.videos.remove(&None);
         }
@@ -358,9 +349,15 @@ impl ConfabApp {
         for frame in self.engine.video().try_iter().take(queued) {
             newest.insert(frame.from.clone(), frame);
         }
+        // Our own picture only while our camera is on: frames still queued when it was turned
+        // off would otherwise bring the self-view back.
+        let camera_on = match &self.screen {
+            Screen::InCall(call) => call.camera_on,
+            _ => self.settings.camera != super::settings::CameraChoice::Off,
+        };
         for (from, frame) in newest {
             let known = match &from {
-                None => true,
+                None => camera_on,
                 Some(id) => matches!(&self.screen, Screen::InCall(c) if c.remotes.contains_key(id)),
             };
             if known {

@@ -166,17 +166,19 @@ impl ConfabApp {
                 ui.add(egui::Image::new((tile.texture.id(), size)).corner_radius(6.0));
             }
             None => {
-                let (rect, _) = ui.allocate_exact_size(max, egui::Sense::hover());
+                let text = if self.settings.camera == CameraChoice::Off {
+                    "Camera off"
+                } else {
+                    "Starting camera…"
+                };
+                let (rect, response) = ui.allocate_exact_size(max, egui::Sense::hover());
+                response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text));
                 ui.painter()
                     .rect_filled(rect, 6.0, ui.visuals().extreme_bg_color);
                 ui.painter().text(
                     rect.center(),
                     egui::Align2::CENTER_CENTER,
-                    if self.settings.camera == CameraChoice::Off {
-                        "Camera off"
-                    } else {
-                        "Starting camera…"
-                    },
+                    text,
                     egui::FontId::proportional(14.0),
                     ui.visuals().weak_text_color(),
                 );
