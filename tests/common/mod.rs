@@ -10,6 +10,7 @@
     reason = "test helpers: a panic is a test failure with its message"
 )]
 
+pub mod audio;
 pub mod engine;
 pub mod signaling;
 pub mod tcp_proxy;

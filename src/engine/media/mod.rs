@@ -17,6 +17,7 @@
 //! | [`opus_codec`] | Opus encoder (VOIP, FEC, DTX) and decoder (PLC, FEC) |
 //! | [`jitter_buffer`] | adaptive playout buffer for Opus packets |
 //! | [`mixer`] | mixes the playout of several remote participants |
+//! | [`audio_processing`] | echo cancellation, noise suppression, gain control on the capture path (sonora), fed the playout mix as echo reference |
 //!
 //! Typical wiring (the engine's job): `spawn_video(SyntheticVideo::new(..)?, 2)` -> frames ->
 //! [`h264::H264Encoder::encode`] -> [`h264::EncodedFrame`] (Annex-B) -> RTP; received access units
@@ -35,6 +36,7 @@
 //! - Nothing here reads the wall clock inside its logic except the capture threads in [`source`]
 //!   (which pace real time); the jitter buffer takes the current time as an argument.
 
+pub mod audio_processing;
 pub mod convert;
 pub mod drop_oldest;
 pub mod frame;
