@@ -5,7 +5,8 @@
 //! Thin on purpose: parses the command line, sets up logging, and hands over to the library
 //! crates. With no subcommand it opens the desktop app (or, with no display, runs the headless
 //! loopback call). Subcommands: `gui`, `serve` (the signaling server), `loopback` (a measured call
-//! between two in-process engines), `join` (one headless engine in any room).
+//! between two in-process engines), `join` (one headless engine in any room), `devices` and
+//! `sound-check` (what devices Confab sees, and whether sound works end to end).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use signaling_server::{Limits, ServerConfig, SignalingServer, TlsFiles, TurnConfig};
 
+mod devices_cli;
 mod join;
 
 /// Confab: open, end-to-end encrypted video calls on the desktop.
@@ -39,6 +41,10 @@ enum Command {
     Loopback(LoopbackArgs),
     /// Join a room on any signaling server with one headless engine and report what it receives.
     Join(JoinArgs),
+    /// List the cameras, microphones and speakers Confab can use.
+    Devices(devices_cli::DevicesArgs),
+    /// Play a tone through a speaker and record it with a microphone: does sound work?
+    SoundCheck(devices_cli::SoundCheckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -211,6 +217,8 @@ fn main() -> Result<()> {
         Some(Command::Loopback(args)) => loopback(&args),
         Some(Command::Join(args)) => join::run(&args.into()),
         Some(Command::Gui(args)) => gui(args),
+        Some(Command::Devices(args)) => devices_cli::devices(&args),
+        Some(Command::SoundCheck(args)) => devices_cli::sound_check(&args),
         None if has_display() => gui(GuiArgs {
             join: None,
             room: None,

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use signaling_client::{IceServer, ParticipantId};
 
+use super::media::audio_processing::ProcessingSettings;
 use super::media::{AudioFrame, CaptureTime, I420Frame};
 
 /// Wakes the UI when something arrived (a frame, an event). Never an egui type.
@@ -24,6 +25,8 @@ pub enum VideoInput {
     Synthetic,
     /// A looping Y4M file.
     Y4mFile(PathBuf),
+    /// A camera, by the id [`crate::engine::devices::enumerate`] lists.
+    Camera(String),
 }
 
 /// Where outgoing audio comes from.
@@ -35,6 +38,21 @@ pub enum AudioInput {
     Synthetic,
     /// A looping WAV file.
     WavFile(PathBuf),
+    /// A microphone, by the id [`crate::engine::devices::enumerate`] lists
+    /// ([`crate::engine::devices::audio::DEFAULT_DEVICE`] for the system default). Echo
+    /// cancellation, noise suppression and gain control apply to this input only: synthetic and
+    /// file sources are clean test signals that the measurements rely on.
+    Microphone(String),
+}
+
+/// Where remote audio is played.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioOutput {
+    /// Nowhere (headless runs).
+    None,
+    /// A speaker, by the id [`crate::engine::devices::enumerate`] lists
+    /// ([`crate::engine::devices::audio::DEFAULT_DEVICE`] for the system default).
+    Speaker(String),
 }
 
 /// Video encoding settings.
@@ -79,8 +97,14 @@ pub trait MediaProbe: Send + Sync {
 
 /// Plays mixed remote audio (speaker, or a null sink when headless).
 pub trait AudioSink: Send {
-    /// Plays 20 ms of 48 kHz mono audio.
+    /// Plays 20 ms of 48 kHz mono audio. Must not block for long: it runs on the playout clock.
     fn play(&mut self, samples: &[f32]);
+
+    /// How long audio handed to [`AudioSink::play`] now takes to reach the loudspeaker (queued
+    /// audio plus the device buffer); the echo canceller's delay hint. Zero when unknown.
+    fn output_delay(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Everything an engine needs to start.
@@ -104,6 +128,11 @@ pub struct EngineConfig {
     pub preview: bool,
     /// Measurement taps.
     pub probe: Option<Arc<dyn MediaProbe>>,
+    /// List devices every few seconds and report changes ([`EngineEvent::Devices`]), so
+    /// pickers show cameras and headsets plugged in while the app runs.
+    pub watch_devices: bool,
+    /// Echo cancellation, noise suppression and gain control for [`AudioInput::Microphone`].
+    pub processing: ProcessingSettings,
 }
 
 impl EngineConfig {
@@ -120,6 +149,8 @@ impl EngineConfig {
             relay_only: false,
             preview: true,
             probe: None,
+            watch_devices: false,
+            processing: ProcessingSettings::default(),
         }
     }
 }
@@ -164,6 +195,10 @@ pub enum EngineCommand {
         /// New audio input.
         audio: AudioInput,
     },
+    /// Play remote audio somewhere else, at once (no renegotiation).
+    SelectSpeaker(AudioOutput),
+    /// Turn echo cancellation, noise suppression or gain control on or off (at once).
+    SetAudioProcessing(ProcessingSettings),
     /// Send a chat message to everyone.
     SendChat(String),
     /// Restart ICE with every participant (what the engine also does by itself when a
@@ -273,6 +308,11 @@ pub enum EngineEvent {
     /// Microphone level (RMS, dBFS, -100 for silence), about ten times a second while the
     /// microphone runs.
     MicLevel(f32),
+    /// The devices a picker can offer changed (sent once at start when watching devices, then
+    /// on every change).
+    Devices(crate::engine::devices::DeviceList),
+    /// A camera, microphone or speaker stopped, came back, or was replaced by the default one.
+    Device(crate::engine::devices::DeviceNotice),
     /// Something went wrong; the text is for the user.
     Error(String),
 }

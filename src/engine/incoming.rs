@@ -24,7 +24,8 @@ use signaling_client::ParticipantId;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::EngineError;
-use super::api::{AudioSink, MediaProbe, Repaint, VideoFrameEvent};
+use super::api::{AudioOutput, AudioSink, MediaProbe, Repaint, VideoFrameEvent};
+use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus, open_sink};
 use super::media::CaptureTime;
 use super::media::drop_oldest::DropOldestSender;
 use super::media::h264::H264Decoder;
@@ -149,6 +150,19 @@ impl Drop for VideoDecoderThread {
     }
 }
 
+/// What the playout thread takes besides the mixer.
+pub(crate) struct PlayoutControls {
+    /// Switch to another output (opened on the playout thread; no renegotiation).
+    pub(crate) switch: crossbeam_channel::Receiver<AudioOutput>,
+    /// Where device notices (speaker lost, switched, absent) go.
+    pub(crate) status: DeviceStatus,
+    /// Every played 20 ms also goes here: the echo canceller's far-end reference.
+    pub(crate) render: Option<RenderTap>,
+}
+
+/// Receives what is played, with the sink's output delay (the echo canceller's reference).
+pub(crate) type RenderTap = Arc<dyn Fn(&[f32], Duration) + Send + Sync>;
+
 /// The playout thread: pulls the mixer every 20 ms.
 pub(crate) struct PlayoutThread {
     stop: Arc<AtomicBool>,
@@ -160,6 +174,7 @@ impl PlayoutThread {
         mixer: SharedMixer,
         mut sink: Box<dyn AudioSink>,
         probe: Option<Arc<dyn MediaProbe>>,
+        controls: PlayoutControls,
     ) -> Result<Self, EngineError> {
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = Arc::clone(&stop);
@@ -169,6 +184,9 @@ impl PlayoutThread {
                 let period = Duration::from_millis(20);
                 let mut next = Instant::now() + period;
                 while !stop2.load(Ordering::Relaxed) {
+                    if let Ok(output) = controls.switch.try_recv() {
+                        sink = switch_sink(&output, &controls.status);
+                    }
                     let now = Instant::now();
                     if next > now {
                         std::thread::sleep(next - now);
@@ -188,6 +206,9 @@ impl PlayoutThread {
                         .iter()
                         .any(|(_, k)| !matches!(k, FrameKind::Silence));
                     sink.play(&mixed.samples);
+                    if let Some(render) = &controls.render {
+                        render(&mixed.samples, sink.output_delay());
+                    }
                     if let Some(p) = &probe {
                         p.audio_played(&mixed.samples, at, decoded);
                     }
@@ -206,6 +227,26 @@ impl Drop for PlayoutThread {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Opens `output`; on failure tells the user and plays nowhere (the call goes on).
+fn switch_sink(output: &AudioOutput, status: &DeviceStatus) -> Box<dyn AudioSink> {
+    match open_sink(output, Arc::clone(status)) {
+        Ok(sink) => sink,
+        Err(e) => {
+            let device = match output {
+                AudioOutput::Speaker(id) => id.clone(),
+                AudioOutput::None => String::new(),
+            };
+            status(DeviceNotice {
+                kind: DeviceKind::Speaker,
+                state: DeviceState::Absent,
+                device,
+                message: format!("{e} You will not hear the others."),
+            });
+            Box::new(NullSink)
         }
     }
 }

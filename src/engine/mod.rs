@@ -15,8 +15,10 @@
 //! | [`incoming`] | decoder threads, jitter buffers + mixer, playout |
 //! | [`verification`] | the short code derived from both DTLS fingerprints |
 //! | [`media`] | sources, codecs, conversion, jitter buffer, mixer |
+//! | [`devices`] | cameras, microphones, speakers, hot-plug watching |
 
 pub mod api;
+pub mod devices;
 #[cfg(test)]
 mod impairment_relay;
 pub mod incoming;
@@ -32,11 +34,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use api::{
-    AudioInput, AudioSink, CallState, EngineCommand, EngineConfig, EngineEvent, LinkState,
-    MediaProbe, ParticipantStats, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
+    AudioInput, AudioOutput, AudioSink, CallState, EngineCommand, EngineConfig, EngineEvent,
+    LinkState, MediaProbe, ParticipantStats, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
 };
 pub use session::SignalSender;
 
+use devices::DeviceStatus;
 use media::drop_oldest::{self, DropOldestReceiver};
 use media::jitter_buffer::JitterBufferConfig;
 use media::mixer::AudioMixer;
@@ -56,6 +59,14 @@ pub enum EngineError {
     /// The engine has stopped.
     #[error("the engine has stopped")]
     Stopped,
+}
+
+/// Device notices become [`EngineEvent::Device`] and wake the UI.
+fn device_status(events: crossbeam_channel::Sender<EngineEvent>, repaint: Repaint) -> DeviceStatus {
+    Arc::new(move |notice| {
+        let _ = events.send(EngineEvent::Device(notice));
+        repaint();
+    })
 }
 
 /// A running call engine. Dropping it hangs up and stops every thread.
@@ -92,18 +103,47 @@ impl Engine {
             .enable_all()
             .build()
             .map_err(|e| EngineError::Start(e.to_string()))?;
-        let probe = config.probe.clone();
-        let mixer = Arc::new(Mutex::new(AudioMixer::new(JitterBufferConfig::default())));
-        let playout = incoming::PlayoutThread::spawn(Arc::clone(&mixer), sink, probe)?;
         let outgoing = Arc::new(outgoing::Outgoing::new(
             runtime.handle().clone(),
             config.video.start_kbps * 1000,
         ));
-        let session = session::Session::new(config, ev_tx, video_tx, repaint, outgoing, mixer);
+        let echo_out = Arc::clone(&outgoing);
+        let probe = config.probe.clone();
+        let status = device_status(ev_tx.clone(), Arc::clone(&repaint));
+        let (switch_tx, switch_rx) = crossbeam_channel::unbounded();
+        let mixer = Arc::new(Mutex::new(AudioMixer::new(JitterBufferConfig::default())));
+        let playout = incoming::PlayoutThread::spawn(
+            Arc::clone(&mixer),
+            sink,
+            probe,
+            incoming::PlayoutControls {
+                switch: switch_rx,
+                status: Arc::clone(&status),
+                render: Some(Arc::new(move |played: &[f32], delay: Duration| {
+                    echo_out.feed_echo_reference(played, delay);
+                })),
+            },
+        )?;
+        let watcher = if config.watch_devices {
+            let events = ev_tx.clone();
+            let wake = Arc::clone(&repaint);
+            let watcher =
+                devices::watcher::DeviceWatcher::spawn(devices::watcher::POLL_EVERY, move |list| {
+                    let _ = events.send(EngineEvent::Devices(list));
+                    wake();
+                })
+                .map_err(|e| EngineError::Start(format!("cannot watch devices: {e}")))?;
+            Some(watcher)
+        } else {
+            None
+        };
+        let mut session = session::Session::new(config, ev_tx, video_tx, repaint, outgoing, mixer);
+        session.set_device_controls(switch_tx, status);
         let thread = std::thread::Builder::new()
             .name("confab-engine".into())
             .spawn(move || {
                 runtime.block_on(session.run(cmd_rx));
+                drop(watcher);
                 drop(playout);
                 runtime.shutdown_timeout(Duration::from_secs(2));
             })

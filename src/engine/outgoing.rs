@@ -10,7 +10,7 @@
 //! peer connection — and they stop when their [`SenderThread`] is dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,15 +24,21 @@ use crossbeam_channel::Sender;
 use super::api::{
     AudioInput, EngineEvent, MediaProbe, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
 };
+use super::devices::camera::spawn_camera;
+use super::devices::microphone::Microphone;
+use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
+use super::media::audio_processing::{
+    AudioProcessor, ProcessingControl, ProcessingSettings, RenderFeed,
+};
 use super::media::drop_oldest::{DropOldestReceiver, DropOldestSender};
 use super::media::h264::{H264Encoder, H264EncoderConfig};
 use super::media::opus_codec::{OpusEncoder, OpusEncoderConfig};
-use super::media::source::{CaptureThread, spawn_audio, spawn_video};
+use super::media::source::{CaptureThread, spawn_audio, spawn_audio_with, spawn_video};
 use super::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig};
 use super::media::synthetic_video::SyntheticVideo;
 use super::media::wav::WavSource;
 use super::media::y4m::Y4mSource;
-use super::media::{AudioFrame, CaptureTime, I420Frame};
+use super::media::{AudioChunker, AudioFrame, CaptureTime, I420Frame, SourceError};
 use super::peer::PeerLink;
 
 /// Shared between the session (which steers) and the sender threads (which obey).
@@ -46,7 +52,38 @@ pub(crate) struct Outgoing {
     pub(crate) frames_encoded: AtomicU64,
     /// Total time spent encoding, microseconds.
     pub(crate) encode_micros: AtomicU64,
+    /// The microphone's audio processor, while one runs: its echo reference and its controls.
+    /// Locked by the playout thread every 20 ms and by the session on a settings change only.
+    pub(crate) echo: Mutex<Option<EchoLink>>,
     runtime: tokio::runtime::Handle,
+}
+
+/// How the playout thread and the session reach the running [`AudioProcessor`].
+pub(crate) struct EchoLink {
+    pub(crate) feed: RenderFeed,
+    pub(crate) control: ProcessingControl,
+}
+
+impl Outgoing {
+    /// Hands what the speaker plays to the echo canceller, with the speaker's delay as hint.
+    pub(crate) fn feed_echo_reference(&self, played: &[f32], output_delay: Duration) {
+        let Ok(echo) = self.echo.lock() else { return };
+        if let Some(link) = echo.as_ref() {
+            // Capture side adds about one 10 ms device period before processing.
+            let hint = output_delay.as_millis() as u32 + 10;
+            link.control.set_stream_delay_ms(hint);
+            let _ = link.feed.push(played);
+        }
+    }
+
+    /// Applies processing settings to the running processor, if any.
+    pub(crate) fn set_processing(&self, settings: ProcessingSettings) {
+        if let Ok(echo) = self.echo.lock()
+            && let Some(link) = echo.as_ref()
+        {
+            link.control.set_settings(settings);
+        }
+    }
 }
 
 impl Outgoing {
@@ -58,6 +95,7 @@ impl Outgoing {
             mic_on: AtomicBool::new(true),
             camera_on: AtomicBool::new(true),
             frames_encoded: AtomicU64::new(0),
+            echo: Mutex::new(None),
             encode_micros: AtomicU64::new(0),
             runtime,
         }
@@ -164,9 +202,14 @@ pub(crate) struct Preview {
 fn open_video(
     input: &VideoInput,
     settings: VideoSettings,
+    status: DeviceStatus,
 ) -> Result<(CaptureThread, DropOldestReceiver<I420Frame>), EngineError> {
     let media = |e: &dyn std::fmt::Display| EngineError::Media(e.to_string());
     match input {
+        VideoInput::Camera(id) => {
+            spawn_camera(id, settings.width, settings.height, settings.fps, status, 2)
+                .map_err(|e| media(&e))
+        }
         VideoInput::None => Err(EngineError::Media("no video input".into())),
         VideoInput::Synthetic => {
             let source = SyntheticVideo::new(settings.width, settings.height, settings.fps)
@@ -189,6 +232,7 @@ pub(crate) fn spawn_video_sender(
     out: Arc<Outgoing>,
     preview: Option<Preview>,
     errors: Sender<EngineEvent>,
+    status: DeviceStatus,
 ) -> Result<Option<SenderThread>, EngineError> {
     if *input == VideoInput::None {
         return Ok(None);
@@ -196,7 +240,7 @@ pub(crate) fn spawn_video_sender(
     let input = input.clone();
     let nominal = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));
     spawn_sender("confab-video-send", move |stop| {
-        let opened = open_video(&input, settings).and_then(|capture| {
+        let opened = open_video(&input, settings, Arc::clone(&status)).and_then(|capture| {
             H264Encoder::new(H264EncoderConfig::new(
                 settings.width,
                 settings.height,
@@ -206,17 +250,22 @@ pub(crate) fn spawn_video_sender(
             .map(|encoder| (capture, encoder))
             .map_err(|e| EngineError::Media(e.to_string()))
         });
-        let ((_capture, frames), mut encoder) = match opened {
+        let ((capture, frames), mut encoder) = match opened {
             Ok(v) => v,
             Err(e) => {
                 let _ = errors.send(EngineEvent::Error(format!("camera: {e}")));
                 return;
             }
         };
+        let is_camera = matches!(input, VideoInput::Camera(_));
         let mut bitrate = settings.start_kbps.saturating_mul(1000);
         let mut last_capture: Option<CaptureTime> = None;
         while !stop.load(Ordering::Relaxed) {
             let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
+                if capture.is_finished() {
+                    report_capture_end(capture, DeviceKind::Camera, is_camera, &status, &errors);
+                    return;
+                }
                 continue;
             };
             if let Some(p) = &preview {
@@ -299,9 +348,18 @@ impl LevelMeter {
 /// Opens the audio source for `input` and starts its capture thread.
 fn open_audio(
     input: &AudioInput,
+    status: DeviceStatus,
 ) -> Result<(CaptureThread, DropOldestReceiver<AudioFrame>), EngineError> {
     let media = |e: &dyn std::fmt::Display| EngineError::Media(e.to_string());
     match input {
+        AudioInput::Microphone(id) => {
+            let id = id.clone();
+            // Opened on its capture thread: the device callback wakes the thread that reads.
+            spawn_audio_with("confab-audio-mic", 16, move || {
+                Microphone::open(Some(&id), status).map_err(|e| SourceError::Device(e.to_string()))
+            })
+            .map_err(|e| media(&e))
+        }
         AudioInput::None => Err(EngineError::Media("no audio input".into())),
         AudioInput::Synthetic => {
             let source =
@@ -324,6 +382,8 @@ pub(crate) fn spawn_audio_sender(
     out: Arc<Outgoing>,
     probe: Option<Arc<dyn MediaProbe>>,
     errors: Sender<EngineEvent>,
+    status: DeviceStatus,
+    processing: ProcessingSettings,
 ) -> Result<Option<SenderThread>, EngineError> {
     if *input == AudioInput::None {
         return Ok(None);
@@ -331,32 +391,106 @@ pub(crate) fn spawn_audio_sender(
     let input = input.clone();
     let silence = vec![0.0f32; AudioFrame::SAMPLES_20MS];
     spawn_sender("confab-audio-send", move |stop| {
-        let opened = open_audio(&input).and_then(|capture| {
+        let opened = open_audio(&input, Arc::clone(&status)).and_then(|capture| {
             OpusEncoder::new(OpusEncoderConfig::default())
                 .map(|encoder| (capture, encoder))
                 .map_err(|e| EngineError::Media(e.to_string()))
         });
-        let ((_capture, frames), mut encoder) = match opened {
+        let ((capture, frames), mut encoder) = match opened {
             Ok(v) => v,
             Err(e) => {
                 let _ = errors.send(EngineEvent::Error(format!("microphone: {e}")));
                 return;
             }
         };
+        let is_mic = matches!(input, AudioInput::Microphone(_));
+        // Only a real microphone is cleaned: test sources are what the measurements rely on.
+        let mut processor = is_mic.then(|| {
+            let processor = AudioProcessor::new(processing);
+            if let Ok(mut echo) = out.echo.lock() {
+                *echo = Some(EchoLink {
+                    feed: processor.render_feed(),
+                    control: processor.control(),
+                });
+            }
+            processor
+        });
         let mut level = LevelMeter::default();
+        // Devices deliver 10 ms; Opus takes 20 ms.
+        let mut chunker = AudioChunker::new(AudioFrame::SAMPLES_20MS);
         while !stop.load(Ordering::Relaxed) {
-            let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
+            let Ok(captured) = frames.recv_timeout(Duration::from_millis(100)) else {
+                if capture.is_finished() {
+                    report_capture_end(capture, DeviceKind::Microphone, is_mic, &status, &errors);
+                    return;
+                }
                 continue;
             };
-            if let Some(p) = &probe {
-                p.audio_captured(&frame);
+            let mut captured = captured;
+            if let Some(p) = &mut processor
+                && let Err(e) = p.process_capture(&mut captured.samples)
+            {
+                debug!(error = %e, "audio processing skipped a frame");
+            }
+            let whole = if captured.samples.len() == AudioFrame::SAMPLES_20MS {
+                vec![captured]
+            } else {
+                chunker.push(&captured)
+            };
+            for frame in whole {
+                send_audio_frame(
+                    &frame,
+                    &mut AudioSendState {
+                        out: &out,
+                        probe: probe.as_ref(),
+                        errors: &errors,
+                        level: &mut level,
+                        encoder: &mut encoder,
+                        silence: &silence,
+                    },
+                );
+            }
+        }
+        if processor.is_some()
+            && let Ok(mut echo) = out.echo.lock()
+        {
+            *echo = None;
+        }
+    })
+    .map(Some)
+}
+
+/// What [`send_audio_frame`] needs from the audio sender thread.
+struct AudioSendState<'a> {
+    out: &'a Outgoing,
+    probe: Option<&'a Arc<dyn MediaProbe>>,
+    errors: &'a Sender<EngineEvent>,
+    level: &'a mut LevelMeter,
+    encoder: &'a mut OpusEncoder,
+    silence: &'a [f32],
+}
+
+/// Meters, encodes and fans out one 20 ms frame.
+fn send_audio_frame(frame: &AudioFrame, st: &mut AudioSendState<'_>) {
+    {
+        let AudioSendState {
+            out,
+            probe,
+            errors,
+            level,
+            encoder,
+            silence,
+        } = st;
+        {
+            if let Some(p) = probe {
+                p.audio_captured(frame);
             }
             if let Some(db) = level.push(&frame.samples) {
                 let _ = errors.send(EngineEvent::MicLevel(db));
             }
             let peers = out.snapshot();
             if peers.is_empty() {
-                continue;
+                return;
             }
             // Muted: keep sending (near-empty DTX) frames so the RTP clock keeps pace with
             // real time and the far end's jitter estimate is not disturbed by a gap.
@@ -369,7 +503,7 @@ pub(crate) fn spawn_audio_sender(
                 Ok(e) => e,
                 Err(e) => {
                     warn!(error = %e, "audio encode failed");
-                    continue;
+                    return;
                 }
             };
             out.fan_out(
@@ -379,6 +513,36 @@ pub(crate) fn spawn_audio_sender(
                 frame.duration(),
             );
         }
-    })
-    .map(Some)
+    }
+}
+
+/// A capture thread ended on its own (device missing or failed for good): tell the user, and
+/// say the call goes on without it.
+fn report_capture_end(
+    capture: CaptureThread,
+    kind: DeviceKind,
+    is_device: bool,
+    status: &DeviceStatus,
+    errors: &Sender<EngineEvent>,
+) {
+    let Err(e) = capture.stop() else { return };
+    let what = if kind == DeviceKind::Camera {
+        "Others will not see you"
+    } else {
+        "Others will not hear you"
+    };
+    if is_device {
+        let message = match &e {
+            SourceError::Device(text) => format!("{text} {what}; the call goes on."),
+            other => format!("{other}. {what}; the call goes on."),
+        };
+        status(DeviceNotice {
+            kind,
+            state: DeviceState::Absent,
+            device: String::new(),
+            message,
+        });
+    } else {
+        let _ = errors.send(EngineEvent::Error(format!("{e}. {what}.")));
+    }
 }

@@ -33,10 +33,12 @@ use signaling_client::{
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tracing::{debug, info, warn};
 
+use super::api::AudioOutput;
 use super::api::{
     CallState, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats, Repaint,
     VideoFrameEvent,
 };
+use super::devices::DeviceStatus;
 use super::incoming::{SharedMixer, VideoDecoderThread};
 use super::media::CaptureTime;
 use super::media::drop_oldest::DropOldestSender;
@@ -114,6 +116,10 @@ pub(crate) struct Session {
     /// The UI asked for the sources to run outside a call (lobby preview).
     preview_on: bool,
     joined_at: Option<Instant>,
+    /// Tells the playout thread to switch speakers.
+    speaker_switch: Option<crossbeam_channel::Sender<AudioOutput>>,
+    /// Where capture devices report being lost, back, or replaced.
+    device_status: Option<DeviceStatus>,
 }
 
 impl Session {
@@ -149,7 +155,26 @@ impl Session {
             audio_sender: None,
             preview_on: false,
             joined_at: None,
+            speaker_switch: None,
+            device_status: None,
         }
+    }
+
+    /// Connects the session to the playout thread's speaker switch and the device notices.
+    pub(crate) fn set_device_controls(
+        &mut self,
+        speaker_switch: crossbeam_channel::Sender<AudioOutput>,
+        status: DeviceStatus,
+    ) {
+        self.speaker_switch = Some(speaker_switch);
+        self.device_status = Some(status);
+    }
+
+    /// Where device notices go (a no-op without [`Session::set_device_controls`]).
+    fn device_status(&self) -> DeviceStatus {
+        self.device_status
+            .clone()
+            .unwrap_or_else(|| Arc::new(|_notice| {}))
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -206,6 +231,15 @@ impl Session {
                     self.audio_sender = None;
                     self.start_senders();
                     self.outgoing.request_keyframe();
+                }
+            }
+            EngineCommand::SetAudioProcessing(settings) => {
+                self.config.processing = settings;
+                self.outgoing.set_processing(settings);
+            }
+            EngineCommand::SelectSpeaker(output) => {
+                if let Some(switch) = &self.speaker_switch {
+                    let _ = switch.send(output);
                 }
             }
             EngineCommand::SendChat(text) => self.send_chat(text).await,
@@ -303,6 +337,7 @@ impl Session {
             Arc::clone(&self.outgoing),
             preview,
             self.events.clone(),
+            self.device_status(),
         ) {
             Ok(t) => self.video_sender = t,
             Err(e) => self.emit(EngineEvent::Error(format!("camera: {e}"))),
@@ -312,6 +347,8 @@ impl Session {
             Arc::clone(&self.outgoing),
             self.config.probe.clone(),
             self.events.clone(),
+            self.device_status(),
+            self.config.processing,
         ) {
             Ok(t) => self.audio_sender = t,
             Err(e) => self.emit(EngineEvent::Error(format!("microphone: {e}"))),

@@ -15,7 +15,9 @@ use signaling_client::ParticipantId;
 use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
 use super::video::VideoTextures;
+use crate::engine::devices::{DeviceKind, DeviceList, DeviceNotice, DeviceState};
 use crate::engine::incoming::NullSink;
+use crate::engine::{AudioOutput, VideoInput};
 use crate::engine::{
     CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats,
 };
@@ -34,6 +36,9 @@ pub struct AppOptions {
     pub host_bind: IpAddr,
     /// Join this right away (a `confab://` link or `--join`): address and room.
     pub join_now: Option<(String, Option<String>)>,
+    /// Use real cameras, microphones and speakers by default and watch for hot-plug. Off, the
+    /// defaults are the test sources and no sound (UI tests).
+    pub devices: bool,
 }
 
 impl Default for AppOptions {
@@ -42,6 +47,7 @@ impl Default for AppOptions {
             engine: EngineConfig::new("me"),
             host_bind: IpAddr::from([0, 0, 0, 0]),
             join_now: None,
+            devices: true,
         }
     }
 }
@@ -151,11 +157,17 @@ pub struct ConfabApp {
     pub chat_open: bool,
     /// Stats overlay open.
     pub stats_open: bool,
+    /// Device switcher open (in a call).
+    pub devices_open: bool,
     pub(super) chat_input: String,
     pub(super) password: String,
     pub(super) applied_theme: Option<ThemeChoice>,
     pub(super) title: String,
     pub(super) focus_name: bool,
+    /// The devices found, for the pickers (updated on hot-plug).
+    pub devices: DeviceList,
+    /// The latest problem per kind of device, shown under its picker.
+    pub device_notes: Vec<DeviceNotice>,
 }
 
 impl ConfabApp {
@@ -167,16 +179,29 @@ impl ConfabApp {
         let settings: Settings = cc
             .storage
             .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
-            .unwrap_or_default();
+            .unwrap_or_else(|| {
+                if options.devices {
+                    Settings::default()
+                } else {
+                    Settings::with_test_sources()
+                }
+            });
         let ctx = cc.egui_ctx.clone();
         let mut config = options.engine.clone();
         config.name = display_name(&settings.name);
-        config.video_input = settings.video_input();
+        // Cameras are not listed yet: "first camera" resolves when the device list arrives.
+        config.video_input = settings.video_input(&DeviceList::default());
         config.audio_input = settings.audio_input();
+        config.processing = settings.processing;
+        config.watch_devices = options.devices;
         config.preview = true;
         let repaint = Arc::new(move || ctx.request_repaint());
         let engine = Engine::start(config, Box::new(NullSink), repaint)?;
         let _ = engine.send(EngineCommand::Preview(true));
+        let output = settings.audio_output();
+        if output != AudioOutput::None {
+            let _ = engine.send(EngineCommand::SelectSpeaker(output));
+        }
         let mut app = Self {
             settings,
             engine,
@@ -189,11 +214,14 @@ impl ConfabApp {
             mic_level_db: -100.0,
             chat_open: false,
             stats_open: false,
+            devices_open: false,
             chat_input: String::new(),
             password: String::new(),
             applied_theme: None,
             title: String::new(),
             focus_name: true,
+            devices: DeviceList::default(),
+            device_notes: Vec::new(),
         };
         if let Some((address, room)) = app.options.join_now.clone() {
             if let Some(room) = room {
@@ -234,12 +262,53 @@ impl ConfabApp {
 
     /// Applies a changed camera/microphone choice (lobby or mid-call, no renegotiation).
     pub(super) fn sources_changed(&mut self) {
+        let video = self.settings.video_input(&self.devices);
+        if video == VideoInput::None {
+            self.videos.remove(&None);
+        }
+        self.device_notes.retain(|n| n.kind == DeviceKind::Speaker);
         let _ = self.engine.send(EngineCommand::SelectSources {
-            video: self.settings.video_input(),
+            video,
             audio: self.settings.audio_input(),
         });
-        if self.settings.camera == super::settings::CameraChoice::Off {
-            self.videos.remove(&None);
+    }
+
+    /// Applies a changed speaker choice (at once, no renegotiation).
+    pub(super) fn speaker_changed(&mut self) {
+        self.device_notes.retain(|n| n.kind != DeviceKind::Speaker);
+        let _ = self
+            .engine
+            .send(EngineCommand::SelectSpeaker(self.settings.audio_output()));
+    }
+
+    /// Applies changed echo cancellation / noise suppression / gain control switches.
+    pub(super) fn processing_changed(&mut self) {
+        let _ = self
+            .engine
+            .send(EngineCommand::SetAudioProcessing(self.settings.processing));
+    }
+
+    /// Whether we send a picture (a camera or the test pattern is chosen and present).
+    pub(super) fn has_camera(&self) -> bool {
+        self.settings.video_input(&self.devices) != VideoInput::None
+    }
+
+    fn on_devices(&mut self, list: DeviceList) {
+        let before = self.settings.video_input(&self.devices);
+        self.devices = list;
+        if self.settings.video_input(&self.devices) != before {
+            self.sources_changed();
+        }
+    }
+
+    fn on_device_notice(&mut self, notice: DeviceNotice) {
+        self.device_notes.retain(|n| n.kind != notice.kind);
+        let in_call = matches!(self.screen, Screen::InCall(_));
+        if in_call {
+            self.toast(notice.message.clone());
+        }
+        if notice.state != DeviceState::Running {
+            self.device_notes.push(notice);
         }
     }
 
@@ -353,7 +422,7 @@ impl ConfabApp {
         // off would otherwise bring the self-view back.
         let camera_on = match &self.screen {
             Screen::InCall(call) => call.camera_on,
-            _ => self.settings.camera != super::settings::CameraChoice::Off,
+            _ => self.has_camera(),
         };
         for (from, frame) in newest {
             let known = match &from {
@@ -467,6 +536,8 @@ impl ConfabApp {
                 }
             }
             EngineEvent::MicLevel(db) => self.mic_level_db = db,
+            EngineEvent::Devices(list) => self.on_devices(list),
+            EngineEvent::Device(notice) => self.on_device_notice(notice),
             EngineEvent::Error(e) => match &self.screen {
                 Screen::Lobby | Screen::Connecting { .. } => self.lobby_error = Some(e),
                 _ => self.toast(e),
@@ -494,7 +565,7 @@ impl ConfabApp {
                         order: Vec::new(),
                         chat: Vec::new(),
                         mic_on: true,
-                        camera_on: self.settings.camera != super::settings::CameraChoice::Off,
+                        camera_on: self.has_camera(),
                         reconnecting: false,
                         unread: 0,
                     });

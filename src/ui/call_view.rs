@@ -62,6 +62,20 @@ impl ConfabApp {
             })
             .inner;
         self.picture_in_picture(ui.ctx(), grid);
+        if self.devices_open {
+            let mut open = true;
+            egui::Window::new("Devices")
+                .open(&mut open)
+                .resizable(false)
+                .collapsible(false)
+                .show(ui.ctx(), |ui| {
+                    ui.set_max_width(340.0);
+                    self.camera_picker(ui);
+                    ui.add_space(8.0);
+                    self.audio_pickers(ui);
+                });
+            self.devices_open &= open;
+        }
         if self.stats_open {
             self.stats_window(ui.ctx());
         }
@@ -198,6 +212,13 @@ impl ConfabApp {
                     .selectable_label(self.stats_open, "Stats")
                     .on_hover_text(format!("Statistics ({})", shortcut(&STATS)))
                     .clicked();
+                if ui
+                    .selectable_label(self.devices_open, "Devices")
+                    .on_hover_text("Switch camera, microphone or speaker")
+                    .clicked()
+                {
+                    self.devices_open = !self.devices_open;
+                }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     actions.4 = ui
                         .add(egui::Button::new("Hang up").fill(Color32::from_rgb(200, 50, 50)))
@@ -278,13 +299,7 @@ impl ConfabApp {
                     .paint_at(ui, image_rect);
             }
             None => {
-                let initials: String = remote
-                    .name
-                    .split_whitespace()
-                    .filter_map(|w| w.chars().next())
-                    .take(2)
-                    .collect::<String>()
-                    .to_uppercase();
+                let initials = super::lobby::initials(&remote.name);
                 painter.circle_filled(rect.center(), 36.0, Color32::from_rgb(70, 90, 140));
                 painter.text(
                     rect.center(),

@@ -3,7 +3,9 @@
 use eframe::egui;
 
 use super::app::{ConfabApp, Screen, friendly_error};
-use super::settings::{CameraChoice, MicrophoneChoice, ThemeChoice};
+use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice, ThemeChoice};
+use crate::engine::devices::audio::DEFAULT_DEVICE;
+use crate::engine::devices::{DeviceInfo, DeviceKind};
 
 impl ConfabApp {
     pub(super) fn lobby_ui(&mut self, ui: &mut egui::Ui) {
@@ -116,27 +118,75 @@ impl ConfabApp {
     }
 
     fn lobby_devices(&mut self, ui: &mut egui::Ui) {
-        let mut changed = picker(
-            ui,
-            "Camera",
-            &mut self.settings.camera,
-            &[
-                (CameraChoice::TestPattern, "Test pattern (test source)"),
-                (CameraChoice::Off, "No camera"),
-            ],
-        );
+        self.camera_picker(ui);
         self.preview_ui(ui, egui::vec2(ui.available_width().min(320.0), 180.0));
         ui.add_space(8.0);
-        changed |= picker(
-            ui,
-            "Microphone",
-            &mut self.settings.microphone,
-            &[
-                (MicrophoneChoice::TestTone, "Test tone (test source)"),
-                (MicrophoneChoice::Off, "No microphone"),
-            ],
+        self.audio_pickers(ui);
+    }
+
+    /// The camera picker and its problem, if any.
+    pub(super) fn camera_picker(&mut self, ui: &mut egui::Ui) {
+        let auto = match self.devices.cameras.first() {
+            Some(c) => format!("Default camera ({})", c.name),
+            None => "Default camera (none found)".to_owned(),
+        };
+        let mut options = vec![(CameraChoice::Auto, auto)];
+        options.extend(
+            self.devices
+                .cameras
+                .iter()
+                .map(|c| (CameraChoice::Device(c.id.clone()), c.name.clone())),
         );
-        let level = if self.settings.microphone == MicrophoneChoice::Off {
+        if let CameraChoice::Device(id) = &self.settings.camera
+            && !self.devices.cameras.iter().any(|c| &c.id == id)
+        {
+            options.push((
+                self.settings.camera.clone(),
+                format!("{id} (not connected)"),
+            ));
+        }
+        options.push((
+            CameraChoice::TestPattern,
+            "Test pattern (test source)".to_owned(),
+        ));
+        options.push((CameraChoice::Off, "No camera".to_owned()));
+        if picker(ui, "Camera", &mut self.settings.camera, &options) {
+            self.sources_changed();
+        }
+        self.device_note_ui(ui, DeviceKind::Camera);
+    }
+
+    /// Microphone and speaker pickers, the level meter and the processing switches.
+    pub(super) fn audio_pickers(&mut self, ui: &mut egui::Ui) {
+        let mut options = vec![(
+            MicrophoneChoice::Device(DEFAULT_DEVICE.to_owned()),
+            default_label(&self.devices.microphones, "microphone"),
+        )];
+        options.extend(
+            self.devices
+                .microphones
+                .iter()
+                .map(|m| (MicrophoneChoice::Device(m.id.clone()), m.name.clone())),
+        );
+        if let MicrophoneChoice::Device(id) = &self.settings.microphone
+            && id != DEFAULT_DEVICE
+            && !self.devices.microphones.iter().any(|m| &m.id == id)
+        {
+            options.push((
+                self.settings.microphone.clone(),
+                format!("{id} (not connected)"),
+            ));
+        }
+        options.push((
+            MicrophoneChoice::TestTone,
+            "Test tone (test source)".to_owned(),
+        ));
+        options.push((MicrophoneChoice::Off, "No microphone".to_owned()));
+        if picker(ui, "Microphone", &mut self.settings.microphone, &options) {
+            self.sources_changed();
+        }
+        let off = self.settings.microphone == MicrophoneChoice::Off;
+        let level = if off {
             0.0
         } else {
             ((self.mic_level_db + 60.0) / 60.0).clamp(0.0, 1.0)
@@ -144,17 +194,65 @@ impl ConfabApp {
         ui.add(
             egui::ProgressBar::new(level)
                 .desired_width(ui.available_width().min(320.0))
-                .text(if self.settings.microphone == MicrophoneChoice::Off {
+                .text(if off {
                     "microphone off".to_owned()
                 } else {
                     format!("level {:.0} dB", self.mic_level_db.max(-99.0))
                 }),
         );
+        self.device_note_ui(ui, DeviceKind::Microphone);
+        if matches!(self.settings.microphone, MicrophoneChoice::Device(_)) {
+            let p = &mut self.settings.processing;
+            let mut changed = false;
+            ui.horizontal_wrapped(|ui| {
+                changed |= ui
+                    .checkbox(&mut p.echo_cancellation, "Echo cancellation")
+                    .on_hover_text("Removes the others' voices picked up from your speakers")
+                    .changed();
+                changed |= ui
+                    .checkbox(&mut p.noise_suppression, "Noise suppression")
+                    .on_hover_text("Reduces fans, hum and other steady background noise")
+                    .changed();
+                changed |= ui
+                    .checkbox(&mut p.auto_gain, "Automatic volume")
+                    .on_hover_text("Keeps your voice at an even level")
+                    .changed();
+            });
+            if changed {
+                self.processing_changed();
+            }
+        }
         ui.add_space(8.0);
-        ui.strong("Speaker");
-        ui.label("Default output (no sound device needed for test sources)");
-        if changed {
-            self.sources_changed();
+        let mut options = vec![(
+            SpeakerChoice::Device(DEFAULT_DEVICE.to_owned()),
+            default_label(&self.devices.speakers, "speaker"),
+        )];
+        options.extend(
+            self.devices
+                .speakers
+                .iter()
+                .map(|d| (SpeakerChoice::Device(d.id.clone()), d.name.clone())),
+        );
+        if let SpeakerChoice::Device(id) = &self.settings.speaker
+            && id != DEFAULT_DEVICE
+            && !self.devices.speakers.iter().any(|d| &d.id == id)
+        {
+            options.push((
+                self.settings.speaker.clone(),
+                format!("{id} (not connected)"),
+            ));
+        }
+        options.push((SpeakerChoice::Off, "No sound".to_owned()));
+        if picker(ui, "Speaker", &mut self.settings.speaker, &options) {
+            self.speaker_changed();
+        }
+        self.device_note_ui(ui, DeviceKind::Speaker);
+    }
+
+    /// The latest problem with a kind of device, in the warning colour.
+    fn device_note_ui(&self, ui: &mut egui::Ui, kind: DeviceKind) {
+        if let Some(note) = self.device_notes.iter().rev().find(|n| n.kind == kind) {
+            ui.colored_label(ui.visuals().warn_fg_color, &note.message);
         }
     }
 
@@ -166,22 +264,49 @@ impl ConfabApp {
                 ui.add(egui::Image::new((tile.texture.id(), size)).corner_radius(6.0));
             }
             None => {
-                let text = if self.settings.camera == CameraChoice::Off {
-                    "Camera off"
-                } else {
-                    "Starting camera…"
-                };
+                let camera = self.has_camera();
                 let (rect, response) = ui.allocate_exact_size(max, egui::Sense::hover());
+                let text = if camera {
+                    "Starting camera…"
+                } else {
+                    "No camera: others see your initials"
+                };
                 response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, text));
-                ui.painter()
-                    .rect_filled(rect, 6.0, ui.visuals().extreme_bg_color);
-                ui.painter().text(
-                    rect.center(),
-                    egui::Align2::CENTER_CENTER,
-                    text,
-                    egui::FontId::proportional(14.0),
-                    ui.visuals().weak_text_color(),
-                );
+                let painter = ui.painter();
+                painter.rect_filled(rect, 6.0, ui.visuals().extreme_bg_color);
+                let weak = ui.visuals().weak_text_color();
+                if camera {
+                    painter.text(
+                        rect.center(),
+                        egui::Align2::CENTER_CENTER,
+                        text,
+                        egui::FontId::proportional(14.0),
+                        weak,
+                    );
+                } else {
+                    // The avatar tile: initials in a circle, as the others see us.
+                    let radius = (rect.height() * 0.28).min(rect.width() * 0.2);
+                    let centre = rect.center() - egui::vec2(0.0, rect.height() * 0.08);
+                    painter.circle_filled(centre, radius, ui.visuals().selection.bg_fill);
+                    painter.text(
+                        centre,
+                        egui::Align2::CENTER_CENTER,
+                        initials(&self.settings.name),
+                        egui::FontId::proportional(radius * 0.9),
+                        egui::Color32::WHITE,
+                    );
+                    painter.text(
+                        egui::pos2(rect.center().x, rect.bottom() - 12.0),
+                        egui::Align2::CENTER_BOTTOM,
+                        if self.settings.camera == CameraChoice::Off {
+                            "Camera off"
+                        } else {
+                            "No camera found"
+                        },
+                        egui::FontId::proportional(12.0),
+                        weak,
+                    );
+                }
             }
         }
     }
@@ -214,27 +339,54 @@ impl ConfabApp {
 
 /// A labelled device picker; returns whether the choice changed. Test sources say so in their
 /// names, so they are not mistaken for real devices.
-fn picker<T: PartialEq + Copy>(
+fn picker<T: PartialEq + Clone>(
     ui: &mut egui::Ui,
     label: &str,
     value: &mut T,
-    options: &[(T, &str)],
+    options: &[(T, String)],
 ) -> bool {
     let heading = ui.strong(label);
     let current = options
         .iter()
         .find(|(v, _)| v == value)
-        .map_or("", |(_, name)| *name);
+        .map_or("", |(_, name)| name.as_str());
     let mut changed = false;
     let combo = egui::ComboBox::from_id_salt(label)
         .selected_text(current)
+        .width(ui.available_width().min(320.0))
         .show_ui(ui, |ui| {
             for (option, name) in options {
-                changed |= ui.selectable_value(value, *option, *name).changed();
+                changed |= ui
+                    .selectable_value(value, option.clone(), name.as_str())
+                    .changed();
             }
         });
     combo.response.labelled_by(heading.id);
     changed
+}
+
+/// Up to two initials of a display name ("?" for none).
+pub(super) fn initials(name: &str) -> String {
+    let letters: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect();
+    if letters.is_empty() {
+        "?".to_owned()
+    } else {
+        letters
+    }
+}
+
+/// "System default (NAME)" for the default device of a kind, or a plain label without one.
+fn default_label(devices: &[DeviceInfo], kind: &str) -> String {
+    match devices.iter().find(|d| d.is_default) {
+        Some(d) => format!("System default ({})", d.name),
+        None if devices.is_empty() => format!("System default (no {kind} found)"),
+        None => "System default".to_owned(),
+    }
 }
 
 /// The largest size with `size`'s aspect ratio that fits in `max`.

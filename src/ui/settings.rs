@@ -2,15 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{AudioInput, VideoInput};
+use crate::engine::devices::DeviceList;
+use crate::engine::devices::audio::DEFAULT_DEVICE;
+use crate::engine::media::audio_processing::ProcessingSettings;
+use crate::engine::{AudioInput, AudioOutput, VideoInput};
 
 /// Most recent rooms kept.
 const RECENT_ROOMS: usize = 8;
 
-/// Which camera to use. Real devices arrive with the device work; the test sources are listed
-/// as such.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which camera to use. Ids are the engine's device ids; test sources say so in the pickers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CameraChoice {
+    /// The first camera found, whichever it is (none: receive-only video).
+    Auto,
+    /// This camera.
+    Device(String),
     /// The moving test pattern.
     TestPattern,
     /// No camera (receive-only video).
@@ -18,11 +24,22 @@ pub enum CameraChoice {
 }
 
 /// Which microphone to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MicrophoneChoice {
+    /// This microphone ([`DEFAULT_DEVICE`]: the system default).
+    Device(String),
     /// A tone with beeps.
     TestTone,
     /// No microphone.
+    Off,
+}
+
+/// Where to hear the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SpeakerChoice {
+    /// This speaker ([`DEFAULT_DEVICE`]: the system default).
+    Device(String),
+    /// Nowhere.
     Off,
 }
 
@@ -53,6 +70,10 @@ pub struct Settings {
     pub camera: CameraChoice,
     /// Microphone.
     pub microphone: MicrophoneChoice,
+    /// Speaker.
+    pub speaker: SpeakerChoice,
+    /// Echo cancellation, noise suppression, gain control on the microphone.
+    pub processing: ProcessingSettings,
     /// Theme.
     pub theme: ThemeChoice,
 }
@@ -64,8 +85,10 @@ impl Default for Settings {
             room: "my-room".into(),
             address: String::new(),
             recent_rooms: Vec::new(),
-            camera: CameraChoice::TestPattern,
-            microphone: MicrophoneChoice::TestTone,
+            camera: CameraChoice::Auto,
+            microphone: MicrophoneChoice::Device(DEFAULT_DEVICE.into()),
+            speaker: SpeakerChoice::Device(DEFAULT_DEVICE.into()),
+            processing: ProcessingSettings::default(),
             theme: ThemeChoice::System,
         }
     }
@@ -80,9 +103,25 @@ impl Settings {
         room.clone_into(&mut self.room);
     }
 
-    /// The engine's video input for the chosen camera.
-    pub fn video_input(&self) -> VideoInput {
-        match self.camera {
+    /// Defaults that touch no device: the test sources and no sound (tests, demos).
+    #[must_use]
+    pub fn with_test_sources() -> Self {
+        Self {
+            camera: CameraChoice::TestPattern,
+            microphone: MicrophoneChoice::TestTone,
+            speaker: SpeakerChoice::Off,
+            ..Self::default()
+        }
+    }
+
+    /// The engine's video input for the chosen camera, given the cameras plugged in now.
+    pub fn video_input(&self, devices: &DeviceList) -> VideoInput {
+        match &self.camera {
+            CameraChoice::Auto => devices
+                .cameras
+                .first()
+                .map_or(VideoInput::None, |c| VideoInput::Camera(c.id.clone())),
+            CameraChoice::Device(id) => VideoInput::Camera(id.clone()),
             CameraChoice::TestPattern => VideoInput::Synthetic,
             CameraChoice::Off => VideoInput::None,
         }
@@ -90,9 +129,18 @@ impl Settings {
 
     /// The engine's audio input for the chosen microphone.
     pub fn audio_input(&self) -> AudioInput {
-        match self.microphone {
+        match &self.microphone {
+            MicrophoneChoice::Device(id) => AudioInput::Microphone(id.clone()),
             MicrophoneChoice::TestTone => AudioInput::Synthetic,
             MicrophoneChoice::Off => AudioInput::None,
+        }
+    }
+
+    /// The engine's audio output for the chosen speaker.
+    pub fn audio_output(&self) -> AudioOutput {
+        match &self.speaker {
+            SpeakerChoice::Device(id) => AudioOutput::Speaker(id.clone()),
+            SpeakerChoice::Off => AudioOutput::None,
         }
     }
 }
@@ -117,6 +165,27 @@ mod tests {
     fn old_or_partial_settings_still_load() {
         let s: Settings = serde_json::from_str(r#"{"name":"Ann"}"#).unwrap_or_default();
         assert_eq!(s.name, "Ann");
-        assert_eq!(s.camera, CameraChoice::TestPattern);
+        assert_eq!(s.camera, CameraChoice::Auto);
+        let old: Settings =
+            serde_json::from_str(r#"{"camera":"TestPattern","microphone":"Off"}"#).unwrap();
+        assert_eq!(old.camera, CameraChoice::TestPattern);
+        assert_eq!(old.audio_input(), AudioInput::None);
+    }
+
+    #[test]
+    fn auto_camera_follows_what_is_plugged_in() {
+        let s = Settings::default();
+        let mut devices = DeviceList::default();
+        assert_eq!(s.video_input(&devices), VideoInput::None);
+        devices.cameras.push(crate::engine::devices::DeviceInfo {
+            id: "0".into(),
+            name: "HD Webcam".into(),
+            is_default: true,
+        });
+        assert_eq!(s.video_input(&devices), VideoInput::Camera("0".into()));
+        assert_eq!(
+            s.audio_input(),
+            AudioInput::Microphone(DEFAULT_DEVICE.into())
+        );
     }
 }

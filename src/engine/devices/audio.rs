@@ -1,0 +1,318 @@
+//! Audio devices on cpal: listing microphones and speakers, finding one by id, choosing a stream
+//! configuration, and mapping cpal's errors to [`DeviceError`]s a user can read.
+//!
+//! The [`Microphone`](super::microphone::Microphone) and [`Speaker`](super::speaker::Speaker)
+//! build on these. Contract: ids are cpal `DeviceId` strings (stable across runs where the
+//! platform allows); `None` or [`DEFAULT_DEVICE`] means "the system default". Configurations are
+//! chosen for 48 kHz (no resampling) and a ~10 ms device buffer when the device allows; other
+//! rates are resampled by the caller, never refused.
+
+use cpal::traits::{DeviceTrait, HostTrait};
+use cpal::{
+    BufferSize, ErrorKind, SampleFormat, SupportedBufferSize, SupportedStreamConfig,
+    SupportedStreamConfigRange,
+};
+
+use super::{DeviceError, DeviceInfo, DeviceKind};
+use crate::engine::media::AUDIO_SAMPLE_RATE;
+
+/// The id that stands for the system's default device.
+pub const DEFAULT_DEVICE: &str = "default";
+
+/// Device buffer we ask for: 10 ms at 48 kHz. Smaller costs CPU wake-ups, larger adds latency.
+pub const PREFERRED_BUFFER_FRAMES: u32 = 480;
+
+/// The cpal host used for every device (ALSA on Linux, which reaches PulseAudio and PipeWire
+/// through their ALSA plugins; WASAPI on Windows; CoreAudio on macOS).
+pub(crate) fn host() -> cpal::Host {
+    cpal::default_host()
+}
+
+/// Microphones, default first.
+///
+/// # Errors
+/// [`DeviceError::Backend`] if the audio system cannot be queried at all.
+pub fn list_microphones() -> Result<Vec<DeviceInfo>, DeviceError> {
+    list(DeviceKind::Microphone)
+}
+
+/// Speakers and headphones, default first.
+///
+/// # Errors
+/// [`DeviceError::Backend`] if the audio system cannot be queried at all.
+pub fn list_speakers() -> Result<Vec<DeviceInfo>, DeviceError> {
+    list(DeviceKind::Speaker)
+}
+
+fn list(kind: DeviceKind) -> Result<Vec<DeviceInfo>, DeviceError> {
+    let host = host();
+    let (devices, default) = if kind == DeviceKind::Microphone {
+        let devices = host
+            .input_devices()
+            .map_err(|e| map_error(kind, "the audio system", &e))?;
+        (devices.collect::<Vec<_>>(), host.default_input_device())
+    } else {
+        let devices = host
+            .output_devices()
+            .map_err(|e| map_error(kind, "the audio system", &e))?;
+        (devices.collect::<Vec<_>>(), host.default_output_device())
+    };
+    let default_id = default
+        .as_ref()
+        .and_then(|d| d.id().ok())
+        .map(|id| id.to_string());
+    let mut out: Vec<DeviceInfo> = devices
+        .iter()
+        .filter_map(|d| {
+            let id = d.id().ok()?.to_string();
+            if is_alsa_plugin(&id) {
+                return None;
+            }
+            Some(DeviceInfo {
+                name: display_name(d),
+                is_default: default_id.as_deref() == Some(id.as_str()),
+                id,
+            })
+        })
+        .collect();
+    out.sort_by_key(|d| !d.is_default);
+    out.dedup_by(|a, b| a.id == b.id);
+    Ok(out)
+}
+
+/// ALSA lists its converter and routing plugins as devices; nobody picks "Rate Converter
+/// Plugin Using Libav" as a microphone. Sound cards, `default`, `pulse` and `pipewire` stay.
+fn is_alsa_plugin(id: &str) -> bool {
+    const PLUGINS: &[&str] = &[
+        "null",
+        "lavrate",
+        "samplerate",
+        "speexrate",
+        "jack",
+        "oss",
+        "speex",
+        "upmix",
+        "vdownmix",
+        "a52",
+        "usbstream",
+    ];
+    const PREFIXES: &[&str] = &[
+        "surround",
+        "front:",
+        "rear:",
+        "center_lfe:",
+        "side:",
+        "iec958:",
+        "dmix:",
+        "dsnoop:",
+        "usbstream:",
+    ];
+    let Some(name) = id.strip_prefix("alsa:") else {
+        return false;
+    };
+    PLUGINS.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The human-readable name of a device.
+pub(crate) fn display_name(device: &cpal::Device) -> String {
+    device
+        .description()
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|_| device.to_string())
+}
+
+/// Finds the device `id` (or the default when `id` is `None` / [`DEFAULT_DEVICE`]).
+///
+/// # Errors
+/// [`DeviceError::NotFound`] if there is no such device (or no default one).
+pub(crate) fn find(kind: DeviceKind, id: Option<&str>) -> Result<cpal::Device, DeviceError> {
+    let host = host();
+    let what = noun(kind);
+    match id.filter(|id| *id != DEFAULT_DEVICE) {
+        None => {
+            let device = if kind == DeviceKind::Microphone {
+                host.default_input_device()
+            } else {
+                host.default_output_device()
+            };
+            device.ok_or_else(|| {
+                DeviceError::NotFound(format!(
+                    "This computer has no {what} (no sound card found)."
+                ))
+            })
+        }
+        Some(id) => {
+            let parsed = id
+                .parse::<cpal::DeviceId>()
+                .map_err(|_| DeviceError::NotFound(format!("{what} \"{id}\" is not connected.")))?;
+            host.device_by_id(&parsed)
+                .ok_or_else(|| DeviceError::NotFound(format!("{what} \"{id}\" is not connected.")))
+        }
+    }
+}
+
+/// "Microphone" / "Speaker" / "Camera".
+pub(crate) fn noun(kind: DeviceKind) -> &'static str {
+    match kind {
+        DeviceKind::Camera => "Camera",
+        DeviceKind::Microphone => "Microphone",
+        DeviceKind::Speaker => "Speaker",
+    }
+}
+
+/// Turns a cpal error into a sentence for the user.
+pub(crate) fn map_error(kind: DeviceKind, name: &str, err: &cpal::Error) -> DeviceError {
+    let what = noun(kind);
+    match err.kind() {
+        ErrorKind::DeviceNotAvailable => {
+            DeviceError::Unavailable(format!("{what} \"{name}\" is not available ({err})."))
+        }
+        ErrorKind::DeviceBusy => {
+            DeviceError::Unavailable(format!("{what} \"{name}\" is in use by another program."))
+        }
+        ErrorKind::PermissionDenied => DeviceError::Unavailable(format!(
+            "Confab may not use {what} \"{name}\": allow it in the system's privacy settings."
+        )),
+        ErrorKind::HostUnavailable => DeviceError::NotFound(format!(
+            "No audio system is running, so there is no {}.",
+            what.to_lowercase()
+        )),
+        ErrorKind::UnsupportedConfig | ErrorKind::UnsupportedOperation => DeviceError::Unsupported(
+            format!("{what} \"{name}\" offers no usable format ({err})."),
+        ),
+        _ => DeviceError::Backend(format!("{what} \"{name}\": {err}")),
+    }
+}
+
+/// True for errors after which a running stream will not deliver any more audio.
+pub(crate) fn is_fatal_stream_error(err: &cpal::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::DeviceNotAvailable
+            | ErrorKind::StreamInvalidated
+            | ErrorKind::HostUnavailable
+            | ErrorKind::BackendError
+            | ErrorKind::Other
+    )
+}
+
+/// Sample formats we convert, best first.
+fn format_rank(format: SampleFormat) -> Option<u8> {
+    match format {
+        SampleFormat::F32 => Some(0),
+        SampleFormat::I16 => Some(1),
+        SampleFormat::I32 => Some(2),
+        SampleFormat::U16 => Some(3),
+        _ => None,
+    }
+}
+
+/// Whether a configuration's sample format is one [`Microphone`](super::microphone::Microphone)
+/// and [`Speaker`](super::speaker::Speaker) can convert.
+pub(crate) fn is_supported_format(format: SampleFormat) -> bool {
+    format_rank(format).is_some()
+}
+
+/// Picks the configuration to open: 48 kHz if any range allows it (mono preferred for input,
+/// stereo or fewer for output, float preferred), otherwise the device default (resampled later).
+pub(crate) fn choose_config(
+    ranges: &[SupportedStreamConfigRange],
+    default: Option<SupportedStreamConfig>,
+    input: bool,
+) -> Option<SupportedStreamConfig> {
+    let wanted_channels = if input { 1 } else { 2 };
+    let at_48k = ranges
+        .iter()
+        .filter(|r| r.contains_rate(AUDIO_SAMPLE_RATE))
+        .filter_map(|r| format_rank(r.sample_format()).map(|rank| (rank, r)))
+        .min_by_key(|(rank, r)| (r.channels().abs_diff(wanted_channels), *rank))
+        .map(|(_, r)| r.with_sample_rate(AUDIO_SAMPLE_RATE));
+    at_48k
+        .or_else(|| default.filter(|d| is_supported_format(d.sample_format())))
+        .or_else(|| {
+            ranges
+                .iter()
+                .filter(|r| is_supported_format(r.sample_format()))
+                .min_by_key(|r| r.channels().abs_diff(wanted_channels))
+                .map(|r| r.with_max_sample_rate())
+        })
+}
+
+/// The buffer size to ask for: ~10 ms if the device's range allows it, else its default.
+pub(crate) fn buffer_size_for(config: &SupportedStreamConfig) -> BufferSize {
+    let want = PREFERRED_BUFFER_FRAMES * config.sample_rate() / AUDIO_SAMPLE_RATE;
+    match config.buffer_size() {
+        SupportedBufferSize::Range { min, max } if *min <= want && want <= *max => {
+            BufferSize::Fixed(want)
+        }
+        _ => BufferSize::Default,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(
+        channels: u16,
+        min: u32,
+        max: u32,
+        format: SampleFormat,
+    ) -> SupportedStreamConfigRange {
+        SupportedStreamConfigRange::new(
+            channels,
+            min,
+            max,
+            SupportedBufferSize::Range { min: 64, max: 8192 },
+            format,
+        )
+    }
+
+    #[test]
+    fn prefers_48k_float_mono_for_input() {
+        let ranges = [
+            range(2, 8_000, 96_000, SampleFormat::I16),
+            range(1, 8_000, 96_000, SampleFormat::F32),
+            range(2, 8_000, 96_000, SampleFormat::F32),
+        ];
+        let c = choose_config(&ranges, None, true).unwrap();
+        assert_eq!(
+            (c.channels(), c.sample_rate(), c.sample_format()),
+            (1, 48_000, SampleFormat::F32)
+        );
+        let c = choose_config(&ranges, None, false).unwrap();
+        assert_eq!(c.channels(), 2);
+    }
+
+    #[test]
+    fn falls_back_to_the_default_when_48k_is_impossible() {
+        let ranges = [range(2, 44_100, 44_100, SampleFormat::I16)];
+        let default = ranges[0].with_sample_rate(44_100);
+        let c = choose_config(&ranges, Some(default), true).unwrap();
+        assert_eq!(c.sample_rate(), 44_100);
+        assert_eq!(buffer_size_for(&c), BufferSize::Fixed(441));
+    }
+
+    #[test]
+    fn unconvertible_formats_are_skipped() {
+        let ranges = [range(1, 48_000, 48_000, SampleFormat::U8)];
+        assert!(choose_config(&ranges, None, true).is_none());
+    }
+
+    #[test]
+    fn alsa_plugins_are_not_offered_as_devices() {
+        assert!(is_alsa_plugin("alsa:lavrate"));
+        assert!(is_alsa_plugin("alsa:surround51:CARD=PCH,DEV=0"));
+        assert!(!is_alsa_plugin("alsa:default"));
+        assert!(!is_alsa_plugin("alsa:pulse"));
+        assert!(!is_alsa_plugin("alsa:plughw:CARD=PCH,DEV=0"));
+        assert!(!is_alsa_plugin("wasapi:{0.0.1.00000000}"));
+    }
+
+    #[test]
+    fn buffer_size_is_default_when_the_range_is_unknown() {
+        let c =
+            SupportedStreamConfig::new(1, 48_000, SupportedBufferSize::Unknown, SampleFormat::F32);
+        assert_eq!(buffer_size_for(&c), BufferSize::Default);
+    }
+}
