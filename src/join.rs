@@ -1,20 +1,35 @@
 //! `confab join URL ROOM --headless`: one engine joins a room on any signaling server, sends
 //! synthetic (or file) media, and reports what it received from each participant. The building
 //! block for tests against other peers (browsers, other machines).
+//!
+//! With `--chat TEXT` it sends one chat message as soon as the first participant's chat channel
+//! is open (known from that participant's `media` message, which every Confab client sends when
+//! the channel opens). The report counts the audio it played out (decoded, and audible), so a
+//! test can tell real sound from silence.
+//!
+//! Latency across processes: our own markers are on this process's media clock, so the report
+//! gives that clock's offset to the wall clock (`media_clock_offset_us`), which lets a receiver
+//! on the same machine (the web client's marker probe) turn them into capture→render latency.
+//! With `--wall-clock-markers` the other participants' test patterns are taken to carry
+//! wall-clock capture times (the web client's "Test pattern" camera does), and the report gives
+//! capture→decoded latency for each of them.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
 use confab::engine::incoming::NullSink;
+use confab::engine::media::synthetic_video::read_marker;
+use confab::engine::media::{AudioFrame, CaptureTime};
 use confab::engine::{
-    AudioInput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState,
+    AudioInput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, MediaProbe,
     ParticipantStats, VideoInput, VideoSettings,
 };
-use confab::measure::{ProcessMeter, VideoAnalyzer};
+use confab::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
 use serde::Serialize;
 
 /// What `confab join` was asked to do.
@@ -32,6 +47,10 @@ pub struct JoinOptions {
     pub json: bool,
     pub ice_servers: Vec<signaling_client::IceServer>,
     pub relay_only: bool,
+    /// Chat message to send once the first participant's chat channel is open.
+    pub chat: Option<String>,
+    /// The others' frame markers carry wall-clock capture times: report latency from them.
+    pub wall_clock_markers: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -45,8 +64,8 @@ struct RemoteReport {
     resolution: Option<String>,
     video_kbps: f64,
     audio_kbps: f64,
-    /// Pictures whose Confab frame marker failed its checksum (only counted when the sender
-    /// embeds markers, i.e. another Confab with synthetic video).
+    /// Pictures without an intact Confab frame marker in the middle of a marked stream (see
+    /// [`MarkerRuns`]); zero for senders that embed no markers (a camera).
     corrupt_frames: u64,
     /// Pictures from a marker-embedding sender whose frame number did not increase.
     out_of_order_frames: u64,
@@ -57,6 +76,14 @@ struct RemoteReport {
     rtt_ms: Option<f64>,
     candidate_type: Option<String>,
     chat_received: Vec<String>,
+    /// Its microphone and camera as it last announced them (`media` message), if it did.
+    remote_mic: Option<bool>,
+    remote_camera: Option<bool>,
+    /// From our entering the room to its connection being up, and to its first decoded picture.
+    connected_ms: Option<f64>,
+    first_frame_ms: Option<f64>,
+    /// Capture→decoded latency from its wall-clock markers (`--wall-clock-markers` only).
+    latency_ms: Option<Percentiles>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -67,7 +94,85 @@ struct JoinReport {
     id: Option<String>,
     participants: Vec<RemoteReport>,
     frames_sent: u64,
+    /// 20 ms frames of remote audio played out (decoded or concealed), all participants mixed.
+    audio_frames_played: u64,
+    /// Of those, frames louder than -50 dBFS: sound, not silence or comfort noise.
+    audio_frames_audible: u64,
+    /// The chat message given with `--chat`, once sent.
+    chat_sent: Option<String>,
+    /// Wall-clock microseconds minus this process's media-clock microseconds (what our frame
+    /// markers carry): a receiver on this machine adds it to read our markers as wall time.
+    media_clock_offset_us: i64,
     process: Process,
+}
+
+/// Pictures whose marker could not be read, counted as corrupt only between two that could.
+///
+/// A sender may switch sources mid-call (a browser from its camera to its test pattern, or
+/// back): pictures before the first marker, after the last one, and runs longer than
+/// [`SOURCE_SWITCH_RUN`] are another source, not damage.
+#[derive(Debug, Default)]
+struct MarkerRuns {
+    seen_marker: bool,
+    pending: u64,
+    corrupt: u64,
+}
+
+/// A run of unmarked pictures this long (1 s at 30 fps) means the source has no markers.
+const SOURCE_SWITCH_RUN: u64 = 30;
+
+impl MarkerRuns {
+    fn push(&mut self, marked: bool) {
+        if marked {
+            if self.pending <= SOURCE_SWITCH_RUN {
+                self.corrupt += self.pending;
+            }
+            self.pending = 0;
+            self.seen_marker = true;
+        } else if self.seen_marker {
+            self.pending += 1;
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch.
+fn wall_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// Wall-clock milliseconds from a marker's capture time (low 32 bits of wall-clock µs) to
+/// `decoded_wall_us`; `None` if the marker is not plausibly from the last minute.
+fn marker_latency_ms(capture_low: u32, decoded_wall_us: i64) -> Option<f64> {
+    // Truncation intended: markers carry the low 32 bits.
+    let delta = (decoded_wall_us as u32).wrapping_sub(capture_low);
+    (delta < 60_000_000).then(|| f64::from(delta) / 1000.0)
+}
+
+/// Counts the remote audio the playout thread plays.
+#[derive(Default)]
+struct AudioCounter {
+    played: AtomicU64,
+    audible: AtomicU64,
+}
+
+/// RMS above this (-50 dBFS) counts as audible.
+const AUDIBLE_RMS: f32 = 0.003_162;
+
+impl MediaProbe for AudioCounter {
+    fn audio_captured(&self, _frame: &AudioFrame) {}
+
+    fn audio_played(&self, samples: &[f32], _at: CaptureTime, decoded: bool) {
+        if !decoded || samples.is_empty() {
+            return;
+        }
+        self.played.fetch_add(1, Ordering::Relaxed);
+        let rms = (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt();
+        if rms > AUDIBLE_RMS {
+            self.audible.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -84,6 +189,11 @@ struct Remote {
     video: VideoAnalyzer,
     stats: Option<ParticipantStats>,
     chats: Vec<String>,
+    media: Option<(bool, bool)>,
+    connected_ms: Option<f64>,
+    first_frame_ms: Option<f64>,
+    wall_latencies_ms: Vec<f64>,
+    markers: MarkerRuns,
 }
 
 /// Joins, runs for the requested time, leaves, prints the report.
@@ -109,6 +219,8 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     config.extra_ice_servers = o.ice_servers.clone();
     config.relay_only = o.relay_only;
     config.preview = false;
+    let audio = Arc::new(AudioCounter::default());
+    config.probe = Some(Arc::clone(&audio) as Arc<dyn MediaProbe>);
     let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))?;
     engine.send(EngineCommand::Join {
         url: o.url.clone(),
@@ -116,12 +228,17 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         password: o.password.clone(),
     })?;
     let meter = ProcessMeter::start();
+    let media_clock_offset_us =
+        wall_micros() - i64::try_from(CaptureTime::now().as_micros()).unwrap_or(i64::MAX);
     let mut remotes: BTreeMap<String, Remote> = BTreeMap::new();
     let mut my_id = None;
     let mut failure = None;
     let mut started: Option<Instant> = None;
     let deadline_to_join = Instant::now() + Duration::from_secs(15);
     let mut frames_sent = 0;
+    let mut chat_sent = None;
+    let since_joined =
+        |started: Option<Instant>| started.map(|t| t.elapsed().as_secs_f64() * 1000.0);
     loop {
         while let Ok(ev) = engine.events().try_recv() {
             match ev {
@@ -139,7 +256,19 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                     id,
                     state: LinkState::Connected,
                 } => {
-                    remotes.entry(id.to_string()).or_default().connected = true;
+                    let r = remotes.entry(id.to_string()).or_default();
+                    r.connected = true;
+                    r.connected_ms = r.connected_ms.or(since_joined(started));
+                }
+                EngineEvent::RemoteMedia { id, mic, camera } => {
+                    remotes.entry(id.to_string()).or_default().media = Some((mic, camera));
+                    // Its chat channel is open: say what we were asked to say, once.
+                    if chat_sent.is_none()
+                        && let Some(text) = &o.chat
+                    {
+                        engine.send(EngineCommand::SendChat(text.clone()))?;
+                        chat_sent = Some(text.clone());
+                    }
                 }
                 EngineEvent::VerificationCode { id, code } => {
                     remotes.entry(id.to_string()).or_default().code = Some(code);
@@ -165,7 +294,19 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         while let Ok(frame) = engine.video().try_recv() {
             if let Some(from) = frame.from {
                 let r = remotes.entry(from.to_string()).or_default();
+                r.first_frame_ms = r.first_frame_ms.or(since_joined(started));
                 r.video.push(&frame.frame, frame.decoded_at, true);
+                let marker = read_marker(&frame.frame).ok();
+                r.markers.push(marker.is_some());
+                if o.wall_clock_markers
+                    && let Some(marker) = marker
+                {
+                    let decoded = i64::try_from(frame.decoded_at.as_micros()).unwrap_or(i64::MAX)
+                        + media_clock_offset_us;
+                    if let Some(ms) = marker_latency_ms(marker.capture_time_low, decoded) {
+                        r.wall_latencies_ms.push(ms);
+                    }
+                }
             }
         }
         if failure.is_some() {
@@ -195,9 +336,10 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             let s = r.stats.unwrap_or_default();
             let span = r.video.span_seconds().unwrap_or(seconds.max(1.0));
             // A sender without Confab's markers (a browser camera) fails every read: then those
-            // reads are not errors. Latency is not reported: marker times are on the sender's
-            // process-local clock (`confab loopback` measures it, with both peers in one process).
-            let has_markers = r.video.corrupt < r.video.frames;
+            // reads are not errors. Media-clock latency is not reported: marker times are on the
+            // sender's process-local clock (`confab loopback` measures it, with both peers in one
+            // process); wall-clock markers are (`--wall-clock-markers`).
+            let has_markers = r.markers.seen_marker;
             RemoteReport {
                 id,
                 name: r.name,
@@ -208,7 +350,7 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 resolution: r.video.resolution.map(|(w, h)| format!("{w}x{h}")),
                 video_kbps: s.video_bytes_received as f64 * 8.0 / 1000.0 / span,
                 audio_kbps: s.audio_bytes_received as f64 * 8.0 / 1000.0 / span,
-                corrupt_frames: if has_markers { r.video.corrupt } else { 0 },
+                corrupt_frames: r.markers.corrupt,
                 out_of_order_frames: if has_markers { r.video.out_of_order } else { 0 },
                 decode_errors: s.frames_dropped,
                 freezes: r.video.freezes,
@@ -217,6 +359,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 rtt_ms: s.rtt_ms,
                 candidate_type: s.candidate_type,
                 chat_received: r.chats,
+                remote_mic: r.media.map(|m| m.0),
+                remote_camera: r.media.map(|m| m.1),
+                connected_ms: r.connected_ms,
+                first_frame_ms: r.first_frame_ms,
+                latency_ms: Percentiles::of(&r.wall_latencies_ms),
             }
         })
         .collect();
@@ -241,6 +388,10 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         id: my_id,
         participants,
         frames_sent,
+        audio_frames_played: audio.played.load(Ordering::Relaxed),
+        audio_frames_audible: audio.audible.load(Ordering::Relaxed),
+        chat_sent,
+        media_clock_offset_us,
         process,
     };
     if o.json {
@@ -269,5 +420,37 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     match report.failure {
         Some(f) => bail!("{f}"),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmarked_pictures_count_as_corrupt_only_inside_a_marked_stream() {
+        let mut runs = MarkerRuns::default();
+        // A camera first, then the test pattern with two damaged pictures, then a camera again.
+        for marked in [false; 40]
+            .into_iter()
+            .chain([true, true, false, false, true, true])
+            .chain([false; 100])
+        {
+            runs.push(marked);
+        }
+        assert_eq!(runs.corrupt, 2);
+        // Back to the pattern after a long camera stretch: a source switch, not damage.
+        runs.push(true);
+        assert_eq!(runs.corrupt, 2);
+    }
+
+    #[test]
+    fn marker_latency_wraps_with_the_32_bit_clock() {
+        assert_eq!(marker_latency_ms(1_000, 26_000), Some(25.0));
+        // The low 32 bits wrapped between capture and decode.
+        let decoded = (1_i64 << 32) + 5_000;
+        assert_eq!(marker_latency_ms(u32::MAX - 4_999, decoded), Some(10.0));
+        // A marker "from the future" (another clock) is not a latency.
+        assert_eq!(marker_latency_ms(30_000, 20_000), None);
     }
 }

@@ -132,6 +132,13 @@ struct JoinArgs {
     /// Use TURN relays only (no direct or server-reflexive paths).
     #[arg(long)]
     relay_only: bool,
+    /// Send this chat message once the first participant's chat channel is open.
+    #[arg(long)]
+    chat: Option<String>,
+    /// The others' test patterns carry wall-clock capture times in their frame markers (the web
+    /// client's "Test pattern" camera does): report capture→decoded latency from them.
+    #[arg(long)]
+    wall_clock_markers: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -305,6 +312,8 @@ impl From<JoinArgs> for join::JoinOptions {
                 a.turn_credential,
             ),
             relay_only: a.relay_only,
+            chat: a.chat,
+            wall_clock_markers: a.wall_clock_markers,
         }
     }
 }

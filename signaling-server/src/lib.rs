@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Routes on one port: `GET /ws` (WebSocket, the protocol in `signaling_client::protocol`),
-//! `GET /healthz` (JSON status), `GET /` (a pointer to the docs).
+//! `GET /healthz` (JSON status), and the browser client: `GET /` (join form), `GET /r/{room}`
+//! (join that room), `GET /web/{file}` (its scripts and styles, embedded in the binary).
 //!
 //! The server never looks inside SDP; it checks who may talk to whom, and how much.
 
@@ -25,8 +26,10 @@ mod rate;
 mod rooms;
 mod server;
 mod turn;
+mod web;
 
 pub use config::{Limits, ServerConfig, TlsFiles, TurnConfig};
 pub use rooms::RoomStats;
 pub use server::{ServerError, ServerHandle, SignalingServer};
 pub use turn::{turn_credentials, turn_password};
+pub use web::asset_names;

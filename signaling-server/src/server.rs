@@ -1,7 +1,8 @@
-//! The HTTP/WebSocket front: binds, optionally terminates TLS, routes `/ws` to a connection task
-//! and `/healthz` to a status page, and shuts down gracefully.
+//! The HTTP/WebSocket front: binds, optionally terminates TLS, routes `/ws` to a connection task,
+//! `/healthz` to a status page and `/`, `/r/{room}`, `/web/*` to the browser client
+//! ([`crate::web`]), and shuts down gracefully.
 //!
-//! axum serves the routes (one port for the WebSocket, the health check and, later, the browser
+//! axum serves the routes (one port for the WebSocket, the health check and the browser
 //! client's pages); axum-server adds rustls TLS and graceful shutdown on top of it.
 
 use std::net::{SocketAddr, TcpListener};
@@ -95,7 +96,7 @@ impl SignalingServer {
         let app = Router::new()
             .route("/ws", get(upgrade))
             .route("/healthz", get(healthz))
-            .route("/", get(index))
+            .merge(crate::web::routes())
             .with_state(Arc::clone(&state));
         let handle = axum_server::Handle::new();
         let tls = config.tls.is_some();
@@ -256,8 +257,4 @@ async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "rooms": stats.rooms,
         "participants": stats.participants,
     }))
-}
-
-async fn index() -> &'static str {
-    "Confab signaling server. Connect a WebSocket to /ws (protocol: docs/signaling-protocol.md).\n"
 }

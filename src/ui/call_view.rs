@@ -132,10 +132,13 @@ impl ConfabApp {
         };
         let elapsed = call.started.elapsed().as_secs();
         let timer = format!("{:02}:{:02}", elapsed / 60, elapsed % 60);
-        let share = self
-            .hosted
-            .as_ref()
-            .map(|h| (h.share_address(), h.share_link(&call.room)));
+        let share = self.hosted.as_ref().map(|h| {
+            (
+                h.share_address(),
+                h.share_link(&call.room),
+                h.browser_link(&call.room),
+            )
+        });
         let codes: Vec<(String, String)> = call
             .order
             .iter()
@@ -155,11 +158,22 @@ impl ConfabApp {
                     );
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if let Some((address, link)) = &share {
+                    if let Some((address, link, browser)) = &share {
                         if ui.button("Copy link").on_hover_text(link).clicked() {
                             ui.ctx().copy_text(link.clone());
                             self.toasts.push(super::app::Toast {
                                 text: "Link copied".into(),
+                                at: std::time::Instant::now(),
+                            });
+                        }
+                        let hint = format!(
+                            "{browser}\nFor someone without Confab: opens the call in a web \
+                             browser (their camera needs https: confab serve --tls-cert)"
+                        );
+                        if ui.button("Browser link").on_hover_text(hint).clicked() {
+                            ui.ctx().copy_text(browser.clone());
+                            self.toasts.push(super::app::Toast {
+                                text: "Browser link copied".into(),
                                 at: std::time::Instant::now(),
                             });
                         }
@@ -259,9 +273,10 @@ impl ConfabApp {
                 let mut text = "Waiting for others to join…".to_owned();
                 if let Some(h) = &self.hosted {
                     text.push_str(&format!(
-                        "\n\nShare this address: {}\nor the link {}",
+                        "\n\nShare this address: {}\nor the link {}\nor, for a web browser, {}",
                         h.share_address(),
-                        h.share_link(&call.room)
+                        h.share_link(&call.room),
+                        h.browser_link(&call.room)
                     ));
                 }
                 ui.label(text);

@@ -1,4 +1,6 @@
-//! "Host a call": the embedded signaling server and the address to share.
+//! "Host a call": the embedded signaling server and the addresses to share: `LAN-IP:PORT` and a
+//! `confab://` link for the desktop app, and an `http://LAN-IP:PORT/r/ROOM` link for a browser
+//! (the server serves the web client, `assets/web`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -77,6 +79,29 @@ impl HostedServer {
             room.replace(' ', "%20")
         )
     }
+
+    /// The link a browser opens to join `room` with the web client.
+    pub fn browser_link(&self, room: &str) -> String {
+        format!(
+            "http://{}/r/{}",
+            self.share_address(),
+            encode_path_segment(room)
+        )
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so any room name survives as
+/// one path segment (the web client decodes it with `decodeURIComponent`).
+pub fn encode_path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Drop for HostedServer {
@@ -96,4 +121,16 @@ pub fn lan_ipv4() -> Option<Ipv4Addr> {
             IpAddr::V4(v4) if !v4.is_loopback() && !v4.is_link_local() => Some(v4),
             _ => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_become_one_path_segment() {
+        assert_eq!(encode_path_segment("standup"), "standup");
+        assert_eq!(encode_path_segment("team sync/1"), "team%20sync%2F1");
+        assert_eq!(encode_path_segment("café"), "caf%C3%A9");
+    }
 }

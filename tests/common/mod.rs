@@ -11,6 +11,7 @@
 )]
 
 pub mod audio;
+pub mod browser;
 pub mod engine;
 pub mod signaling;
 pub mod tcp_proxy;

@@ -1,0 +1,191 @@
+// The call: one room, one Peer per remote participant (mesh), our local media. Owns the rules
+// the native session (src/engine/session.rs) keeps too:
+// - the newcomer offers to everyone listed in its welcome; the others wait for its offer;
+// - a signaling reconnect leaves the peer connections alone; after a server restart (welcome
+//   with resumed=false) we offer to anyone we have no connection with;
+// - a `hangup` signal or `participant_left` closes that participant's connection.
+//
+// No DOM here: app.js renders what the `ui` callbacks report.
+//   ui.participantJoined(id, name), ui.participantLeft(id), ui.stream(id, MediaStream),
+//   ui.linkState(id, state), ui.code(id, code), ui.chat({from, name, text, at, mine}),
+//   ui.remoteMedia(id, {mic, camera}), ui.signaling(state, detail), ui.ended(reason)
+
+import { Peer } from "./peer.js";
+import { Signaling } from "./signaling.js";
+
+export class Call {
+  constructor({ url, room, name, password, localStream, ui }) {
+    this.room = room;
+    this.name = name;
+    this.localStream = localStream;
+    this.ui = ui;
+    this.peers = new Map();
+    this.names = new Map();
+    this.myId = null;
+    this.iceServers = [];
+    this.mic = !!localStream?.getAudioTracks().length;
+    this.camera = !!localStream?.getVideoTracks().length;
+    this.joinedAt = null;
+    this.signaling = new Signaling({
+      url, room, name, password,
+      handlers: {
+        onJoined: (p) => this.onJoined(p),
+        onLeft: (id) => this.removePeer(id, true),
+        onSignal: (from, signal) => this.onSignal(from, signal),
+        onServerError: (code, message) => this.ui.serverError?.(code, message),
+        onDisconnected: (reason) => this.ui.signaling("reconnecting", reason),
+        onReconnected: (welcome) => this.onReconnected(welcome),
+        onClosed: (reason) => this.end(reason),
+      },
+    });
+  }
+
+  /** Joins the room; rejects with a JoinError (room full, wrong password, unreachable...). */
+  async join() {
+    const welcome = await this.signaling.connect();
+    this.joinedAt = performance.now();
+    this.enter(welcome);
+    this.ui.signaling("connected");
+    return welcome;
+  }
+
+  enter(welcome) {
+    this.myId = welcome.id;
+    this.iceServers = welcome.ice_servers || [];
+    for (const p of welcome.participants || []) {
+      this.names.set(p.id, p.name);
+      if (!this.peers.has(p.id)) {
+        this.ui.participantJoined(p.id, p.name);
+        // We are the newcomer: we offer (asking to receive even what we do not send).
+        const peer = this.createPeer(p.id);
+        peer.addReceiveOnly();
+        peer.offer();
+      }
+    }
+  }
+
+  onJoined(p) {
+    this.names.set(p.id, p.name);
+    if (!this.peers.has(p.id)) this.ui.participantJoined(p.id, p.name);
+    // The newcomer offers; we wait for its offer.
+  }
+
+  onReconnected(welcome) {
+    if (welcome.id !== this.myId) {
+      // Our old session was refused: we are a new participant now and start over.
+      for (const id of [...this.peers.keys()]) this.removePeer(id, true);
+    }
+    this.ui.signaling("connected");
+    if (!welcome.resumed) this.enter(welcome);
+  }
+
+  createPeer(id) {
+    const name = this.names.get(id) || id;
+    const peer = new Peer({
+      id, name, myId: this.myId, iceServers: this.iceServers, localStream: this.localStream,
+      sendSignal: (signal) => this.signaling.signal(id, signal),
+      handlers: {
+        onTrack: (stream) => this.ui.stream(id, stream),
+        onState: (state) => this.ui.linkState(id, state),
+        onCode: (code) => this.ui.code(id, code),
+        onChatOpen: () => peer.sendMediaState(this.mic, this.camera),
+        onChat: (text) => this.ui.chat({
+          from: id, name: this.names.get(id) || name, text, at: new Date(), mine: false,
+        }),
+        onMedia: (m) => this.ui.remoteMedia(id, m),
+      },
+    });
+    this.peers.set(id, peer);
+    this.ui.linkState(id, "new");
+    return peer;
+  }
+
+  async onSignal(from, signal) {
+    if (signal.kind === "hangup") {
+      this.removePeer(from, true);
+      return;
+    }
+    let peer = this.peers.get(from);
+    if (!peer) {
+      if (signal.kind !== "offer" && signal.kind !== "ice_restart") return;
+      if (!this.names.has(from)) this.ui.participantJoined(from, from);
+      peer = this.createPeer(from);
+    }
+    await peer.onSignal(signal);
+  }
+
+  removePeer(id, announce) {
+    const peer = this.peers.get(id);
+    if (peer) {
+      peer.close();
+      this.peers.delete(id);
+    }
+    this.names.delete(id);
+    if (announce) this.ui.participantLeft(id);
+  }
+
+  /** Sends a chat message to everyone; returns the names it could not reach yet. */
+  sendChat(text) {
+    const missed = [];
+    for (const peer of this.peers.values()) {
+      if (!peer.sendChat(text)) missed.push(peer.name);
+    }
+    this.ui.chat({ from: this.myId, name: this.name, text, at: new Date(), mine: true });
+    return missed;
+  }
+
+  setMic(on) {
+    this.mic = on;
+    this.localStream?.getAudioTracks().forEach((t) => { t.enabled = on; });
+    this.broadcastMedia();
+  }
+
+  setCamera(on) {
+    this.camera = on;
+    this.localStream?.getVideoTracks().forEach((t) => { t.enabled = on; });
+    this.broadcastMedia();
+  }
+
+  broadcastMedia() {
+    for (const peer of this.peers.values()) peer.sendMediaState(this.mic, this.camera);
+  }
+
+  /** Uses `track` instead of the current one of its kind (a device change), for every peer. */
+  async replaceTrack(track) {
+    const old = this.localStream.getTracks().find((t) => t.kind === track.kind);
+    if (old) {
+      this.localStream.removeTrack(old);
+      old.stop();
+    }
+    track.enabled = track.kind === "audio" ? this.mic : this.camera;
+    this.localStream.addTrack(track);
+    await Promise.all([...this.peers.values()].map((p) => p.replaceTrack(track.kind, track)));
+  }
+
+  /** Per participant getStats() summaries, keyed by id. */
+  async stats() {
+    const out = {};
+    for (const [id, peer] of this.peers) out[id] = await peer.stats();
+    return out;
+  }
+
+  /** Hangs up: tells every peer, leaves the room, stops the camera and microphone. */
+  leave(reason = "you left the call") {
+    for (const [id, peer] of this.peers) {
+      this.signaling.signal(id, { kind: "hangup" });
+      peer.close();
+    }
+    this.peers.clear();
+    this.signaling.leave();
+    this.end(reason);
+  }
+
+  end(reason) {
+    if (this.ended) return;
+    this.ended = true;
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+    this.localStream?.getTracks().forEach((t) => t.stop());
+    this.ui.ended(reason);
+  }
+}

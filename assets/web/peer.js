@@ -1,0 +1,334 @@
+// One RTCPeerConnection to one remote participant, following the Confab peer-to-peer
+// conventions (docs/signaling-protocol.md, "Peer to peer"), so a browser and the native engine
+// (src/engine/peer, src/engine/session.rs) treat each other as equals:
+//
+// - Media: our camera and microphone tracks (or receive-only transceivers when we have none),
+//   H.264 constrained baseline preferred with setCodecPreferences so a native peer never needs
+//   to transcode, Opus audio.
+// - Data channel "chat", negotiated, id 0, ordered: {"t":"chat","text":...} and
+//   {"t":"media","mic":bool,"camera":bool} (sent when it opens and on every change).
+// - Perfect negotiation: the side with the smaller participant id is polite. Offers are made
+//   explicitly (the newcomer offers; ICE restarts), never from `negotiationneeded`, exactly like
+//   the native engine, so both sides agree on who is making an offer.
+// - ICE restart when the connection fails (either side) or stays disconnected (impolite side).
+// - Verification code from the two DTLS fingerprints once connected.
+//
+// Events go to `handlers`: onTrack(stream), onState(connectionState), onCode(code),
+// onChat(text), onMedia({mic, camera}), onChatOpen().
+
+import { verificationCodeFromSdp } from "./verification.js";
+
+const RESTART_INTERVAL_MS = 5000;
+const DISCONNECTED_GRACE_MS = 2000;
+
+/** Video codecs in the order we want them negotiated: H.264 42e01f packetization-mode 1 first. */
+export function preferredVideoCodecs() {
+  const caps = globalThis.RTCRtpReceiver?.getCapabilities?.("video");
+  if (!caps) return null;
+  const score = (c) => {
+    const mime = c.mimeType.toLowerCase();
+    const fmtp = c.sdpFmtpLine || "";
+    if (mime === "video/h264") {
+      return (fmtp.includes("packetization-mode=1") ? 0 : 2)
+        + (fmtp.includes("profile-level-id=42e01f") ? 0 : 1);
+    }
+    if (["video/rtx", "video/red", "video/ulpfec", "video/flexfec-03"].includes(mime)) return 5;
+    return 4;
+  };
+  return caps.codecs
+    .map((c, i) => ({ c, i, s: score(c) }))
+    .sort((a, b) => a.s - b.s || a.i - b.i)
+    .map((x) => x.c);
+}
+
+/**
+ * The native engine tags every candidate with its first media section (mid "0", index 0); all
+ * sections share one transport (BUNDLE). A browser that rejected that section (Firefox without
+ * H.264 rejects the video) drops such candidates, so they are moved to the first section of our
+ * BUNDLE group: the same transport.
+ */
+export function retargetToBundle(init, localSdp) {
+  if (!localSdp || init.sdpMid == null) return init;
+  const group = localSdp.match(/^a=group:BUNDLE (.+)$/m);
+  if (!group) return init;
+  const bundled = group[1].trim().split(/\s+/);
+  if (bundled.includes(init.sdpMid)) return init;
+  const mids = [...localSdp.matchAll(/^a=mid:(\S+)/gm)].map((m) => m[1]);
+  const index = mids.indexOf(bundled[0]);
+  return { ...init, sdpMid: bundled[0], sdpMLineIndex: index >= 0 ? index : null };
+}
+
+export class Peer {
+  constructor({ id, name, myId, iceServers, localStream, sendSignal, handlers }) {
+    this.id = id;
+    this.name = name;
+    this.polite = myId < id;
+    this.sendSignal = sendSignal;
+    this.h = handlers;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.pendingCandidates = [];
+    this.lastRestart = 0;
+    this.disconnectTimer = null;
+    this.code = null;
+    this.closed = false;
+    this.lastError = null;
+    this.remoteStream = new MediaStream();
+    this.remoteMedia = { mic: true, camera: true };
+    this.pc = new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: "max-bundle" });
+    this.senders = { audio: null, video: null };
+    for (const kind of ["audio", "video"]) {
+      const track = localStream?.getTracks().find((t) => t.kind === kind);
+      if (track) {
+        this.senders[kind] = this.pc.addTrack(track, localStream);
+      }
+    }
+    this.chat = this.pc.createDataChannel("chat", { negotiated: true, id: 0, ordered: true });
+    this.chat.onopen = () => this.h.onChatOpen?.();
+    this.chat.onmessage = (ev) => this.onData(ev.data);
+    this.pc.ontrack = (ev) => {
+      this.remoteStream.getTracks()
+        .filter((t) => t.kind === ev.track.kind)
+        .forEach((t) => this.remoteStream.removeTrack(t));
+      this.remoteStream.addTrack(ev.track);
+      this.h.onTrack?.(this.remoteStream);
+    };
+    this.pc.onicecandidate = ({ candidate }) => {
+      if (!candidate) {
+        this.sendSignal({ kind: "end_of_candidates" });
+      } else if (candidate.candidate) {
+        this.sendSignal({
+          kind: "candidate",
+          candidate: candidate.candidate,
+          sdp_mid: candidate.sdpMid ?? undefined,
+          sdp_mline_index: candidate.sdpMLineIndex ?? undefined,
+          username_fragment: candidate.usernameFragment ?? undefined,
+        });
+      }
+    };
+    this.pc.onconnectionstatechange = () => this.onConnectionState();
+  }
+
+  /** Receive-only transceivers for what we do not send, so an offer of ours still asks for it. */
+  addReceiveOnly() {
+    for (const kind of ["audio", "video"]) {
+      if (!this.senders[kind]) this.pc.addTransceiver(kind, { direction: "recvonly" });
+    }
+  }
+
+  preferH264() {
+    const codecs = preferredVideoCodecs();
+    if (!codecs) return;
+    for (const t of this.pc.getTransceivers()) {
+      if (t.receiver.track?.kind === "video" && t.setCodecPreferences && !t.stopped) {
+        try {
+          t.setCodecPreferences(codecs);
+        } catch (e) {
+          console.warn("setCodecPreferences", e);
+        }
+      }
+    }
+  }
+
+  /** Creates and sends an offer (the newcomer's first one, or an ICE restart). */
+  async offer({ iceRestart = false } = {}) {
+    if (this.closed) return;
+    try {
+      this.makingOffer = true;
+      this.preferH264();
+      const offer = await this.pc.createOffer({ iceRestart });
+      if (this.pc.signalingState !== "stable") return; // an offer arrived meanwhile
+      await this.pc.setLocalDescription(offer);
+      this.sendSignal({ kind: iceRestart ? "ice_restart" : "offer", sdp: this.pc.localDescription.sdp });
+    } catch (e) {
+      this.lastError = `offer: ${e.name}: ${e.message}`;
+      console.warn(`offer to ${this.name} failed`, e);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** A signal from this participant. */
+  async onSignal(signal) {
+    if (this.closed) return;
+    try {
+      switch (signal.kind) {
+        case "offer":
+        case "ice_restart":
+          await this.onDescription({ type: "offer", sdp: signal.sdp });
+          break;
+        case "answer":
+          await this.onDescription({ type: "answer", sdp: signal.sdp });
+          break;
+        case "candidate":
+          await this.onCandidate(signal);
+          break;
+        default:
+          break;
+      }
+    } catch (e) {
+      this.lastError = `${signal.kind}: ${e.name}: ${e.message}`;
+      console.warn(`signal ${signal.kind} from ${this.name}`, e);
+    }
+  }
+
+  async onDescription(desc) {
+    const collision = desc.type === "offer"
+      && (this.makingOffer || this.pc.signalingState !== "stable");
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) return;
+    if (desc.type === "answer" && this.pc.signalingState !== "have-local-offer") {
+      return; // stale: the native side drops those too
+    }
+    // A polite side with an offer pending rolls back implicitly here.
+    await this.pc.setRemoteDescription(desc);
+    for (const c of this.pendingCandidates.splice(0)) await this.addCandidate(c);
+    if (desc.type === "offer") {
+      this.preferH264();
+      await this.pc.setLocalDescription();
+      this.sendSignal({ kind: "answer", sdp: this.pc.localDescription.sdp });
+    }
+  }
+
+  async onCandidate(signal) {
+    const init = {
+      candidate: signal.candidate,
+      sdpMid: signal.sdp_mid ?? null,
+      sdpMLineIndex: signal.sdp_mline_index ?? null,
+      usernameFragment: signal.username_fragment ?? null,
+    };
+    if (init.sdpMid === null && init.sdpMLineIndex === null) init.sdpMLineIndex = 0;
+    if (!this.pc.remoteDescription) {
+      this.pendingCandidates.push(init);
+      return;
+    }
+    await this.addCandidate(init);
+  }
+
+  async addCandidate(init) {
+    try {
+      await this.pc.addIceCandidate(retargetToBundle(init, this.pc.localDescription?.sdp));
+    } catch (e) {
+      if (!this.ignoreOffer) {
+        this.lastError = `candidate: ${e.name}: ${e.message}`;
+        console.debug("candidate refused", e);
+      }
+    }
+  }
+
+  onConnectionState() {
+    const state = this.pc.connectionState;
+    this.h.onState?.(state);
+    clearTimeout(this.disconnectTimer);
+    if (state === "connected") {
+      if (!this.code) this.computeCode();
+    } else if (state === "failed") {
+      this.restartIce();
+    } else if (state === "disconnected" && !this.polite) {
+      this.disconnectTimer = setTimeout(() => {
+        if (this.pc.connectionState === "disconnected") this.restartIce();
+      }, DISCONNECTED_GRACE_MS);
+    }
+  }
+
+  async computeCode() {
+    const code = await verificationCodeFromSdp(
+      this.pc.currentLocalDescription?.sdp, this.pc.currentRemoteDescription?.sdp);
+    if (code && !this.code) {
+      this.code = code;
+      this.h.onCode?.(code);
+    }
+  }
+
+  restartIce() {
+    if (this.closed || Date.now() - this.lastRestart < RESTART_INTERVAL_MS) return;
+    this.lastRestart = Date.now();
+    this.offer({ iceRestart: true });
+  }
+
+  onData(data) {
+    if (typeof data !== "string") return;
+    let msg = null;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      msg = null;
+    }
+    if (!msg || typeof msg !== "object" || Array.isArray(msg)) {
+      this.h.onChat?.(data); // plain text from a client that does not wrap chat in JSON
+    } else if (msg.t === "chat") {
+      this.h.onChat?.(typeof msg.text === "string" ? msg.text : "");
+    } else if (msg.t === "media") {
+      this.remoteMedia = { mic: msg.mic !== false, camera: msg.camera !== false };
+      this.h.onMedia?.(this.remoteMedia);
+    }
+  }
+
+  /** Sends a chat message; false if the channel is not open yet. */
+  sendChat(text) {
+    return this.sendData({ t: "chat", text });
+  }
+
+  sendMediaState(mic, camera) {
+    return this.sendData({ t: "media", mic, camera });
+  }
+
+  sendData(obj) {
+    if (this.chat.readyState !== "open") return false;
+    this.chat.send(JSON.stringify(obj));
+    return true;
+  }
+
+  /** Swaps the track we send of `kind` (device change) without renegotiating. */
+  async replaceTrack(kind, track) {
+    const sender = this.senders[kind];
+    if (sender) await sender.replaceTrack(track);
+  }
+
+  /** A summary of getStats(): what we decode from this participant and what we send. */
+  async stats() {
+    const report = await this.pc.getStats();
+    const codecs = new Map();
+    report.forEach((s) => { if (s.type === "codec") codecs.set(s.id, s); });
+    const out = { video: null, audio: null, sent: { video: null, audio: null }, rtt_ms: null, candidate_type: null };
+    const pick = (s, keys) => Object.fromEntries(keys.map((k) => [k, s[k] ?? null]));
+    report.forEach((s) => {
+      const codec = codecs.get(s.codecId);
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        out.video = {
+          ...pick(s, ["framesDecoded", "framesReceived", "framesDropped", "frameWidth", "frameHeight",
+            "framesPerSecond", "bytesReceived", "packetsLost", "keyFramesDecoded", "freezeCount",
+            "jitterBufferDelay", "jitterBufferEmittedCount", "totalDecodeTime", "decoderImplementation"]),
+          codec: codec?.mimeType ?? null,
+          fmtp: codec?.sdpFmtpLine ?? null,
+        };
+      } else if (s.type === "inbound-rtp" && s.kind === "audio") {
+        out.audio = {
+          ...pick(s, ["totalSamplesReceived", "concealedSamples", "bytesReceived", "packetsLost",
+            "audioLevel", "jitterBufferDelay", "jitterBufferEmittedCount"]),
+          codec: codec?.mimeType ?? null,
+        };
+      } else if (s.type === "outbound-rtp") {
+        out.sent[s.kind] = {
+          ...pick(s, ["framesEncoded", "bytesSent", "frameWidth", "frameHeight", "encoderImplementation"]),
+          codec: codec?.mimeType ?? null,
+        };
+      } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+        if (s.currentRoundTripTime != null) out.rtt_ms = s.currentRoundTripTime * 1000;
+        const local = report.get(s.localCandidateId);
+        out.candidate_type = local?.candidateType ?? null;
+      }
+    });
+    return out;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.disconnectTimer);
+    try {
+      this.chat.close();
+    } catch { /* already closed */ }
+    this.pc.close();
+  }
+}

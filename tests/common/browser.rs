@@ -1,0 +1,396 @@
+//! A real, headless Chromium driven through chromedriver (WebDriver, via `fantoccini`), plus the
+//! real `confab serve` and `confab join` binaries, for the browser interop tests.
+//!
+//! Chromium runs with fake camera/microphone devices (a moving test picture and a beep), grants
+//! them without a prompt, gathers ICE candidates on loopback, and stays off the network: no
+//! background networking, component updates, sync or QUIC, and a fresh profile per browser.
+//! `CONFAB_CHROMIUM` and `CONFAB_CHROMEDRIVER` override the binaries (defaults: Debian's
+//! `chromium` and `chromedriver`, which `make deps` installs).
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// The flags every test browser gets.
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    // Off the network: nothing but the pages the test opens.
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    // Fake camera (15 fps: two cores run this browser's encoders and decoders next to the
+    // native peers') and microphone, granted without a prompt.
+    "--use-fake-device-for-media-stream=fps=15",
+    "--use-fake-ui-for-media-stream",
+    // Remote audio plays without a click (a real user clicks "Join").
+    "--autoplay-policy=no-user-gesture-required",
+    // Chromium skips loopback interfaces for ICE unless told; the tests only have loopback.
+    "--allow-loopback-in-peer-connection",
+    "--window-size=1280,800",
+];
+
+fn chromium_binary() -> String {
+    if let Ok(b) = std::env::var("CONFAB_CHROMIUM") {
+        return b;
+    }
+    // Debian's /usr/bin/chromium is a wrapper script; the real binary starts quicker.
+    let real = "/usr/lib/chromium/chromium";
+    if std::path::Path::new(real).exists() {
+        real.into()
+    } else {
+        "chromium".into()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A profile directory removed when dropped.
+struct Profile(PathBuf);
+
+impl Profile {
+    fn new() -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "confab-chromium-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One headless Chromium with its own chromedriver and profile.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    _driver: Killed,
+    _profile: Profile,
+}
+
+impl Browser {
+    /// Starts chromedriver and a Chromium session.
+    pub async fn start() -> Self {
+        let port = free_port();
+        let driver = Command::new(
+            std::env::var("CONFAB_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()),
+        )
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver runs (make deps installs chromium-driver)");
+        let driver = Killed(driver);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = Profile::new();
+        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|s| (*s).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.0.display()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": chromium_binary(), "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session through chromedriver");
+        Self {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Opens `url`.
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.unwrap();
+    }
+
+    /// Runs `script` (a function body; `return` a value, or a promise of one).
+    pub async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// `window.confab.state()`: what the page shows.
+    pub async fn state(&self) -> Value {
+        self.eval("return window.confab ? window.confab.state() : null")
+            .await
+    }
+
+    /// `window.confab.stats()`: getStats() summaries per remote participant id.
+    pub async fn stats(&self) -> Value {
+        self.eval("return window.confab.stats()").await
+    }
+
+    /// Polls `state()` until `ok` holds; panics with the last state after `timeout`.
+    pub async fn wait_state(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.state().await;
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "browser: {what} did not happen within {timeout:?}; state: {s:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls `stats()` until `ok` holds; panics with the last stats after `timeout`.
+    pub async fn wait_stats(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.stats().await;
+            if ok(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "browser: {what} did not happen within {timeout:?}; stats: {s:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Picks the option with `value` in the `<select>` matching `css`.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
+    /// Replaces the value of the input matching `css` by typing `text`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let el = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    /// Saves a screenshot (PNG) to `path`, for looking at what a user would see.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(path, png).unwrap();
+    }
+
+    /// Ends the WebDriver session (Chromium exits), then chromedriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that panicked never closed its session, and killing chromedriver orphans Chromium:
+    /// end every process running on this browser's profile (only ours use that directory).
+    fn drop(&mut self) {
+        let needle = format!("--user-data-dir={}", self._profile.0.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let pids: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let pid = e.file_name().to_string_lossy().into_owned();
+                pid.parse::<u32>().ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                String::from_utf8_lossy(&cmdline)
+                    .split('\0')
+                    .any(|arg| arg == needle)
+                    .then_some(pid)
+            })
+            .collect();
+        if !pids.is_empty() {
+            let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+        }
+    }
+}
+
+/// The real `confab serve` on 127.0.0.1 (port 0 unless `port` is given), with `extra` options.
+pub struct Serve {
+    _child: Killed,
+    /// `ws://127.0.0.1:PORT/ws`.
+    pub ws_url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub http_url: String,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Serve {
+    /// Starts `confab serve` and waits for it to print its URL.
+    pub fn start(port: u16, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("confab starts");
+        let stderr = child.stderr.take().unwrap();
+        let child = Killed(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("server on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let ws_url = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("confab serve prints its URL");
+        let http_url = ws_url
+            .replacen("ws://", "http://", 1)
+            .trim_end_matches("/ws")
+            .to_owned();
+        let port = http_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap();
+        Self {
+            _child: child,
+            ws_url,
+            http_url,
+            port,
+        }
+    }
+
+    /// Stops the server at once (SIGKILL: no goodbye to the clients, like a crash).
+    pub fn kill(self) {
+        drop(self);
+    }
+}
+
+/// Runs `confab join URL ROOM --headless --fake-media --json ...extra` (ICE on 127.0.0.1 unless
+/// `extra` has a `--bind`) and returns
+/// its JSON report; panics (with its output) if it did not print one.
+pub async fn native_join(ws_url: &str, room: &str, name: &str, extra: &[&str]) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.args([
+        "join",
+        ws_url,
+        room,
+        "--headless",
+        "--fake-media",
+        "--json",
+        "--name",
+        name,
+    ])
+    .args(extra);
+    if !extra.contains(&"--bind") {
+        cmd.args(["--bind", "127.0.0.1"]);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    // CONFAB_TEST_NATIVE_LOG=DIR keeps each native peer's log (set RUST_LOG for more).
+    if let Some(dir) = std::env::var_os("CONFAB_TEST_NATIVE_LOG") {
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}.log")),
+            &out.stderr,
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "confab join ({name}) printed no report ({e}); status {}\nstdout: {stdout}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The participant called `name` in a `confab join` report.
+pub fn report_participant<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["participants"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no participant {name} in the report: {report:#}"))
+}
