@@ -9,7 +9,7 @@
 
 use cpal::traits::{DeviceTrait, HostTrait};
 use cpal::{
-    BufferSize, ErrorKind, SampleFormat, SupportedBufferSize, SupportedStreamConfig,
+    BufferSize, ErrorKind, SampleFormat, StreamConfig, SupportedBufferSize, SupportedStreamConfig,
     SupportedStreamConfigRange,
 };
 
@@ -149,6 +149,64 @@ pub(crate) fn find(kind: DeviceKind, id: Option<&str>) -> Result<cpal::Device, D
                 .ok_or_else(|| DeviceError::NotFound(format!("{what} \"{id}\" is not connected.")))
         }
     }
+}
+
+/// Opens device `id` of `kind` (default when `None`): picks its configuration
+/// ([`choose_config`], [`buffer_size_for`]) and hands it to `build`, which creates and starts the
+/// stream. A device that refuses the ~10 ms buffer it listed is retried with its default buffer.
+///
+/// # Errors
+/// The [`DeviceError`] of finding, configuring or building.
+pub(crate) fn open_stream<T>(
+    kind: DeviceKind,
+    id: Option<&str>,
+    build: impl Fn(&cpal::Device, &str, &StreamConfig, SampleFormat) -> Result<T, DeviceError>,
+) -> Result<T, DeviceError> {
+    let device = find(kind, id)?;
+    let name = display_name(&device);
+    let input = kind == DeviceKind::Microphone;
+    let (ranges, default): (Vec<SupportedStreamConfigRange>, _) = if input {
+        let ranges = device
+            .supported_input_configs()
+            .map_err(|e| map_error(kind, &name, &e))?;
+        (ranges.collect(), device.default_input_config().ok())
+    } else {
+        let ranges = device
+            .supported_output_configs()
+            .map_err(|e| map_error(kind, &name, &e))?;
+        (ranges.collect(), device.default_output_config().ok())
+    };
+    let config = choose_config(&ranges, default, input).ok_or_else(|| {
+        DeviceError::Unsupported(format!(
+            "{} \"{name}\" offers no usable format.",
+            noun(kind)
+        ))
+    })?;
+    let stream_config = StreamConfig {
+        channels: config.channels(),
+        sample_rate: config.sample_rate(),
+        buffer_size: buffer_size_for(&config),
+    };
+    let format = config.sample_format();
+    let stream = build(&device, &name, &stream_config, format).or_else(|e| {
+        if stream_config.buffer_size == BufferSize::Default {
+            return Err(e);
+        }
+        let fallback = StreamConfig {
+            buffer_size: BufferSize::Default,
+            ..stream_config
+        };
+        build(&device, &name, &fallback, format)
+    })?;
+    tracing::info!(
+        kind = noun(kind),
+        device = %name,
+        rate = stream_config.sample_rate,
+        channels = stream_config.channels,
+        format = ?format,
+        "audio device open"
+    );
+    Ok(stream)
 }
 
 /// "Microphone" / "Speaker" / "Camera".

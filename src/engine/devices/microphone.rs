@@ -20,10 +20,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{
-    DEFAULT_DEVICE, buffer_size_for, choose_config, display_name, find, is_fatal_stream_error,
-    map_error,
-};
+use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream};
 use super::resampler::StreamResampler;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use crate::engine::media::source::Pacing;
@@ -320,40 +317,7 @@ impl AudioSource for Microphone {
 
 /// Opens the input stream of device `id` (default when `None`) and starts it.
 fn open_input(id: Option<&str>) -> Result<LiveInput, DeviceError> {
-    let device = find(DeviceKind::Microphone, id)?;
-    let name = display_name(&device);
-    let ranges: Vec<_> = device
-        .supported_input_configs()
-        .map_err(|e| map_error(DeviceKind::Microphone, &name, &e))?
-        .collect();
-    let config =
-        choose_config(&ranges, device.default_input_config().ok(), true).ok_or_else(|| {
-            DeviceError::Unsupported(format!("Microphone \"{name}\" offers no usable format."))
-        })?;
-    let stream_config = StreamConfig {
-        channels: config.channels(),
-        sample_rate: config.sample_rate(),
-        buffer_size: buffer_size_for(&config),
-    };
-    let live = build(&device, &name, &stream_config, config.sample_format()).or_else(|e| {
-        // Some devices list a buffer range they then refuse: retry with their default.
-        if stream_config.buffer_size == cpal::BufferSize::Default {
-            return Err(e);
-        }
-        let fallback = StreamConfig {
-            buffer_size: cpal::BufferSize::Default,
-            ..stream_config
-        };
-        build(&device, &name, &fallback, config.sample_format())
-    })?;
-    tracing::info!(
-        device = %name,
-        rate = stream_config.sample_rate,
-        channels = stream_config.channels,
-        format = ?config.sample_format(),
-        "microphone open"
-    );
-    Ok(live)
+    open_stream(DeviceKind::Microphone, id, build)
 }
 
 fn build(

@@ -18,6 +18,7 @@ use super::microphone::Microphone;
 use super::speaker::Speaker;
 use super::{DeviceError, DeviceStatus};
 use crate::engine::api::AudioSink;
+use crate::engine::media::synthetic_audio;
 use crate::engine::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSource, CaptureTime};
 
 /// What to play and for how long.
@@ -164,8 +165,8 @@ pub fn run(
     // without its first and last 10 ms.
     let (from, to) = loud_span(&samples, amplitude / 3.0 / std::f64::consts::SQRT_2);
     let steady = samples.get(from..to).unwrap_or(&[]);
-    let heard_hz = dominant_frequency(steady, f64::from(AUDIO_SAMPLE_RATE));
-    let tone_purity = heard_hz.map_or(0.0, |f| tone_share(steady, f, f64::from(AUDIO_SAMPLE_RATE)));
+    let heard_hz = dominant_frequency(steady);
+    let tone_purity = heard_hz.map_or(0.0, |f| tone_share(steady, f));
     Ok(SoundCheckReport {
         speaker: speaker_name,
         microphone,
@@ -234,28 +235,18 @@ pub fn find_onset(samples: &[f32], threshold: f64) -> Option<usize> {
     samples.iter().position(|s| f64::from(s.abs()) >= threshold)
 }
 
-/// Power of `samples` at `freq` (Goertzel), normalised so a full sine of amplitude `a` gives
-/// about `a² / 2`.
+/// Power of `samples` at `freq` (the media module's Goertzel filter), scaled so a full sine of
+/// amplitude `a` gives about `a² / 2`, its mean square.
 #[must_use]
-pub fn goertzel_power(samples: &[f32], freq: f64, rate: f64) -> f64 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let coeff = 2.0 * (TAU * freq / rate).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
-    2.0 * power / (samples.len() as f64).powi(2)
+pub fn goertzel_power(samples: &[f32], freq: f64) -> f64 {
+    2.0 * synthetic_audio::goertzel_power(samples, freq as f32)
 }
 
-/// The dominant frequency: zero-crossing estimate, refined by a Goertzel peak search around it.
-/// `None` for silence or fewer than 100 ms of samples.
+/// The dominant frequency of 48 kHz `samples`: zero-crossing estimate, refined by a Goertzel
+/// peak search around it. `None` for silence or fewer than 100 ms of samples.
 #[must_use]
-pub fn dominant_frequency(samples: &[f32], rate: f64) -> Option<f64> {
+pub fn dominant_frequency(samples: &[f32]) -> Option<f64> {
+    let rate = f64::from(AUDIO_SAMPLE_RATE);
     if (samples.len() as f64) < rate / 10.0 || rms_dbfs(samples) < -70.0 {
         return None;
     }
@@ -267,7 +258,7 @@ pub fn dominant_frequency(samples: &[f32], rate: f64) -> Option<f64> {
     let (mut best_f, mut best_p) = (rough, 0.0);
     let mut f = (rough * 0.9).max(20.0);
     while f <= rough * 1.1 + 1.0 {
-        let p = goertzel_power(samples, f, rate);
+        let p = goertzel_power(samples, f);
         if p > best_p {
             best_p = p;
             best_f = f;
@@ -277,15 +268,15 @@ pub fn dominant_frequency(samples: &[f32], rate: f64) -> Option<f64> {
     Some(best_f)
 }
 
-/// Share of the total power that sits at `freq`.
+/// Share of the total power of 48 kHz `samples` that sits at `freq`.
 #[must_use]
-pub fn tone_share(samples: &[f32], freq: f64, rate: f64) -> f64 {
+pub fn tone_share(samples: &[f32], freq: f64) -> f64 {
     let total =
         samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
     if total <= 0.0 {
         return 0.0;
     }
-    (goertzel_power(samples, freq, rate) / total).min(1.0)
+    (goertzel_power(samples, freq) / total).min(1.0)
 }
 
 #[cfg(test)]
@@ -302,9 +293,9 @@ mod tests {
     fn finds_the_frequency_of_a_tone() {
         for freq in [220.0, 440.0, 1000.0, 2500.0] {
             let s = sine(freq, 0.25, 48_000);
-            let heard = dominant_frequency(&s, 48_000.0).unwrap();
+            let heard = dominant_frequency(&s).unwrap();
             assert!((heard - freq).abs() < 1.0, "{freq} heard as {heard}");
-            assert!(tone_share(&s, heard, 48_000.0) > 0.95);
+            assert!(tone_share(&s, heard) > 0.95);
         }
     }
 
@@ -317,7 +308,7 @@ mod tests {
 
     #[test]
     fn silence_and_noise_are_not_a_tone() {
-        assert!(dominant_frequency(&[0.0; 48_000], 48_000.0).is_none());
+        assert!(dominant_frequency(&[0.0; 48_000]).is_none());
         let mut seed = 12345u32;
         let noise: Vec<f32> = (0..48_000)
             .map(|_| {
@@ -325,8 +316,8 @@ mod tests {
                 (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
             })
             .collect();
-        let f = dominant_frequency(&noise, 48_000.0).unwrap();
-        assert!(tone_share(&noise, f, 48_000.0) < 0.05);
+        let f = dominant_frequency(&noise).unwrap();
+        assert!(tone_share(&noise, f) < 0.05);
     }
 
     #[test]

@@ -20,10 +20,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{
-    DEFAULT_DEVICE, buffer_size_for, choose_config, display_name, find, is_fatal_stream_error,
-    map_error,
-};
+use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream};
 use super::microphone::RETRY_EVERY;
 use super::resampler::StreamResampler;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
@@ -211,39 +208,7 @@ impl AudioSink for Speaker {
 }
 
 fn open_output(id: Option<&str>) -> Result<LiveOutput, DeviceError> {
-    let device = find(DeviceKind::Speaker, id)?;
-    let name = display_name(&device);
-    let ranges: Vec<_> = device
-        .supported_output_configs()
-        .map_err(|e| map_error(DeviceKind::Speaker, &name, &e))?
-        .collect();
-    let config =
-        choose_config(&ranges, device.default_output_config().ok(), false).ok_or_else(|| {
-            DeviceError::Unsupported(format!("Speaker \"{name}\" offers no usable format."))
-        })?;
-    let stream_config = StreamConfig {
-        channels: config.channels(),
-        sample_rate: config.sample_rate(),
-        buffer_size: buffer_size_for(&config),
-    };
-    let live = build(&device, &name, &stream_config, config.sample_format()).or_else(|e| {
-        if stream_config.buffer_size == cpal::BufferSize::Default {
-            return Err(e);
-        }
-        let fallback = StreamConfig {
-            buffer_size: cpal::BufferSize::Default,
-            ..stream_config
-        };
-        build(&device, &name, &fallback, config.sample_format())
-    })?;
-    tracing::info!(
-        device = %name,
-        rate = stream_config.sample_rate,
-        channels = stream_config.channels,
-        format = ?config.sample_format(),
-        "speaker open"
-    );
-    Ok(live)
+    open_stream(DeviceKind::Speaker, id, build)
 }
 
 fn build(
