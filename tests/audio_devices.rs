@@ -31,8 +31,11 @@ impl Pulse {
                 "--disallow-exit",
                 "--disable-shm",
                 "-n",
-                "--load=module-native-protocol-unix",
+                // The sink first: the socket, which the test waits for, then means it exists.
                 "--load=module-null-sink sink_name=confab_test rate=48000",
+                // A private socket in a private directory: no cookie needed (a client that
+                // reads the cookie before the daemon has written it would be refused).
+                "--load=module-native-protocol-unix auth-anonymous=1",
             ])
             .env("XDG_RUNTIME_DIR", &runtime)
             .env("HOME", &runtime)

@@ -22,10 +22,15 @@ pub const DEFAULT_DEVICE: &str = "default";
 /// Device buffer we ask for: 10 ms at 48 kHz. Smaller costs CPU wake-ups, larger adds latency.
 pub const PREFERRED_BUFFER_FRAMES: u32 = 480;
 
-/// The cpal host used for every device (ALSA on Linux, which reaches PulseAudio and PipeWire
-/// through their ALSA plugins; WASAPI on Windows; CoreAudio on macOS).
-pub(crate) fn host() -> cpal::Host {
-    cpal::default_host()
+/// The cpal host used for every device: PulseAudio (PipeWire through pipewire-pulse) on Linux
+/// when its server runs, else ALSA; WASAPI on Windows; CoreAudio on macOS.
+///
+/// Chosen once per process: `cpal::default_host()` opens a new server connection on every call
+/// and quietly falls back to ALSA when one handshake fails, which made one process list some
+/// devices under PulseAudio ids and others under ALSA ids.
+pub(crate) fn host() -> &'static cpal::Host {
+    static HOST: std::sync::OnceLock<cpal::Host> = std::sync::OnceLock::new();
+    HOST.get_or_init(cpal::default_host)
 }
 
 /// Microphones, default first.
