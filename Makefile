@@ -19,7 +19,7 @@ BUILD_PACKAGES := build-essential pkg-config cmake nasm libclang-dev libasound2-
 APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
 	libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1
 # Tests: a virtual X display, screenshots, window lookup.
-TEST_PACKAGES := xvfb xauth imagemagick xdotool pulseaudio libasound2-plugins \
+TEST_PACKAGES := xvfb xauth imagemagick xdotool pulseaudio pulseaudio-utils libasound2-plugins \
                  chromium chromium-driver
 APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES)
 

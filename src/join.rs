@@ -22,12 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
+use confab::engine::devices::DeviceNotice;
 use confab::engine::incoming::NullSink;
 use confab::engine::media::synthetic_video::read_marker;
 use confab::engine::media::{AudioFrame, CaptureTime};
 use confab::engine::{
-    AudioInput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, MediaProbe,
-    ParticipantStats, VideoInput, VideoSettings,
+    AudioInput, AudioOutput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent,
+    LinkState, MediaProbe, ParticipantStats, VideoInput, VideoSettings,
 };
 use confab::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
 use serde::Serialize;
@@ -41,6 +42,10 @@ pub struct JoinOptions {
     pub password: Option<String>,
     pub video_file: Option<PathBuf>,
     pub audio_file: Option<PathBuf>,
+    /// Microphone id (`default` for the system's) to send instead of synthetic audio.
+    pub microphone: Option<String>,
+    /// Speaker id (`default` for the system's) to play the others on.
+    pub speaker: Option<String>,
     pub seconds: f64,
     pub resolution: (u32, u32),
     pub bind: IpAddr,
@@ -100,6 +105,12 @@ struct JoinReport {
     audio_frames_audible: u64,
     /// The chat message given with `--chat`, once sent.
     chat_sent: Option<String>,
+    /// What happened to the microphone and speaker (`--microphone`, `--speaker`), in order.
+    device_notices: Vec<DeviceNotice>,
+    /// How old our audio is when it reaches the Opus encoder: from the first sample of each
+    /// 20 ms chunk leaving the device to the encoder, so it includes the 20 ms chunk itself,
+    /// framing, the microphone's buffering as far as we can see it, and audio processing.
+    audio_capture_to_encoder_ms: Option<Percentiles>,
     /// Wall-clock microseconds minus this process's media-clock microseconds (what our frame
     /// markers carry): a receiver on this machine adds it to read our markers as wall time.
     media_clock_offset_us: i64,
@@ -150,18 +161,26 @@ fn marker_latency_ms(capture_low: u32, decoded_wall_us: i64) -> Option<f64> {
     (delta < 60_000_000).then(|| f64::from(delta) / 1000.0)
 }
 
-/// Counts the remote audio the playout thread plays.
+/// Counts the remote audio the playout thread plays, and how old our own audio is when it
+/// reaches the encoder.
 #[derive(Default)]
 struct AudioCounter {
     played: AtomicU64,
     audible: AtomicU64,
+    /// Age of each 20 ms chunk's first sample at the encoder, ms.
+    capture_to_encoder_ms: std::sync::Mutex<Vec<f64>>,
 }
 
 /// RMS above this (-50 dBFS) counts as audible.
 const AUDIBLE_RMS: f32 = 0.003_162;
 
 impl MediaProbe for AudioCounter {
-    fn audio_captured(&self, _frame: &AudioFrame) {}
+    fn audio_captured(&self, frame: &AudioFrame) {
+        let age = CaptureTime::now().saturating_since(frame.capture_time);
+        if let Ok(mut ages) = self.capture_to_encoder_ms.lock() {
+            ages.push(age.as_secs_f64() * 1000.0);
+        }
+    }
 
     fn audio_played(&self, samples: &[f32], _at: CaptureTime, decoded: bool) {
         if !decoded || samples.is_empty() {
@@ -211,10 +230,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         .video_file
         .clone()
         .map_or(VideoInput::Synthetic, VideoInput::Y4mFile);
-    config.audio_input = o
-        .audio_file
-        .clone()
-        .map_or(AudioInput::Synthetic, AudioInput::WavFile);
+    config.audio_input = match (&o.microphone, &o.audio_file) {
+        (Some(id), _) => AudioInput::Microphone(id.clone()),
+        (None, Some(file)) => AudioInput::WavFile(file.clone()),
+        (None, None) => AudioInput::Synthetic,
+    };
     config.bind_addrs = vec![SocketAddr::new(o.bind, 0)];
     config.extra_ice_servers = o.ice_servers.clone();
     config.relay_only = o.relay_only;
@@ -222,6 +242,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     let audio = Arc::new(AudioCounter::default());
     config.probe = Some(Arc::clone(&audio) as Arc<dyn MediaProbe>);
     let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))?;
+    if let Some(id) = &o.speaker {
+        engine.send(EngineCommand::SelectSpeaker(AudioOutput::Speaker(
+            id.clone(),
+        )))?;
+    }
     engine.send(EngineCommand::Join {
         url: o.url.clone(),
         room: o.room.clone(),
@@ -237,6 +262,7 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     let deadline_to_join = Instant::now() + Duration::from_secs(15);
     let mut frames_sent = 0;
     let mut chat_sent = None;
+    let mut device_notices = Vec::new();
     let since_joined =
         |started: Option<Instant>| started.map(|t| t.elapsed().as_secs_f64() * 1000.0);
     loop {
@@ -288,6 +314,10 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                     }
                 }
                 EngineEvent::Error(e) => tracing::warn!(error = %e, "engine"),
+                EngineEvent::Device(notice) => {
+                    tracing::info!(message = %notice.message, "device");
+                    device_notices.push(notice);
+                }
                 _ => {}
             }
         }
@@ -391,6 +421,12 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         audio_frames_played: audio.played.load(Ordering::Relaxed),
         audio_frames_audible: audio.audible.load(Ordering::Relaxed),
         chat_sent,
+        device_notices,
+        audio_capture_to_encoder_ms: audio
+            .capture_to_encoder_ms
+            .lock()
+            .ok()
+            .and_then(|ages| Percentiles::of(&ages)),
         media_clock_offset_us,
         process,
     };
@@ -403,6 +439,9 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             report.seconds,
             if report.ok { "OK" } else { "FAILED" }
         );
+        for n in &report.device_notices {
+            println!("  {}", n.message);
+        }
         for p in &report.participants {
             println!(
                 "  {} ({}): {} frames, {:.1} fps, {}, video {:.0} kbps, audio {:.0} kbps, code {}",

@@ -104,8 +104,16 @@ struct JoinArgs {
     #[arg(long)]
     video_file: Option<PathBuf>,
     /// Send this WAV file as audio.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "microphone")]
     audio_file: Option<PathBuf>,
+    /// Send this microphone's sound (an id from `confab devices`, or `default`) instead of the
+    /// beeping tone.
+    #[arg(long)]
+    microphone: Option<String>,
+    /// Play the others' sound on this speaker (an id from `confab devices`, or `default`);
+    /// without it their sound is decoded and measured but not played.
+    #[arg(long)]
+    speaker: Option<String>,
     /// Leave after this many seconds.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -301,6 +309,8 @@ impl From<JoinArgs> for join::JoinOptions {
             password: a.password,
             video_file: a.video_file,
             audio_file: a.audio_file,
+            microphone: a.microphone,
+            speaker: a.speaker,
             seconds: a.seconds,
             resolution: a.resolution,
             bind: a.bind,

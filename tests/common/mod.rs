@@ -13,5 +13,6 @@
 pub mod audio;
 pub mod browser;
 pub mod engine;
+pub mod pulse;
 pub mod signaling;
 pub mod tcp_proxy;

@@ -86,9 +86,12 @@ fn list(kind: DeviceKind) -> Result<Vec<DeviceInfo>, DeviceError> {
 }
 
 /// ALSA lists its converter and routing plugins as devices; nobody picks "Rate Converter
-/// Plugin Using Libav" as a microphone. Sound cards, `default`, `pulse` and `pipewire` stay.
+/// Plugin Using Libav" as a microphone. Nor `pulse`: Confab talks to PulseAudio directly and
+/// only uses ALSA when no PulseAudio server answers, so ALSA's route to it leads nowhere.
+/// Sound cards, `default` and `pipewire` stay.
 fn is_alsa_plugin(id: &str) -> bool {
     const PLUGINS: &[&str] = &[
+        "pulse",
         "null",
         "lavrate",
         "samplerate",
@@ -140,11 +143,16 @@ pub(crate) fn find(kind: DeviceKind, id: Option<&str>) -> Result<cpal::Device, D
             } else {
                 host.default_output_device()
             };
-            device.ok_or_else(|| {
-                DeviceError::NotFound(format!(
-                    "This computer has no {what} (no sound card found)."
-                ))
-            })
+            // ALSA always names a "default" device, even with no sound card behind it.
+            let nothing_listed = list(kind).is_ok_and(|l| l.is_empty());
+            match device {
+                Some(device) if !nothing_listed => Ok(device),
+                _ => Err(DeviceError::NotFound(format!(
+                    "This computer has no {} (no sound card found, and no audio system such as \
+                     PulseAudio or PipeWire is running).",
+                    what.to_lowercase()
+                ))),
+            }
         }
         Some(id) => {
             let parsed = id
@@ -154,6 +162,29 @@ pub(crate) fn find(kind: DeviceKind, id: Option<&str>) -> Result<cpal::Device, D
                 .ok_or_else(|| DeviceError::NotFound(format!("{what} \"{id}\" is not connected.")))
         }
     }
+}
+
+/// The device to open a speaker stream on, reached through a PulseAudio connection of its own.
+///
+/// PulseAudio puts a client's playback streams with the same sync id into one group that must
+/// play on one sink, and cpal 0.18 gives every stream sync id 0: a second speaker stream on
+/// another device in the same connection is refused ("Invalid argument"), which broke
+/// switching speakers mid-call (the new one opens before the old one closes) and playing a
+/// sound check next to a call. A connection per speaker stream keeps them apart. Other hosts
+/// and microphones use the shared connection.
+fn own_connection(kind: DeviceKind, device: cpal::Device) -> Result<cpal::Device, DeviceError> {
+    #[cfg(target_os = "linux")]
+    if kind == DeviceKind::Speaker && host().id() == cpal::HostId::PulseAudio {
+        let name = display_name(&device);
+        let id = device.id().map_err(|e| map_error(kind, &name, &e))?;
+        let own =
+            cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|e| map_error(kind, &name, &e))?;
+        return own.device_by_id(&id).ok_or_else(|| {
+            DeviceError::NotFound(format!("{} \"{name}\" is not connected.", noun(kind)))
+        });
+    }
+    let _ = kind;
+    Ok(device)
 }
 
 /// Opens device `id` of `kind` (default when `None`): picks its configuration
@@ -167,7 +198,7 @@ pub(crate) fn open_stream<T>(
     id: Option<&str>,
     build: impl Fn(&cpal::Device, &str, &StreamConfig, SampleFormat) -> Result<T, DeviceError>,
 ) -> Result<T, DeviceError> {
-    let device = find(kind, id)?;
+    let device = own_connection(kind, find(kind, id)?)?;
     let name = display_name(&device);
     let input = kind == DeviceKind::Microphone;
     let (ranges, default): (Vec<SupportedStreamConfigRange>, _) = if input {
@@ -244,6 +275,21 @@ pub(crate) fn map_error(kind: DeviceKind, name: &str, err: &cpal::Error) -> Devi
             format!("{what} \"{name}\" offers no usable format ({err})."),
         ),
         _ => DeviceError::Backend(format!("{what} \"{name}\": {err}")),
+    }
+}
+
+/// Drops a stream whose device failed, on a thread of its own.
+///
+/// Closing a dead stream can block: cpal's PulseAudio backend waits for the end of a playback
+/// stream the server has already killed, forever (cpal 0.18.2 with pulseaudio 0.3.2). The capture
+/// and playout threads must never wait on that, so the stream is dropped elsewhere; if that
+/// drop hangs, only this short-lived thread is stuck.
+pub(crate) fn retire<T: Send + 'static>(dead: T, what: &'static str) {
+    let spawned = std::thread::Builder::new()
+        .name("confab-audio-retire".into())
+        .spawn(move || drop(dead));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, what, "cannot start a thread to close a dead stream; leaking it");
     }
 }
 
@@ -367,7 +413,8 @@ mod tests {
         assert!(is_alsa_plugin("alsa:lavrate"));
         assert!(is_alsa_plugin("alsa:surround51:CARD=PCH,DEV=0"));
         assert!(!is_alsa_plugin("alsa:default"));
-        assert!(!is_alsa_plugin("alsa:pulse"));
+        assert!(is_alsa_plugin("alsa:pulse"));
+        assert!(!is_alsa_plugin("alsa:pipewire"));
         assert!(!is_alsa_plugin("alsa:plughw:CARD=PCH,DEV=0"));
         assert!(!is_alsa_plugin("wasapi:{0.0.1.00000000}"));
     }

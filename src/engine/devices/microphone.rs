@@ -8,10 +8,11 @@
 //! is still buffered).
 //!
 //! Device loss: the stream's error callback raises a flag; the next call reports
-//! [`DeviceState::Lost`], drops the stream and falls back to the system default device
-//! ([`DeviceState::FellBack`]). While no device works it keeps the call alive with paced
-//! silence and retries every [`RETRY_EVERY`], so the thread never busy-loops and always stops
-//! promptly. A device that delivers nothing for [`STALL_AFTER`] is treated as lost too.
+//! [`DeviceState::Lost`], closes the stream on another thread (closing a dead stream can
+//! block) and falls back to the system default device ([`DeviceState::FellBack`]). Devices are
+//! reopened on a short-lived thread of their own while the capture thread keeps the call alive
+//! with paced silence; a lost device is retried every [`RETRY_EVERY`], so the thread never
+//! busy-loops, never blocks on the audio system, and always stops promptly. A device that delivers nothing for [`STALL_AFTER`] is treated as lost too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream};
+use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
 use super::resampler::StreamResampler;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use crate::engine::media::source::Pacing;
@@ -58,6 +59,8 @@ pub struct Microphone {
     silence_due: Instant,
     /// Whether the current device is a fallback for the requested one.
     fell_back: bool,
+    /// A device being opened in the background (see [`Microphone::start_reopen`]).
+    reopening: Option<std::sync::mpsc::Receiver<Option<(LiveInput, bool)>>>,
 }
 
 impl std::fmt::Debug for Microphone {
@@ -78,7 +81,7 @@ impl Microphone {
     /// A [`DeviceError`] with a sentence for the user (no such device, busy, no sound card).
     pub fn open(id: Option<&str>, status: DeviceStatus) -> Result<Self, DeviceError> {
         let requested = id.filter(|i| *i != DEFAULT_DEVICE).map(str::to_string);
-        let live = open_input(requested.as_deref())?;
+        let live = open_input(requested.as_deref(), &std::thread::current())?;
         let mut mic = Self {
             requested,
             status,
@@ -88,6 +91,7 @@ impl Microphone {
             next_retry: Instant::now(),
             silence_due: Instant::now(),
             fell_back: false,
+            reopening: None,
         };
         mic.install(live)?;
         Ok(mic)
@@ -150,30 +154,65 @@ impl Microphone {
             &old.name,
             format!("Microphone \"{}\" stopped working ({why}).", old.name),
         );
-        self.next_retry = Instant::now();
+        retire(old, "microphone");
         self.silence_due = Instant::now();
-        self.try_reopen();
+        self.start_reopen(false);
     }
 
-    /// Tries the requested device, then the default one.
-    fn try_reopen(&mut self) {
+    /// Starts opening the requested device (then, unless `requested_only`, the default one) on
+    /// a thread of its own: opening can take a second or more (an audio server starting a
+    /// stream), and the capture thread keeps delivering paced silence meanwhile.
+    fn start_reopen(&mut self, requested_only: bool) {
         self.next_retry = Instant::now() + RETRY_EVERY;
-        let requested = open_input(self.requested.as_deref());
-        let (live, fell_back) = match requested {
-            Ok(live) => (live, false),
-            Err(first) if self.requested.is_some() => match open_input(None) {
-                Ok(live) => (live, true),
-                Err(_) => {
-                    tracing::debug!(error = %first, "no microphone yet");
-                    return;
-                }
-            },
-            Err(e) => {
-                tracing::debug!(error = %e, "no microphone yet");
-                return;
-            }
+        if self.reopening.is_some() {
+            return;
+        }
+        let requested = self.requested.clone();
+        let waker = std::thread::current();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let spawned = std::thread::Builder::new()
+            .name("confab-mic-open".into())
+            .spawn(move || {
+                let opened = match open_input(requested.as_deref(), &waker) {
+                    Ok(live) => Some((live, false)),
+                    Err(e) if requested_only || requested.is_none() => {
+                        tracing::debug!(error = %e, "no microphone yet");
+                        None
+                    }
+                    Err(first) => match open_input(None, &waker) {
+                        Ok(live) => Some((live, true)),
+                        Err(_) => {
+                            tracing::debug!(error = %first, "no microphone yet");
+                            None
+                        }
+                    },
+                };
+                // A microphone dropped meanwhile no longer wants it: it closes here.
+                let _ = tx.send(opened);
+                waker.unpark();
+            });
+        match spawned {
+            Ok(_) => self.reopening = Some(rx),
+            Err(e) => tracing::warn!(error = %e, "cannot start a thread to open the microphone"),
+        }
+    }
+
+    /// Takes over a device [`Self::start_reopen`] opened, if it has finished.
+    fn finish_reopen(&mut self) {
+        let Some(rx) = &self.reopening else { return };
+        let opened = match rx.try_recv() {
+            Ok(opened) => opened,
+            Err(std::sync::mpsc::TryRecvError::Empty) => return,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => None,
+        };
+        self.reopening = None;
+        let Some((live, fell_back)) = opened else {
+            return;
         };
         let name = live.name.clone();
+        if let Some(old) = self.live.take() {
+            retire(old, "microphone");
+        }
         if self.install(live).is_err() {
             return;
         }
@@ -263,27 +302,14 @@ impl AudioSource for Microphone {
 
     fn next_frame(&mut self) -> Result<AudioFrame, SourceError> {
         loop {
+            self.finish_reopen();
             if self.fell_back && Instant::now() >= self.next_retry {
                 // Is the device the user picked back? Switch to it.
-                self.next_retry = Instant::now() + RETRY_EVERY;
-                if let Ok(live) = open_input(self.requested.as_deref()) {
-                    let name = live.name.clone();
-                    if self.install(live).is_ok() {
-                        self.fell_back = false;
-                        self.notify(
-                            DeviceState::Running,
-                            &name,
-                            format!("Microphone \"{name}\" is back."),
-                        );
-                    }
-                }
+                self.start_reopen(true);
             }
             let Some(live) = &mut self.live else {
                 if Instant::now() >= self.next_retry {
-                    self.try_reopen();
-                    if self.live.is_some() {
-                        continue;
-                    }
+                    self.start_reopen(false);
                 }
                 return Ok(self.silence());
             };
@@ -315,9 +341,14 @@ impl AudioSource for Microphone {
     }
 }
 
-/// Opens the input stream of device `id` (default when `None`) and starts it.
-fn open_input(id: Option<&str>) -> Result<LiveInput, DeviceError> {
-    open_stream(DeviceKind::Microphone, id, build)
+/// Opens the input stream of device `id` (default when `None`) and starts it; its callback
+/// unparks `waker` (the capture thread) whenever audio arrives.
+fn open_input(id: Option<&str>, waker: &std::thread::Thread) -> Result<LiveInput, DeviceError> {
+    open_stream(
+        DeviceKind::Microphone,
+        id,
+        |device, name, config, format| build(device, name, config, format, waker.clone()),
+    )
 }
 
 fn build(
@@ -325,6 +356,7 @@ fn build(
     name: &str,
     config: &StreamConfig,
     format: SampleFormat,
+    waker: std::thread::Thread,
 ) -> Result<LiveInput, DeviceError> {
     let (producer, ring) = rtrb::RingBuffer::new((config.sample_rate * RING_MS / 1000) as usize);
     let failed = Arc::new(AtomicBool::new(false));
@@ -334,7 +366,7 @@ fn build(
         channels: usize::from(config.channels.max(1)),
         failed: Arc::clone(&failed),
         overruns: Arc::clone(&overruns),
-        waker: std::thread::current(),
+        waker,
     };
     let stream = match format {
         SampleFormat::F32 => build_typed::<f32>(device, config, parts),

@@ -135,6 +135,13 @@ pub fn enumerate() -> DeviceList {
         Ok(s) => list.speakers = s,
         Err(e) => list.problems.push(e.to_string()),
     }
+    if list.microphones.is_empty() && list.speakers.is_empty() && list.problems.is_empty() {
+        list.problems.push(
+            "No sound card found, and no audio system such as PulseAudio or PipeWire is \
+             running: calls work, but without your microphone and speaker."
+                .into(),
+        );
+    }
     list
 }
 

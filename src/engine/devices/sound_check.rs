@@ -10,6 +10,7 @@
 
 use std::f64::consts::TAU;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -81,7 +82,44 @@ pub struct SoundCheckReport {
     pub microphone_overruns: u64,
 }
 
-/// Plays and records; see the module docs. Blocks for about `duration` plus half a second.
+/// Longest wait for the microphone's first audio.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Silence played after the microphone starts and before the tone.
+const WARM_UP: Duration = Duration::from_millis(300);
+/// Silence played after the tone while the recording goes on.
+const TAIL: Duration = Duration::from_millis(500);
+
+/// What the recorder thread brings back.
+struct Recording {
+    frames: Vec<AudioFrame>,
+    microphone: String,
+    overruns: u64,
+    wall: Duration,
+}
+
+/// Paces the speaker feed at one 20 ms block per 20 ms of wall clock.
+struct Pacer {
+    next: Instant,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Self {
+            next: Instant::now(),
+        }
+    }
+
+    fn wait(&mut self) {
+        self.next += Duration::from_millis(20);
+        let now = Instant::now();
+        if self.next > now {
+            std::thread::sleep(self.next - now);
+        }
+    }
+}
+
+/// Plays and records; see the module docs. Blocks for about `duration` plus a second, more when
+/// the devices are slow to start (up to [`START_TIMEOUT`]).
 ///
 /// # Errors
 /// A [`DeviceError`] if either device cannot be opened or fails during the check.
@@ -92,37 +130,79 @@ pub fn run(
     let mut speaker = Speaker::open(options.speaker.as_deref(), Arc::clone(status))?;
     let speaker_name = speaker.device_name().unwrap_or("?").to_string();
     let amplitude = 10f64.powf(options.level_dbfs / 20.0);
-    let total = options.duration + Duration::from_millis(500);
 
-    // The microphone must be opened on the thread that reads it.
+    // The microphone must be opened on the thread that reads it. It records until told to
+    // stop, so the whole tone is inside the recording however long the devices take to start.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), DeviceError>>();
+    let stop = Arc::new(AtomicBool::new(false));
+    let recorder_stop = Arc::clone(&stop);
     let mic_options = options.clone();
     let mic_status = Arc::clone(status);
+    let longest = options.duration + START_TIMEOUT + WARM_UP + TAIL + Duration::from_secs(5);
     let recorder = std::thread::Builder::new()
         .name("confab-sound-check-mic".into())
-        .spawn(
-            move || -> Result<(Vec<AudioFrame>, String, u64), DeviceError> {
-                let mut mic = Microphone::open(mic_options.microphone.as_deref(), mic_status)?;
-                let name = mic.device_name().unwrap_or("?").to_string();
-                let mut frames = Vec::new();
-                let started = Instant::now();
-                while started.elapsed() < total {
-                    match mic.next_frame() {
-                        Ok(f) => frames.push(f),
-                        Err(e) => return Err(DeviceError::Backend(e.to_string())),
-                    }
+        .spawn(move || -> Result<Recording, DeviceError> {
+            let mut mic = match Microphone::open(mic_options.microphone.as_deref(), mic_status) {
+                Ok(mic) => mic,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.clone()));
+                    return Err(e);
                 }
-                Ok((frames, name, mic.overruns()))
-            },
-        )
+            };
+            let _ = ready_tx.send(Ok(()));
+            let name = mic.device_name().unwrap_or("?").to_string();
+            let mut frames = Vec::new();
+            let started = Instant::now();
+            while !recorder_stop.load(Ordering::Relaxed) && started.elapsed() < longest {
+                match mic.next_frame() {
+                    Ok(f) => frames.push(f),
+                    Err(e) => return Err(DeviceError::Backend(e.to_string())),
+                }
+            }
+            Ok(Recording {
+                frames,
+                microphone: name,
+                overruns: mic.overruns(),
+                wall: started.elapsed(),
+            })
+        })
         .map_err(|e| DeviceError::Backend(format!("cannot start the recorder: {e}")))?;
 
-    // Let the microphone start before the tone so the onset is inside the recording.
-    std::thread::sleep(Duration::from_millis(200));
+    // An audio server may take a while to start a new stream (PulseAudio's null sink wakes on
+    // a timer of up to 2 s): keep the speaker fed with silence until the microphone delivers,
+    // then a little longer so both streams run before the tone starts.
+    let mut pacer = Pacer::new();
+    let silence = vec![0.0f32; AudioFrame::SAMPLES_20MS];
+    let waiting = Instant::now();
+    loop {
+        match ready_rx.try_recv() {
+            Ok(Ok(())) => break,
+            Ok(Err(e)) => return Err(e),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                return Err(DeviceError::Backend("the recorder thread stopped".into()));
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+        if waiting.elapsed() > START_TIMEOUT {
+            stop.store(true, Ordering::Relaxed);
+            return Err(DeviceError::Backend(format!(
+                "the microphone delivered no audio within {} s",
+                START_TIMEOUT.as_secs()
+            )));
+        }
+        speaker.play(&silence);
+        pacer.wait();
+    }
+    let warm = Instant::now();
+    while warm.elapsed() < WARM_UP {
+        speaker.play(&silence);
+        pacer.wait();
+    }
+
+    let underruns_before = speaker.underruns();
     let mut phase = 0.0f64;
     let step = TAU * options.frequency_hz / f64::from(AUDIO_SAMPLE_RATE);
     let mut first_played: Option<CaptureTime> = None;
-    let period = Duration::from_millis(20);
-    let mut next = Instant::now();
     let tone_start = Instant::now();
     while tone_start.elapsed() < options.duration {
         let block: Vec<f32> = (0..AudioFrame::SAMPLES_20MS)
@@ -134,15 +214,24 @@ pub fn run(
             .collect();
         first_played.get_or_insert_with(CaptureTime::now);
         speaker.play(&block);
-        next += period;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        }
+        pacer.wait();
     }
-    let speaker_underruns = speaker.underruns();
+    // The tail: what is still queued in the speaker and the audio server reaches the
+    // microphone.
+    let tail = Instant::now();
+    while tail.elapsed() < TAIL {
+        speaker.play(&silence);
+        pacer.wait();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let speaker_underruns = speaker.underruns() - underruns_before;
     drop(speaker);
-    let (frames, microphone, microphone_overruns) = recorder
+    let Recording {
+        frames,
+        microphone,
+        overruns: microphone_overruns,
+        wall,
+    } = recorder
         .join()
         .map_err(|_| DeviceError::Backend("the recorder thread panicked".into()))??;
 
@@ -177,7 +266,7 @@ pub fn run(
         tone_purity,
         tone_heard_seconds: steady.len() as f64 / f64::from(AUDIO_SAMPLE_RATE),
         recorded_seconds: samples.len() as f64 / f64::from(AUDIO_SAMPLE_RATE),
-        recording_wall_seconds: total.as_secs_f64(),
+        recording_wall_seconds: wall.as_secs_f64(),
         round_trip_ms,
         speaker_underruns,
         microphone_overruns,

@@ -8,7 +8,9 @@
 //! [`MAX_BUFFERED_MS`], so clock drift between our 20 ms timer and the device's clock costs a
 //! rare short glitch, never a growing delay.
 //!
-//! Device loss: the error callback raises a flag; the next `play` reports
+//! Device loss: the error callback raises a flag, or the device stops asking for audio for
+//! [`STALL_AFTER`] (an audio server that drops a stream whose device went away may say nothing;
+//! the first request may take up to [`FIRST_REQUEST_WITHIN`]); the next `play` reports
 //! [`DeviceState::Lost`] and falls back to the default device ([`DeviceState::FellBack`]);
 //! while nothing works, audio is discarded and the device is retried every
 //! [`RETRY_EVERY`](super::microphone::RETRY_EVERY). `play` never blocks.
@@ -20,8 +22,8 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream};
-use super::microphone::RETRY_EVERY;
+use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
+use super::microphone::{RETRY_EVERY, STALL_AFTER};
 use super::resampler::StreamResampler;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use crate::engine::api::AudioSink;
@@ -29,7 +31,10 @@ use crate::engine::media::{AUDIO_SAMPLE_RATE, AudioFrame};
 
 /// Audio queued before the device starts playing (and after an underrun).
 pub const PREBUFFER_MS: u32 = 30;
-/// Queued audio beyond this is discarded to bound the delay.
+/// Longest wait for a new stream's first callback before the device counts as lost (PulseAudio's
+/// null sink, for one, wakes on a timer of up to 2 s).
+pub const FIRST_REQUEST_WITHIN: Duration = Duration::from_secs(5);
+/// Queued audio beyond this is cut back to [`PREBUFFER_MS`] to bound the delay.
 pub const MAX_BUFFERED_MS: u32 = 100;
 
 struct LiveOutput {
@@ -40,7 +45,30 @@ struct LiveOutput {
     underruns: Arc<AtomicU64>,
     /// Frames per device callback, as last seen (for the delay estimate).
     period: Arc<AtomicUsize>,
+    /// Device callbacks so far.
+    callbacks: Arc<AtomicU64>,
+    /// The callback count last seen by `play`, and until when it may stay unchanged.
+    seen_callbacks: u64,
+    stall_deadline: Instant,
     name: String,
+}
+
+impl LiveOutput {
+    /// Whether the device failed or stopped asking for audio.
+    fn has_failed(&mut self) -> bool {
+        if self.failed.load(Ordering::Relaxed) {
+            return true;
+        }
+        let count = self.callbacks.load(Ordering::Relaxed);
+        let now = Instant::now();
+        if count != self.seen_callbacks {
+            self.seen_callbacks = count;
+            self.stall_deadline = now + STALL_AFTER;
+            false
+        } else {
+            now > self.stall_deadline
+        }
+    }
 }
 
 /// A speaker opened through cpal; see the module docs.
@@ -157,11 +185,7 @@ impl AudioSink for Speaker {
         if self.fell_back && Instant::now() >= self.next_retry {
             self.try_reopen(true);
         }
-        if self
-            .live
-            .as_ref()
-            .is_some_and(|l| l.failed.load(Ordering::Relaxed))
-        {
+        if self.live.as_mut().is_some_and(LiveOutput::has_failed) {
             if let Some(old) = self.live.take() {
                 tracing::warn!(device = %old.name, "speaker lost");
                 self.notify(
@@ -169,6 +193,7 @@ impl AudioSink for Speaker {
                     &old.name,
                     format!("Speaker \"{}\" stopped working.", old.name),
                 );
+                retire(old, "speaker");
             }
             self.try_reopen(false);
         }
@@ -224,6 +249,7 @@ fn build(
     let failed = Arc::new(AtomicBool::new(false));
     let underruns = Arc::new(AtomicU64::new(0));
     let period = Arc::new(AtomicUsize::new(0));
+    let callbacks = Arc::new(AtomicU64::new(0));
     let parts = CallbackParts {
         ring: consumer,
         channels: usize::from(config.channels.max(1)),
@@ -232,6 +258,7 @@ fn build(
         failed: Arc::clone(&failed),
         underruns: Arc::clone(&underruns),
         period: Arc::clone(&period),
+        callbacks: Arc::clone(&callbacks),
     };
     let stream = match format {
         SampleFormat::F32 => build_typed::<f32>(device, config, parts),
@@ -255,6 +282,9 @@ fn build(
         failed,
         underruns,
         period,
+        callbacks,
+        seen_callbacks: 0,
+        stall_deadline: Instant::now() + FIRST_REQUEST_WITHIN,
         name: name.to_string(),
     })
 }
@@ -267,6 +297,7 @@ struct CallbackParts {
     failed: Arc<AtomicBool>,
     underruns: Arc<AtomicU64>,
     period: Arc<AtomicUsize>,
+    callbacks: Arc<AtomicU64>,
 }
 
 fn build_typed<T>(
@@ -285,6 +316,7 @@ where
         failed,
         underruns,
         period,
+        callbacks,
     } = parts;
     let mut playing = false;
     device.build_output_stream::<T, _, _>(
@@ -293,9 +325,12 @@ where
             // Real-time thread: no allocation, no lock, no logging.
             let frames = data.len() / channels;
             period.store(frames, Ordering::Relaxed);
+            callbacks.fetch_add(1, Ordering::Relaxed);
+            // Too much queued (the device stalled, or our feed ran ahead): drop the oldest
+            // audio down to the prebuffer, so the delay does not stay high after the stall.
             let queued = ring.slots();
             if queued > max_buffered
-                && let Ok(chunk) = ring.read_chunk(queued - max_buffered)
+                && let Ok(chunk) = ring.read_chunk(queued - prebuffer)
             {
                 chunk.commit_all();
             }
