@@ -23,7 +23,7 @@ impl Pulse {
             std::process::id(),
             rand::random::<u32>()
         ));
-        std::fs::create_dir_all(&runtime).ok()?;
+        std::fs::create_dir_all(runtime.join("client-home")).ok()?;
         let child = Command::new("pulseaudio")
             .args([
                 "--daemonize=no",
@@ -64,9 +64,14 @@ impl Pulse {
         Some(Self { child, runtime })
     }
 
-    /// The environment a client needs to reach this daemon.
-    pub fn env(&self) -> [(&'static str, String); 2] {
+    /// The environment a client needs to reach this daemon. `HOME` is a fresh, empty
+    /// directory: like a new account or a CI machine, it has no PulseAudio cookie yet.
+    pub fn env(&self) -> [(&'static str, String); 3] {
         [
+            (
+                "HOME",
+                self.runtime.join("client-home").display().to_string(),
+            ),
             ("XDG_RUNTIME_DIR", self.runtime.display().to_string()),
             (
                 "PULSE_SERVER",

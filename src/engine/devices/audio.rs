@@ -28,9 +28,87 @@ pub const PREFERRED_BUFFER_FRAMES: u32 = 480;
 /// Chosen once per process: `cpal::default_host()` opens a new server connection on every call
 /// and quietly falls back to ALSA when one handshake fails, which made one process list some
 /// devices under PulseAudio ids and others under ALSA ids.
+///
+/// A PulseAudio server that is there but slow to answer (cpal gives its handshake 2 s; a
+/// machine busy starting the app can take longer) is asked again before settling for ALSA,
+/// which would list none of the server's devices. The choice is logged.
 pub(crate) fn host() -> &'static cpal::Host {
     static HOST: std::sync::OnceLock<cpal::Host> = std::sync::OnceLock::new();
-    HOST.get_or_init(cpal::default_host)
+    HOST.get_or_init(|| {
+        let host = preferred_host().unwrap_or_else(cpal::default_host);
+        tracing::info!(audio_system = ?host.id(), "audio host chosen");
+        host
+    })
+}
+
+/// Creates `~/.config/pulse/cookie` (256 random bytes, private) when the user has no PulseAudio
+/// cookie yet, as libpulse does on first use.
+///
+/// cpal's PulseAudio client sends an *empty* cookie when it finds none, and the server drops
+/// the connection as a protocol error (it parses exactly 256 bytes) even where it would let the
+/// user in without one, as it does on a same-user socket. On a fresh account, or a machine that
+/// never ran a libpulse program, Confab would then quietly fall back to ALSA.
+#[cfg(target_os = "linux")]
+fn ensure_pulse_cookie() {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    use std::path::PathBuf;
+
+    let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        return;
+    };
+    let candidates = std::env::var_os("PULSE_COOKIE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([
+            home.join(".config/pulse/cookie"),
+            home.join(".pulse-cookie"),
+        ]);
+    if candidates.into_iter().any(|p| p.exists()) {
+        return;
+    }
+    let dir = home.join(".config/pulse");
+    let mut cookie = [0u8; 256];
+    let written = std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut cookie))
+        .and_then(|()| {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+        })
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(dir.join("cookie"))
+        })
+        .and_then(|mut f| f.write_all(&cookie));
+    match written {
+        Ok(()) => {
+            tracing::info!(path = %dir.join("cookie").display(), "created a PulseAudio cookie")
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot create a PulseAudio cookie"),
+    }
+}
+
+/// PulseAudio when its socket exists and it answers within three tries; `None` otherwise.
+fn preferred_host() -> Option<cpal::Host> {
+    #[cfg(target_os = "linux")]
+    {
+        if !cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
+            return None;
+        }
+        ensure_pulse_cookie();
+        for attempt in 1..=3 {
+            match cpal::host_from_id(cpal::HostId::PulseAudio) {
+                Ok(host) => return Some(host),
+                Err(e) => tracing::warn!(error = %e, attempt, "PulseAudio did not answer"),
+            }
+        }
+    }
+    None
 }
 
 /// Microphones, default first.
