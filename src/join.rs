@@ -74,7 +74,18 @@ struct RemoteReport {
     corrupt_frames: u64,
     /// Pictures from a marker-embedding sender whose frame number did not increase.
     out_of_order_frames: u64,
+    /// Its access units our H.264 decoder rejected (corrupt or undecodable data).
     decode_errors: u64,
+    /// Its access units not decoded while waiting for a keyframe (joined mid-GOP, or after a
+    /// loss or one of the drops below).
+    frames_skipped_awaiting_keyframe: u64,
+    /// Its access units dropped because our decoder was behind (local CPU load).
+    frames_dropped_decoder_behind: u64,
+    /// Its decoded pictures dropped because this process's loop did not take them in time.
+    frames_dropped_consumer_slow: u64,
+    /// False when we share no video codec with it (a browser without H.264): audio and chat
+    /// only, and receiving no video from it is then no failure.
+    video_negotiated: bool,
     freezes: u64,
     longest_freeze_ms: f64,
     packets_lost: i64,
@@ -382,7 +393,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 audio_kbps: s.audio_bytes_received as f64 * 8.0 / 1000.0 / span,
                 corrupt_frames: r.markers.corrupt,
                 out_of_order_frames: if has_markers { r.video.out_of_order } else { 0 },
-                decode_errors: s.frames_dropped,
+                decode_errors: s.decode_errors,
+                frames_skipped_awaiting_keyframe: s.frames_skipped_awaiting_keyframe,
+                frames_dropped_decoder_behind: s.frames_dropped_decoder_behind,
+                frames_dropped_consumer_slow: s.frames_dropped_consumer_slow,
+                video_negotiated: s.video_negotiated,
                 freezes: r.video.freezes,
                 longest_freeze_ms: r.video.longest_gap_ms,
                 packets_lost: s.packets_lost,
@@ -400,7 +415,10 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     if failure.is_none() {
         if participants.is_empty() {
             failure = Some("nobody else was in the room".into());
-        } else if let Some(p) = participants.iter().find(|p| p.frames_received == 0) {
+        } else if let Some(p) = participants
+            .iter()
+            .find(|p| p.video_negotiated && p.frames_received == 0)
+        {
             failure = Some(format!("received no video from {}", p.name));
         } else if let Some(p) = participants.iter().find(|p| p.audio_kbps <= 0.0) {
             failure = Some(format!("received no audio from {}", p.name));
@@ -449,7 +467,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 p.id,
                 p.frames_received,
                 p.fps,
-                p.resolution.as_deref().unwrap_or("-"),
+                if p.video_negotiated {
+                    p.resolution.as_deref().unwrap_or("-")
+                } else {
+                    "no common video codec"
+                },
                 p.video_kbps,
                 p.audio_kbps,
                 p.verification_code.as_deref().unwrap_or("-")

@@ -104,6 +104,14 @@ pub struct Direction {
     pub out_of_order_frames: u64,
     /// Frame numbers never decoded (encoder skips and losses).
     pub skipped_frames: u64,
+    /// Access units the receiver's H.264 decoder rejected (corrupt or undecodable data).
+    pub decode_errors: u64,
+    /// Access units the receiver did not decode while waiting for a keyframe.
+    pub frames_skipped_awaiting_keyframe: u64,
+    /// Access units the receiver dropped because its decoder was behind (CPU load).
+    pub frames_dropped_decoder_behind: u64,
+    /// Decoded pictures dropped because the report loop did not take them in time.
+    pub frames_dropped_consumer_slow: u64,
     /// RTP packets lost on the way.
     pub packets_lost: i64,
     /// NACKs the receiver sent.
@@ -461,6 +469,10 @@ fn direction(sender: &Side, receiver: &Side, markers: bool, beeps: bool) -> Dire
         corrupt_frames: receiver.video.corrupt,
         out_of_order_frames: receiver.video.out_of_order,
         skipped_frames: receiver.video.skipped,
+        decode_errors: rx.decode_errors,
+        frames_skipped_awaiting_keyframe: rx.frames_skipped_awaiting_keyframe,
+        frames_dropped_decoder_behind: rx.frames_dropped_decoder_behind,
+        frames_dropped_consumer_slow: rx.frames_dropped_consumer_slow,
         packets_lost: rx.packets_lost,
         nacks: rx.nacks_sent,
         plis: rx.plis_sent,
@@ -586,6 +598,19 @@ pub fn render_table(r: &LoopbackReport) -> String {
         (
             "corrupt / out of order",
             Box::new(|d| format!("{}/{}", d.corrupt_frames, d.out_of_order_frames)),
+        ),
+        (
+            "decode errors / awaiting IDR",
+            Box::new(|d| format!("{}/{}", d.decode_errors, d.frames_skipped_awaiting_keyframe)),
+        ),
+        (
+            "dropped: decoder / consumer",
+            Box::new(|d| {
+                format!(
+                    "{}/{}",
+                    d.frames_dropped_decoder_behind, d.frames_dropped_consumer_slow
+                )
+            }),
         ),
         ("packets lost", Box::new(|d| d.packets_lost.to_string())),
         (

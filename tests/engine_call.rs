@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::engine::{small_engine_config, start_engine, start_server_runtime};
 use confab::engine::media::synthetic_video::read_marker;
-use confab::engine::{CallState, Engine, EngineCommand, EngineEvent, LinkState};
+use confab::engine::{CallState, Engine, EngineCommand, EngineEvent, LinkState, ParticipantStats};
 use confab::loopback::{LoopbackOptions, run};
 use signaling_server::ServerHandle;
 
@@ -105,6 +105,8 @@ struct Member {
     frames_after_leave: u64,
     chats: Vec<(String, String)>,
     remote_media: BTreeMap<String, (bool, bool)>,
+    /// The latest statistics of each connection, by remote id, and when they came.
+    stats: BTreeMap<String, (Instant, ParticipantStats)>,
 }
 
 impl Member {
@@ -121,6 +123,7 @@ impl Member {
             frames_after_leave: 0,
             chats: Vec::new(),
             remote_media: BTreeMap::new(),
+            stats: BTreeMap::new(),
         }
     }
 
@@ -135,6 +138,19 @@ impl Member {
     }
 
     fn pump(&mut self) {
+        self.pump_events();
+        while let Ok(f) = self.engine.video().try_recv() {
+            let Some(from) = f.from else { continue };
+            assert!(read_marker(&f.frame).is_ok(), "decoded picture is intact");
+            if self.left.contains(from.as_str()) {
+                self.frames_after_leave += 1;
+            }
+            *self.frames_from.entry(from.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Takes events only, leaving decoded pictures queued (a stalled UI).
+    fn pump_events(&mut self) {
         while let Ok(ev) = self.engine.events().try_recv() {
             match ev {
                 EngineEvent::CallState(CallState::InCall { id, .. }) => {
@@ -156,16 +172,13 @@ impl Member {
                 EngineEvent::RemoteMedia { id, mic, camera } => {
                     self.remote_media.insert(id.to_string(), (mic, camera));
                 }
+                EngineEvent::Stats(all) => {
+                    for st in all {
+                        self.stats.insert(st.id.clone(), (Instant::now(), st));
+                    }
+                }
                 _ => {}
             }
-        }
-        while let Ok(f) = self.engine.video().try_recv() {
-            let Some(from) = f.from else { continue };
-            assert!(read_marker(&f.frame).is_ok(), "decoded picture is intact");
-            if self.left.contains(from.as_str()) {
-                self.frames_after_leave += 1;
-            }
-            *self.frames_from.entry(from.to_string()).or_default() += 1;
         }
     }
 }
@@ -257,5 +270,54 @@ fn three_party_mesh_then_one_leaves_mid_call() {
     assert_eq!(a.frames_after_leave, 0, "no frames from cat after it left");
     assert_eq!(b.frames_after_leave, 0, "no frames from cat after it left");
     drop((a, b, c));
+    rt.block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+/// A receiver whose app stops taking decoded pictures for a while (a stalled UI, or a loaded
+/// machine): the engine's picture queue overflows and drops the oldest. Those pictures are
+/// counted as dropped for a slow consumer — never as decode errors, which is what made browser
+/// interop tests fail under load — and the call is intact once the app takes pictures again.
+#[test]
+fn a_stalled_consumer_drops_pictures_but_has_no_decode_errors() {
+    let (rt, server) = start_server_runtime();
+    let mut a = Member::start("ann");
+    let mut b = Member::start("ben");
+    a.join(&server, "stall");
+    pump_until(&mut [&mut a], "ann in the room", |m| m[0].id.is_some());
+    b.join(&server, "stall");
+    pump_until(&mut [&mut a, &mut b], "both decode each other", |m| {
+        m.iter()
+            .all(|x| x.frames_from.values().next().is_some_and(|n| *n >= 5))
+    });
+    let ben = b.id.clone().unwrap();
+
+    // Ann's app takes no pictures for three seconds (events still flow, ben is served).
+    let stalled = Instant::now();
+    let deadline = stalled + Duration::from_secs(30);
+    let stats = loop {
+        a.pump_events();
+        b.pump();
+        if let Some((at, st)) = a.stats.get(&ben)
+            && at.duration_since(stalled) > Duration::from_secs(3)
+        {
+            break st.clone();
+        }
+        assert!(Instant::now() < deadline, "no statistics after the stall");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    eprintln!("ann's stats of ben after the stall: {stats:#?}");
+    assert!(
+        stats.frames_dropped_consumer_slow > 0,
+        "pictures were dropped for the stalled app: {stats:?}"
+    );
+    assert_eq!(stats.decode_errors, 0, "{stats:?}");
+    assert!(stats.video_negotiated);
+
+    // Taking pictures again: they are intact (pump checks every marker) and keep coming.
+    let had = a.frames_from.get(&ben).copied().unwrap_or(0);
+    pump_until(&mut [&mut a, &mut b], "ann decodes ben again", |m| {
+        m[0].frames_from.get(&ben).copied().unwrap_or(0) > had + 10
+    });
+    drop((a, b));
     rt.block_on(server.shutdown(Duration::from_secs(1)));
 }

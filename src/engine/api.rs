@@ -355,10 +355,24 @@ pub struct ParticipantStats {
     pub fps_in: f64,
     /// Resolution of its video (`"WxH"`), once decoded.
     pub resolution_in: Option<String>,
-    /// Frames decoded from it, cumulative.
+    /// Pictures decoded from it, cumulative.
     pub frames_decoded: u64,
-    /// Access units that failed to decode or were dropped, cumulative.
-    pub frames_dropped: u64,
+    /// Access units from it that the H.264 decoder rejected (corrupt or undecodable data),
+    /// cumulative. Each one makes us ask for a keyframe. Zero in a healthy call; local load
+    /// never raises it (see the two `frames_dropped_*` counters for that).
+    pub decode_errors: u64,
+    /// Access units from it not decoded because the pictures they refer to never reached the
+    /// decoder: before its first keyframe (a stream joined mid-GOP), and after lost packets, a
+    /// decode error or a dropped unit, until the keyframe we ask for arrives. Cumulative.
+    pub frames_skipped_awaiting_keyframe: u64,
+    /// Access units from it dropped before decoding because our decoder was behind (its queue
+    /// was full): local CPU load, not the network or the sender. Cumulative.
+    pub frames_dropped_decoder_behind: u64,
+    /// Decoded pictures dropped because the app did not take them in time: the engine's
+    /// decoded-picture queue (shared by all participants, drop-oldest) was full when one of
+    /// this participant's pictures arrived. With several participants the picture dropped may
+    /// have been another's. Cumulative.
+    pub frames_dropped_consumer_slow: u64,
     /// PLIs we sent to it.
     pub plis_sent: u64,
     /// NACKs we sent to it.
@@ -371,7 +385,11 @@ pub struct ParticipantStats {
     pub bandwidth_estimate_kbps: f64,
     /// Current playout delay of its audio.
     pub audio_delay_ms: f64,
-    /// Video codec.
+    /// Whether video is negotiated with it. False when the two sides share no video codec (a
+    /// browser without H.264, such as Firefox without its OpenH264 plugin): the connection then
+    /// carries audio and chat only, and no video is sent or expected either way.
+    pub video_negotiated: bool,
+    /// Video codec (`"H264"`), or `"none"` when video is not negotiated.
     pub codec: &'static str,
     /// Pictures we encoded and sent (to everyone), cumulative.
     pub frames_sent: u64,

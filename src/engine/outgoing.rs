@@ -259,6 +259,9 @@ pub(crate) fn spawn_video_sender(
         };
         let is_camera = matches!(input, VideoInput::Camera(_));
         let mut bitrate = settings.start_kbps.saturating_mul(1000);
+        // A target the encoder refused: not retried on every frame, only when the target moves.
+        let mut refused_target: Option<u32> = None;
+        let mut bitrate_failures = 0u64;
         let mut last_capture: Option<CaptureTime> = None;
         while !stop.load(Ordering::Relaxed) {
             let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
@@ -287,10 +290,21 @@ pub(crate) fn spawn_video_sender(
                 encoder.request_keyframe();
             }
             let target = out.target_bps.load(Ordering::Relaxed);
-            if target != bitrate {
+            if target != bitrate && refused_target != Some(target) {
                 match encoder.set_bitrate(target) {
-                    Ok(()) => bitrate = target,
-                    Err(e) => warn!(error = %e, "cannot change the video bitrate"),
+                    Ok(()) => {
+                        bitrate = target;
+                        refused_target = None;
+                    }
+                    Err(e) => {
+                        refused_target = Some(target);
+                        bitrate_failures += 1;
+                        if bitrate_failures == 1 {
+                            warn!(error = %e, "cannot change the video bitrate (further failures are logged at debug level)");
+                        } else {
+                            debug!(error = %e, failures = bitrate_failures, "cannot change the video bitrate");
+                        }
+                    }
                 }
             }
             let started = Instant::now();

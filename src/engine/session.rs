@@ -902,9 +902,16 @@ impl Session {
                     .unwrap_or(0.0)
             };
             let prev = &peer.previous;
-            let w = peer.decoder.counters.width.load(Ordering::Relaxed);
-            let h = peer.decoder.counters.height.load(Ordering::Relaxed);
-            if peer.state == LinkState::Connected && stats.bandwidth_estimate_bps > 0 {
+            let counters = &peer.decoder.counters;
+            let w = counters.width.load(Ordering::Relaxed);
+            let h = counters.height.load(Ordering::Relaxed);
+            let video_negotiated = link.video_negotiated();
+            // A peer we send no video to (no common codec) must not hold everyone's video
+            // bitrate down to what its audio-only estimate says.
+            if peer.state == LinkState::Connected
+                && video_negotiated
+                && stats.bandwidth_estimate_bps > 0
+            {
                 lowest_bwe = Some(lowest_bwe.map_or(stats.bandwidth_estimate_bps, |b| {
                     b.min(stats.bandwidth_estimate_bps)
                 }));
@@ -929,20 +936,30 @@ impl Session {
                 fps_in: rate(decoded, prev.decoded),
                 resolution_in: (w > 0).then(|| format!("{w}x{h}")),
                 frames_decoded: decoded,
-                frames_dropped: peer.decoder.counters.dropped.load(Ordering::Relaxed),
+                decode_errors: counters.decode_errors.load(Ordering::Relaxed),
+                frames_skipped_awaiting_keyframe: counters
+                    .skipped_awaiting_keyframe
+                    .load(Ordering::Relaxed),
+                frames_dropped_decoder_behind: counters
+                    .dropped_decoder_behind
+                    .load(Ordering::Relaxed),
+                frames_dropped_consumer_slow: counters
+                    .dropped_consumer_slow
+                    .load(Ordering::Relaxed),
                 plis_sent: stats.plis_sent.max(peer.plis_sent),
                 nacks_sent: stats.nacks_sent,
                 keyframe_requests_received: stats.keyframe_requests_received,
                 candidate_type: stats.candidate_type.clone(),
                 bandwidth_estimate_kbps: stats.bandwidth_estimate_bps as f64 / 1000.0,
                 audio_delay_ms,
-                codec: "H264",
+                video_negotiated,
+                codec: if video_negotiated { "H264" } else { "none" },
                 frames_sent: encoded,
                 video_bytes_received: stats.video_bytes_received,
                 audio_bytes_received: stats.audio_bytes_received,
                 encode_ms_per_frame: per_frame_ms(encode_micros, encoded),
                 decode_ms_per_frame: per_frame_ms(
-                    peer.decoder.counters.decode_micros.load(Ordering::Relaxed),
+                    counters.decode_micros.load(Ordering::Relaxed),
                     decoded,
                 ),
             });

@@ -517,7 +517,15 @@ impl ConfabApp {
                                         ),
                                         ("Packets lost", s.packets_lost.to_string()),
                                         ("Jitter", format!("{:.1} ms", s.jitter_ms)),
-                                        ("Codec", s.codec.to_owned()),
+                                        (
+                                            "Codec",
+                                            if s.video_negotiated {
+                                                s.codec.to_owned()
+                                            } else {
+                                                "no common video codec (audio and chat only)"
+                                                    .to_owned()
+                                            },
+                                        ),
                                         (
                                             "Path",
                                             s.candidate_type.clone().unwrap_or_else(|| "-".into()),
@@ -530,6 +538,21 @@ impl ConfabApp {
                                         (
                                             "PLI / NACK sent",
                                             format!("{} / {}", s.plis_sent, s.nacks_sent),
+                                        ),
+                                        (
+                                            "Decode errors",
+                                            format!(
+                                                "{} (awaiting keyframe {})",
+                                                s.decode_errors, s.frames_skipped_awaiting_keyframe
+                                            ),
+                                        ),
+                                        (
+                                            "Dropped: decoder / screen",
+                                            format!(
+                                                "{} / {}",
+                                                s.frames_dropped_decoder_behind,
+                                                s.frames_dropped_consumer_slow
+                                            ),
                                         ),
                                     ];
                                     for (k, v) in rows {

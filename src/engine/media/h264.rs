@@ -182,6 +182,32 @@ pub fn nal_type(nal: &[u8]) -> Option<u8> {
     nal.first().map(|b| b & 0x1F)
 }
 
+/// What an Annex-B access unit holds, as far as a receiver waiting for a keyframe cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessUnitKind {
+    /// It has an IDR slice (NAL type 5): decodable without earlier pictures.
+    Keyframe,
+    /// It has slices, none of them IDR: it needs earlier pictures.
+    Delta,
+    /// No slice at all (only parameter sets, SEI, delimiters, or nothing).
+    NoPicture,
+}
+
+/// Classifies an Annex-B access unit by its NAL unit types (see [`AccessUnitKind`]).
+#[must_use]
+pub fn access_unit_kind(access_unit: &[u8]) -> AccessUnitKind {
+    let mut kind = AccessUnitKind::NoPicture;
+    for nal in split_annex_b(access_unit) {
+        match nal_type(nal) {
+            Some(5) => return AccessUnitKind::Keyframe,
+            // Coded slice types: non-IDR slice (1) and data partitions (2-4).
+            Some(1..=4) => kind = AccessUnitKind::Delta,
+            _ => {}
+        }
+    }
+    kind
+}
+
 impl YUVSource for I420Frame {
     fn dimensions(&self) -> (usize, usize) {
         (self.width() as usize, self.height() as usize)
@@ -263,21 +289,28 @@ impl H264Encoder {
         if self.initialised {
             let bps = i32::try_from(bps)
                 .map_err(|_| H264Error::Config(format!("bitrate {bps} out of range")))?;
-            // Raise the ceiling first when going up, lower the target first when going down, so
-            // the encoder never sees target > max.
+            // The ceiling that rate control and openh264's check use is the *layer's* maximum
+            // (`iMaxSpatialBitrate`, which the wrapper sets to the starting bitrate). Setting
+            // MAX_BITRATE for all layers only stores a global value that nothing re-checks, so
+            // every raise above the starting bitrate failed ("SetOption(6) returned 1"), on every
+            // frame. Set the layer's ceiling, and the target for all layers (which updates the
+            // global target and spreads it over the layers). Raise the ceiling first when going
+            // up and lower the target first when going down, so target > max never happens.
+            let max = (
+                openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
+                openh264_sys2::SPATIAL_LAYER_0,
+            );
+            let target = (
+                openh264_sys2::ENCODER_OPTION_BITRATE,
+                openh264_sys2::SPATIAL_LAYER_ALL,
+            );
             let order = if bps > self.config.bitrate_bps as i32 {
-                [
-                    openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
-                    openh264_sys2::ENCODER_OPTION_BITRATE,
-                ]
+                [max, target]
             } else {
-                [
-                    openh264_sys2::ENCODER_OPTION_BITRATE,
-                    openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
-                ]
+                [target, max]
             };
-            for option in order {
-                self.set_bitrate_option(option, bps)?;
+            for (option, layer) in order {
+                self.set_bitrate_option(option, layer, bps)?;
             }
         } else {
             // Not initialised yet: nothing to keep, so rebuild with the new settings.
@@ -296,10 +329,11 @@ impl H264Encoder {
     fn set_bitrate_option(
         &mut self,
         option: openh264_sys2::ENCODER_OPTION,
+        layer: openh264_sys2::LAYER_NUM,
         bps: i32,
     ) -> Result<(), H264Error> {
         let mut info = openh264_sys2::SBitrateInfo {
-            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+            iLayer: layer,
             iBitrate: bps,
         };
         // SAFETY: the encoder is initialised (checked by the caller); BITRATE and MAX_BITRATE take
@@ -314,7 +348,7 @@ impl H264Encoder {
             Ok(())
         } else {
             Err(H264Error::Encode(format!(
-                "SetOption({option}) for bitrate {bps} returned {rc}"
+                "SetOption({option}) for layer {layer}, bitrate {bps} returned {rc}"
             )))
         }
     }
@@ -454,4 +488,58 @@ fn to_frame(yuv: &DecodedYUV<'_>, capture_time: CaptureTime) -> Result<I420Frame
         [(yuv.y(), sy), (yuv.u(), su), (yuv.v(), sv)],
         capture_time,
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        reason = "test code: a panic is the test failing, with its message"
+    )]
+
+    use super::*;
+    use crate::engine::media::synthetic_video::SyntheticVideo;
+
+    /// Bytes per second over frames `from..to` of a 320x240 pattern at 15 fps, with the bitrate
+    /// set to each `(frame, bps)` when that frame comes.
+    fn encode_with(steps: &[(u32, u32)], windows: &[(u32, u32)]) -> Vec<usize> {
+        let source = SyntheticVideo::new(320, 240, 15).unwrap();
+        let mut encoder =
+            H264Encoder::new(H264EncoderConfig::new(320, 240, 15.0, 200_000)).unwrap();
+        let mut bytes = vec![0; windows.len()];
+        for n in 0..windows.iter().map(|w| w.1).max().unwrap_or(0) {
+            for (at, bps) in steps {
+                if *at == n {
+                    encoder.set_bitrate(*bps).unwrap();
+                }
+            }
+            let t = CaptureTime::from_micros(u64::from(n) * 66_667);
+            if let Some(e) = encoder.encode(&source.render(n, t)).unwrap() {
+                for (i, (from, to)) in windows.iter().enumerate() {
+                    if (*from..*to).contains(&n) {
+                        bytes[i] += e.data.len();
+                    }
+                }
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn bitrate_rises_above_the_starting_one_and_comes_back() {
+        // Started at 200 kbps; congestion control then allows 1.5 Mbps, later 300 kbps and
+        // 1 Mbps again. Each change must be accepted (it used to fail above the start) and
+        // move the output. Windows skip a second of settling after each change.
+        let bytes = encode_with(
+            &[(45, 1_500_000), (90, 300_000), (135, 1_000_000)],
+            &[(15, 45), (60, 90), (105, 135), (150, 180)],
+        );
+        println!("bytes per 2 s: {bytes:?} at 200k, 1.5M, 300k, 1M");
+        assert!(bytes[1] > bytes[0] * 2, "raise had no effect: {bytes:?}");
+        assert!(bytes[2] * 2 < bytes[1], "cut had no effect: {bytes:?}");
+        assert!(
+            bytes[3] * 2 > bytes[2] * 3,
+            "second raise had no effect: {bytes:?}"
+        );
+    }
 }

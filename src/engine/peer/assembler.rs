@@ -14,6 +14,9 @@
 //!   receiver can ask for a keyframe.
 //! - A frame is only released if it started at a partition head and every one of its packets
 //!   depacketized; partial pictures are never handed to the decoder.
+//! - Padding-only packets (empty payload: bandwidth probes, which a browser sends on the media
+//!   SSRC when no RTX is negotiated) must be pushed too: they take sequence numbers, and leaving
+//!   them out looked like loss — a 300 ms hold and a `lost_before` frame at every probe.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -84,6 +87,9 @@ impl FrameAssembler {
     pub(crate) fn push(&mut self, now: Instant, packet: Packet) -> Vec<AssembledFrame> {
         let ext = self.extend(packet.header.sequence_number);
         let Some(next) = self.next else {
+            if packet.payload.is_empty() {
+                return Vec::new();
+            }
             // Not started: anchor on the first frame start; hold anything else until one comes
             // (packets may arrive reordered, and a stream joined mid-frame starts with a tail).
             if self.depacketizer.is_partition_head(&packet.payload) {
@@ -113,7 +119,10 @@ impl FrameAssembler {
             if let Some(p) = self.pending.remove(&next) {
                 self.next = Some(next + 1);
                 self.gap_since = None;
-                if let Some(frame) = self.process(&p) {
+                // Padding only fills its sequence number.
+                if !p.payload.is_empty()
+                    && let Some(frame) = self.process(&p)
+                {
                     out.push(frame);
                 }
                 continue;
@@ -281,6 +290,25 @@ mod tests {
         assert_eq!(out[0].rtp_timestamp, 3000);
         assert!(!out[1].lost_before);
         assert_eq!(out[1].rtp_timestamp, 6000);
+    }
+
+    #[test]
+    fn padding_between_frames_is_not_loss() {
+        let mut a = FrameAssembler::new(WAIT, 64);
+        let t = Instant::now();
+        assert!(
+            a.push(t, packet(7, 0, false, &[])).is_empty(),
+            "padding before any frame"
+        );
+        let f1 = a.push(t, packet(8, 0, true, &nal(5, 40, 1)));
+        // Two probes between the frames, on the same SSRC, with the last frame's timestamp.
+        assert!(a.push(t, packet(9, 0, false, &[])).is_empty());
+        assert!(a.push(t, packet(10, 0, false, &[])).is_empty());
+        let f2 = a.push(t, packet(11, 3000, true, &nal(1, 40, 2)));
+        assert_eq!(f1.len(), 1);
+        assert_eq!(f2.len(), 1, "released at once, not held behind a hole");
+        assert!(!f2[0].lost_before);
+        assert_eq!(f2[0].data.as_ref(), annex_b(&nal(1, 40, 2)).as_slice());
     }
 
     #[test]

@@ -1,9 +1,18 @@
 //! One WebRTC peer connection to one remote participant: the [`PeerLink`].
 //!
 //! A `PeerLink` wraps a single webrtc-rs 0.21.1 `PeerConnection` with a fixed shape: one
-//! sendrecv H.264 video track, one sendrecv Opus audio track and one reliable, ordered chat data
+//! sendrecv Opus audio track, one sendrecv H.264 video track and one reliable, ordered chat data
 //! channel, out-of-band negotiated as `"chat"` with stream id 0 (both sides create it; a browser
-//! peer does the same with `{negotiated: true, id: 0}`). Everything the connection reports
+//! peer does the same with `{negotiated: true, id: 0}`). Audio comes first in our offers, so it
+//! is the BUNDLE-tagged section: a peer that rejects our video (no H.264, like Firefox without
+//! its OpenH264 plugin) then keeps the transport, and audio and chat still connect.
+//!
+//! # A peer without H.264
+//!
+//! Answering an offer whose video section lists no H.264, the link removes its video track
+//! first, so the answer rejects that section (port 0) and accepts audio and chat; an answer to
+//! our offer may reject our video the same way. Either way [`PeerLink::video_negotiated`] turns
+//! false and video writes are dropped; the track is not re-added later (see `sections`). Everything the connection reports
 //! arrives as a [`PeerEvent`] on the unbounded channel given to [`PeerLink::new`]; the
 //! connection's own callbacks run on its driver task and only forward into that channel.
 //!
@@ -47,6 +56,7 @@
 //! | `keyframe` | the interceptor that lets inbound PLI/FIR reach the app |
 //! | `tasks` | the connection's event handler and the track/channel poll loops |
 //! | `stats` | report → [`PeerStats`], working around unfilled library fields |
+//! | `sections` | reading the media sections of an offer or answer (codecs, rejection) |
 //!
 //! # Invariants
 //!
@@ -64,6 +74,7 @@ mod assembler;
 mod bwe;
 mod codecs;
 mod keyframe;
+mod sections;
 mod stats;
 mod tasks;
 
@@ -89,7 +100,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -172,9 +183,10 @@ pub enum PeerEvent {
     LocalCandidate {
         /// `candidate:...` attribute line.
         candidate: String,
-        /// The first media section's mid (all media is bundled on it).
+        /// The mid of our description's first section that is not rejected (all media is
+        /// bundled on it).
         sdp_mid: Option<String>,
-        /// Always `Some(0)` (bundled on the first m-line).
+        /// That section's index (0 unless the first section was rejected).
         sdp_mline_index: Option<u16>,
         /// Our ICE ufrag at the time, so the remote can discard candidates of old generations.
         username_fragment: Option<String>,
@@ -321,6 +333,7 @@ struct RemoteVideo {
 #[derive(Default, Clone)]
 struct LocalIce {
     first_mid: Option<String>,
+    first_index: u16,
     ufrag: Option<String>,
 }
 
@@ -392,6 +405,10 @@ struct LocalMedia {
     mime_type: String,
     /// Negotiated payload type, [`NO_PAYLOAD_TYPE`] until read after a negotiation.
     payload_type: AtomicU16,
+    /// The last negotiation left this kind flowing (true before the first one).
+    live: AtomicBool,
+    /// The track was removed to answer an offer without a codec of ours; never re-added.
+    removed: AtomicBool,
 }
 
 const NO_PAYLOAD_TYPE: u16 = u16::MAX;
@@ -439,7 +456,25 @@ impl LocalMedia {
             ssrc,
             mime_type,
             payload_type: AtomicU16::new(NO_PAYLOAD_TYPE),
+            live: AtomicBool::new(true),
+            removed: AtomicBool::new(false),
         })
+    }
+
+    /// `"audio"` or `"video"`, as on the `m=` line.
+    fn kind(&self) -> &'static str {
+        if self.mime_type.to_ascii_lowercase().starts_with("video/") {
+            "video"
+        } else {
+            "audio"
+        }
+    }
+
+    /// The codec's encoding name as in `a=rtpmap` (`H264`, `opus`).
+    fn encoding_name(&self) -> &str {
+        self.mime_type
+            .split_once('/')
+            .map_or(self.mime_type.as_str(), |(_, name)| name)
     }
 
     /// The negotiated payload type, read from the sender once per negotiation.
@@ -470,6 +505,9 @@ impl LocalMedia {
     }
 
     async fn write(&self, data: Bytes, duration: Duration) -> Result<(), PeerError> {
+        if !self.live.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let Some(pt) = self.payload_type().await? else {
             debug!(mime = %self.mime_type, "no negotiated payload type; dropping sample");
             return Ok(());
@@ -709,15 +747,8 @@ impl PeerLink {
         let audio_ssrc = random_ssrc(video_ssrc);
         // One stream for both tracks, so a browser treats them as one (lip-synced) stream.
         let stream_id = format!("confab-{video_ssrc:08x}");
-        let video = LocalMedia::new(
-            pc,
-            &stream_id,
-            RtpCodecKind::Video,
-            "video",
-            codecs::h264(),
-            video_ssrc,
-        )
-        .await?;
+        // Audio first: the first section of our offers is the BUNDLE tag, and a peer that
+        // rejects the tagged section (Firefox rejecting H.264 video) drops the whole transport.
         let audio = LocalMedia::new(
             pc,
             &stream_id,
@@ -725,6 +756,15 @@ impl PeerLink {
             "audio",
             codecs::opus(),
             audio_ssrc,
+        )
+        .await?;
+        let video = LocalMedia::new(
+            pc,
+            &stream_id,
+            RtpCodecKind::Video,
+            "video",
+            codecs::h264(),
+            video_ssrc,
         )
         .await?;
         let chat = pc
@@ -781,8 +821,12 @@ impl PeerLink {
     /// Records mid and ufrag of a description we are about to apply locally, so candidates
     /// gathered for it are tagged correctly.
     fn note_local_description(&self, sdp: &str) {
+        let (first_mid, first_index) = sections::MediaSections::parse(sdp)
+            .first_live()
+            .unwrap_or((None, 0));
         let mut ice = lock(&self.shared.local_ice);
-        ice.first_mid = sdp_value(sdp, "a=mid:");
+        ice.first_mid = first_mid;
+        ice.first_index = first_index;
         ice.ufrag = sdp_value(sdp, "a=ice-ufrag:");
     }
 
@@ -864,7 +908,7 @@ impl PeerLink {
         neg.remote_ufrag = sdp_value(sdp, "a=ice-ufrag:");
         self.shared.set_stable(false);
 
-        let answer = match self.answer().await {
+        let answer = match self.answer(sdp).await {
             Ok(answer) => answer,
             Err(e) => {
                 // Return to stable so the caller can carry on with the previous session.
@@ -883,13 +927,32 @@ impl PeerLink {
             }
         };
         neg.state = SignalingState::Stable;
-        self.negotiation_completed();
+        self.negotiation_completed(&answer);
         self.flush_candidates(&mut neg).await;
         self.shared.set_stable(true);
         Ok(answer)
     }
 
-    async fn answer(&self) -> Result<String, PeerError> {
+    /// Creates and applies our answer to the remote `offer` (already applied). A kind the offer
+    /// cannot carry (no codec of ours, or rejected) loses its track first, so that the library
+    /// rejects its section instead of failing the whole answer.
+    async fn answer(&self, offer: &str) -> Result<String, PeerError> {
+        let offered = sections::MediaSections::parse(offer);
+        for media in [&self.audio, &self.video] {
+            if offered.offers_kind_without(media.kind(), media.encoding_name())
+                && !media.removed.swap(true, Ordering::AcqRel)
+            {
+                info!(
+                    kind = media.kind(),
+                    codec = media.encoding_name(),
+                    "the remote offer has no codec of ours for this kind; answering without it"
+                );
+                self.pc
+                    .remove_track(&media.sender)
+                    .await
+                    .map_err(|e| self.negotiation_error("remove_track", &e))?;
+            }
+        }
         let answer = self
             .pc
             .create_answer(None)
@@ -927,16 +990,31 @@ impl PeerLink {
         neg.state = SignalingState::Stable;
         neg.has_remote_description = true;
         neg.remote_ufrag = sdp_value(sdp, "a=ice-ufrag:");
-        self.negotiation_completed();
+        self.negotiation_completed(sdp);
         self.flush_candidates(&mut neg).await;
         self.shared.set_stable(true);
         Ok(())
     }
 
-    /// Send parameters may change with every negotiation; re-read them on the next write.
-    fn negotiation_completed(&self) {
-        self.video.forget_payload_type();
-        self.audio.forget_payload_type();
+    /// After an offer/answer exchange that ended with `answer` (ours or theirs): send
+    /// parameters may have changed, so re-read them on the next write, and note which kinds
+    /// the answer left flowing.
+    fn negotiation_completed(&self, answer: &str) {
+        let answer = sections::MediaSections::parse(answer);
+        for media in [&self.audio, &self.video] {
+            media.forget_payload_type();
+            let live = answer.is_live(media.kind()) && !media.removed.load(Ordering::Acquire);
+            if media.live.swap(live, Ordering::AcqRel) != live {
+                info!(kind = media.kind(), live, "media negotiated");
+            }
+        }
+    }
+
+    /// Whether the last negotiation left video flowing: false when the remote peer shares no
+    /// video codec with us (it rejected our H.264, or offered none), so neither side sends
+    /// video. True before the first negotiation.
+    pub fn video_negotiated(&self) -> bool {
+        self.video.live.load(Ordering::Acquire)
     }
 
     /// Whether `c` belongs to the remote description's ICE generation (unknown counts as yes).

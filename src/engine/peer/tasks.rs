@@ -61,12 +61,12 @@ impl PeerConnectionEventHandler for Handler {
                 return;
             }
         };
-        // to_json() always says mid "" / index 0; use the real first mid and our ufrag.
+        // to_json() always says mid "" / index 0; use our first live section and our ufrag.
         let ice = lock(&self.shared.local_ice).clone();
         self.shared.emit(PeerEvent::LocalCandidate {
             candidate: init.candidate,
             sdp_mid: ice.first_mid,
-            sdp_mline_index: Some(0),
+            sdp_mline_index: Some(ice.first_index),
             username_fragment: ice.ufrag,
         });
     }
@@ -144,10 +144,7 @@ async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
                         ssrc,
                     });
                 }
-                // Empty payloads are padding (bandwidth probing), not video.
-                if packet.payload.is_empty() {
-                    continue;
-                }
+                // Padding (empty payload) goes in too: it takes a sequence number.
                 for frame in assembler.push(Instant::now(), packet) {
                     shared.emit(PeerEvent::VideoFrame {
                         data: frame.data,
