@@ -638,7 +638,7 @@ function init() {
 
   if (!preferredVideoCodecs()?.some((c) => c.mimeType.toLowerCase() === "video/h264")) {
     // Confab's desktop app speaks H.264 only (Firefox gets it as a plugin it downloads itself).
-    showMediaNote("This browser has no H.264 video, which the Confab app uses: calls with app users will not connect until it does. Calls with other browsers work.");
+    showMediaNote("This browser has no H.264 video, which the Confab app uses: with app users you get audio and chat, but no video either way. Calls with other browsers work.");
   }
   const ready = startPreview();
   if (params.get("autojoin") === "1" && $("name").value) {

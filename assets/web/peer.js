@@ -42,10 +42,10 @@ export function preferredVideoCodecs() {
 }
 
 /**
- * The native engine tags every candidate with its first media section (mid "0", index 0); all
- * sections share one transport (BUNDLE). A browser that rejected that section (Firefox without
- * H.264 rejects the video) drops such candidates, so they are moved to the first section of our
- * BUNDLE group: the same transport.
+ * The native engine tags every candidate with the first section of its description that is not
+ * rejected; all sections share one transport (BUNDLE). Older engines always said mid "0", index 0,
+ * and a browser that rejected that section (Firefox without H.264 rejects the video) drops such
+ * candidates, so they are moved to the first section of our BUNDLE group: the same transport.
  */
 export function retargetToBundle(init, localSdp) {
   if (!localSdp || init.sdpMid == null) return init;
