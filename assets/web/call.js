@@ -26,6 +26,9 @@ export class Call {
     this.mic = !!localStream?.getAudioTracks().length;
     this.camera = !!localStream?.getVideoTracks().length;
     this.joinedAt = null;
+    // Re-send our mic/camera state now and then: it is idempotent, and it heals a message lost
+    // as a channel opened (docs/signaling-protocol.md, "Peer to peer").
+    this.mediaRefresh = setInterval(() => this.broadcastMedia(), 5000);
     this.signaling = new Signaling({
       url, room, name, password,
       handlers: {
@@ -183,6 +186,7 @@ export class Call {
   end(reason) {
     if (this.ended) return;
     this.ended = true;
+    clearInterval(this.mediaRefresh);
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
     this.localStream?.getTracks().forEach((t) => t.stop());

@@ -50,6 +50,9 @@ use super::peer::{BitrateRange, ConnectionState, PeerEvent, PeerLink, PeerSettin
 use super::verification::verification_code;
 
 /// Shortest time between two PLIs to the same participant.
+/// Our mic/camera state is re-sent to everyone this often (in one-second ticks).
+const MEDIA_STATE_REFRESH_TICKS: u64 = 5;
+
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
 /// Shortest time between two ICE restarts with the same participant.
 const RESTART_INTERVAL: Duration = Duration::from_secs(5);
@@ -116,6 +119,9 @@ pub(crate) struct Session {
     /// The UI asked for the sources to run outside a call (lobby preview).
     preview_on: bool,
     joined_at: Option<Instant>,
+    /// Stats ticks so far (one a second); every [`MEDIA_STATE_REFRESH_TICKS`]th re-sends our
+    /// media state.
+    ticks: u64,
     /// Tells the playout thread to switch speakers.
     speaker_switch: Option<crossbeam_channel::Sender<AudioOutput>>,
     /// Where capture devices report being lost, back, or replaced.
@@ -155,6 +161,7 @@ impl Session {
             audio_sender: None,
             preview_on: false,
             joined_at: None,
+            ticks: 0,
             speaker_switch: None,
             device_status: None,
         }
@@ -866,6 +873,12 @@ impl Session {
     async fn on_tick(&mut self) {
         if self.peers.is_empty() {
             return;
+        }
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(MEDIA_STATE_REFRESH_TICKS) {
+            // Idempotent, and it heals a state message lost as a channel opened (a message sent
+            // at that instant was seen to vanish inside webrtc-rs).
+            self.broadcast_media_state().await;
         }
         let encoded = self.outgoing.frames_encoded.load(Ordering::Relaxed);
         let encode_micros = self.outgoing.encode_micros.load(Ordering::Relaxed);
