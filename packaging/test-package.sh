@@ -132,7 +132,11 @@ grep -Eq '^OpenH264 [0-9]+\.[0-9]+\.[0-9]+$' "$work/version" || fail "--version 
 grep -Eq '^libopus [0-9]+\.[0-9]+' "$work/version" || fail "--version does not name libopus"
 ok "--version names Confab $version, OpenH264 and libopus"
 
-/usr/bin/confab loopback --seconds 3 --json >"$work/loopback.json" || fail "confab loopback failed"
+# Its log goes to a file, shown only when something is wrong.
+if ! /usr/bin/confab loopback --seconds 3 --json >"$work/loopback.json" 2>"$work/loopback.log"; then
+  tail -n 40 "$work/loopback.log" >&2
+  fail "confab loopback failed: $(cat "$work/loopback.json")"
+fi
 jq -e '.ok == true' "$work/loopback.json" >/dev/null || fail "loopback report is not ok: $(cat "$work/loopback.json")"
 ok "confab loopback --seconds 3: \"ok\": true"
 
