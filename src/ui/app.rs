@@ -606,7 +606,8 @@ impl ConfabApp {
                 };
                 if duration.is_none() {
                     // Never got in: that is a lobby error, not an ended call.
-                    self.lobby_error = Some(friendly_error(&reason));
+                    // Raw: the lobby words it with `friendly_error` when it draws it.
+                    self.lobby_error = Some(reason);
                     self.screen = Screen::Lobby;
                     let _ = self.engine.send(EngineCommand::Preview(true));
                 } else {
