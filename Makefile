@@ -3,10 +3,14 @@
 #   make deps     install the Debian packages the build and the tests need (apt-get, as root or
 #                 via sudo); does nothing when they are all present
 #   make check    rustfmt check + clippy with -D warnings (what CI runs before the tests)
-#   make test     deps + check + every test in the workspace
+#   make test     deps + check + every test in the workspace + the packaging test
 #   make run      build (release) and start Confab: the desktop app, or with no display the
 #                 headless loopback call, which prints its measured report
 #   make bench    benchmarks (release): signaling relay, media codecs
+#   make package  the Linux packages (.deb and .rpm) into target/packages/, built with the
+#                 `dist` profile; installs the pinned cargo-deb / cargo-generate-rpm if missing
+#   make package-test  make package, then packaging/test-package.sh: checks both packages,
+#                 installs the .deb on this machine (root or sudo), runs it, removes it
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -21,9 +25,17 @@ APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
 # Tests: a virtual X display, screenshots, window lookup.
 TEST_PACKAGES := xvfb xauth imagemagick xdotool pulseaudio pulseaudio-utils libasound2-plugins \
                  chromium chromium-driver
-APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES)
+# Packaging: dependency scan (dpkg-shlibdeps), and what the packaging test checks with.
+PACKAGE_PACKAGES := dpkg-dev desktop-file-utils appstream rpm jq
+APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES) $(PACKAGE_PACKAGES)
 
-.PHONY: all deps check test run bench fmt
+# Packaging tools, pinned; `cargo install`ed into ~/.cargo/bin only when missing or different.
+CARGO_DEB_VERSION := 3.8.0
+CARGO_GENERATE_RPM_VERSION := 0.21.1
+DIST_DIR := target/dist
+PACKAGES_DIR := target/packages
+
+.PHONY: all deps check test run bench fmt package package-test package-tools
 
 all: test
 
@@ -46,6 +58,7 @@ check: deps
 
 test: check
 	$(CARGO) test --workspace --locked
+	$(MAKE) --no-print-directory package-test
 
 run: deps
 	$(CARGO) build --release --locked
@@ -56,3 +69,23 @@ bench: deps
 
 fmt:
 	$(CARGO) fmt --all
+
+package-tools: deps
+	@$(CARGO) deb --version 2>/dev/null | grep -qx "cargo-deb $(CARGO_DEB_VERSION)" || \
+	  $(CARGO) install --locked cargo-deb --version $(CARGO_DEB_VERSION)
+	@$(CARGO) generate-rpm --version 2>/dev/null | grep -qx "cargo-generate-rpm $(CARGO_GENERATE_RPM_VERSION)" || \
+	  $(CARGO) install --locked cargo-generate-rpm --version $(CARGO_GENERATE_RPM_VERSION)
+
+# The man pages come from the binary being packaged, so they describe exactly its CLI.
+package: package-tools
+	$(CARGO) build --profile dist --locked
+	rm -rf $(DIST_DIR)/man $(PACKAGES_DIR)
+	$(DIST_DIR)/confab manpages $(DIST_DIR)/man >/dev/null
+	gzip -9n $(DIST_DIR)/man/*.1
+	mkdir -p $(PACKAGES_DIR)
+	$(CARGO) deb --profile dist --no-build --output $(PACKAGES_DIR)/
+	$(CARGO) generate-rpm --profile dist --output $(PACKAGES_DIR)/
+	@ls -l $(DIST_DIR)/confab $(PACKAGES_DIR)
+
+package-test: package
+	packaging/test-package.sh

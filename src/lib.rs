@@ -8,10 +8,14 @@
 //! - [`loopback`]: `confab loopback`, a measured call between two in-process engines.
 //! - [`measure`]: call-quality measurement from the media itself (frame markers, beeps, CPU).
 //! - [`ui`]: the desktop app (eframe/egui), a client of the engine's command/event API.
+//! - [`app_dirs`]: the application id and where settings, window state and logs live.
+//! - [`versions`]: what `confab --version` reports (Confab, OpenH264, libopus).
 //! - The signaling protocol, client and server live in the `signaling-client` and
 //!   `signaling-server` workspace crates.
 
+pub mod app_dirs;
 pub mod engine;
 pub mod loopback;
 pub mod measure;
 pub mod ui;
+pub mod versions;

@@ -4,30 +4,59 @@
 //!
 //! Thin on purpose: parses the command line, sets up logging, and hands over to the library
 //! crates. With no subcommand it opens the desktop app (or, with no display, runs the headless
-//! loopback call). Subcommands: `gui`, `serve` (the signaling server), `loopback` (a measured call
-//! between two in-process engines), `join` (one headless engine in any room), `devices` and
-//! `sound-check` (what devices Confab sees, and whether sound works end to end).
+//! loopback call); with a `confab://HOST:PORT/ROOM` link it opens the app straight into that
+//! room. Subcommands: `gui`, `serve` (the signaling server), `loopback` (a measured call between
+//! two in-process engines), `join` (one headless engine in any room), `devices` and `sound-check`
+//! (what devices Confab sees, and whether sound works end to end).
+//!
+//! The desktop app logs to a file in the platform's log directory; everything else to stderr
+//! (see `logging`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use confab::app_dirs::AppDirs;
 use signaling_server::{Limits, ServerConfig, SignalingServer, TlsFiles, TurnConfig};
 
+mod cli_docs;
 mod devices_cli;
 mod join;
+mod logging;
 
 /// Confab: open, end-to-end encrypted video calls on the desktop.
 #[derive(Debug, Parser)]
-#[command(name = "confab", version, about, long_about = None)]
+#[command(name = "confab", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, global = true)]
     log_json: bool,
+    /// Open the app and join this room: a confab://HOST:PORT/ROOM link.
+    #[arg(value_name = "LINK", value_parser = confab_scheme)]
+    link: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// The top-level positional must at least be a `confab:` link (a mistyped subcommand is not
+/// taken for one); whether the link is complete is the app's to explain.
+fn confab_scheme(s: &str) -> Result<String, String> {
+    let scheme = s.trim_start().get(..7).unwrap_or_default();
+    if scheme.eq_ignore_ascii_case("confab:") {
+        Ok(s.to_owned())
+    } else {
+        Err("neither a subcommand nor a confab://HOST:PORT/ROOM link (see --help)".into())
+    }
+}
+
+/// The command line, with the versions of the media libraries in `--version` and the links,
+/// files and environment in `--help`.
+fn cli_command() -> clap::Command {
+    Cli::command()
+        .long_version(confab::versions::long_version())
+        .after_long_help(cli_docs::help_epilogue())
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +74,12 @@ enum Command {
     Devices(devices_cli::DevicesArgs),
     /// Play a tone through a speaker and record it with a microphone: does sound work?
     SoundCheck(devices_cli::SoundCheckArgs),
+    /// Write the man pages (confab.1, confab-SUBCOMMAND.1) into a directory (packaging).
+    #[command(hide = true)]
+    Manpages {
+        /// Where to write them.
+        out_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -225,33 +260,52 @@ struct ServeArgs {
 }
 
 fn main() -> Result<()> {
-    let cli = Cli::parse();
-    init_logging(cli.log_json);
-    match cli.command {
-        Some(Command::Serve(args)) => serve(args),
-        Some(Command::Loopback(args)) => loopback(&args),
-        Some(Command::Join(args)) => join::run(&args.into()),
-        Some(Command::Gui(args)) => gui(args),
-        Some(Command::Devices(args)) => devices_cli::devices(&args),
-        Some(Command::SoundCheck(args)) => devices_cli::sound_check(&args),
-        None if has_display() => gui(GuiArgs {
-            join: None,
-            room: None,
-        }),
-        None => {
-            eprintln!(
-                "No display: running the headless loopback call instead of the app \
-                 (see `confab --help` for gui, serve, join and loopback)."
-            );
-            loopback(&LoopbackArgs {
-                seconds: 10.0,
-                resolution: (1280, 720),
-                fps: 30,
-                bitrate_kbps: 2500,
-                video_file: None,
-                audio_file: None,
-                json: false,
-            })
+    let matches = cli_command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let json = cli.log_json;
+    let Some(command) = cli.command else {
+        return match cli.link {
+            Some(link) => open_link(&link, json),
+            None if has_display() => gui(confab::ui::AppOptions::default(), json),
+            None => {
+                logging::init_stderr(json);
+                eprintln!(
+                    "No display: running the headless loopback call instead of the app \
+                     (see `confab --help` for gui, serve, join and loopback)."
+                );
+                loopback(&LoopbackArgs {
+                    seconds: 10.0,
+                    resolution: (1280, 720),
+                    fps: 30,
+                    bitrate_kbps: 2500,
+                    video_file: None,
+                    audio_file: None,
+                    json: false,
+                })
+            }
+        };
+    };
+    if !matches!(command, Command::Gui(_)) {
+        logging::init_stderr(json);
+    }
+    match command {
+        Command::Gui(args) => {
+            let options = confab::ui::AppOptions {
+                join_now: args.join.map(|address| (address, args.room)),
+                ..Default::default()
+            };
+            gui(options, json)
+        }
+        Command::Serve(args) => serve(args),
+        Command::Loopback(args) => loopback(&args),
+        Command::Join(args) => join::run(&args.into()),
+        Command::Devices(args) => devices_cli::devices(&args),
+        Command::SoundCheck(args) => devices_cli::sound_check(&args),
+        Command::Manpages { out_dir } => {
+            for page in cli_docs::write_man_pages(cli_command(), &out_dir)? {
+                println!("{}", page.display());
+            }
+            Ok(())
         }
     }
 }
@@ -266,11 +320,68 @@ fn has_display() -> bool {
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
 }
 
-fn gui(args: GuiArgs) -> Result<()> {
-    let options = confab::ui::AppOptions {
-        join_now: args.join.map(|address| (address, args.room)),
-        ..Default::default()
+/// `confab confab://HOST:PORT/ROOM`: the app, joining that room. A broken link opens the lobby
+/// with the reason (a clicked link has no terminal to print to); without a display there is no
+/// app to open, and the error says how to join headless instead.
+fn open_link(link: &str, json: bool) -> Result<()> {
+    let parsed = confab::ui::address::parse_confab_link(link);
+    if !has_display() {
+        logging::init_stderr(json);
+        let target = parsed.map_err(anyhow::Error::msg)?;
+        bail!(
+            "cannot open {link}: there is no display for the app (DISPLAY and WAYLAND_DISPLAY \
+             are unset). To join that room without a window: confab join {} {:?} --headless",
+            target.url,
+            target.room
+        );
+    }
+    let options = match parsed {
+        Ok(target) => confab::ui::AppOptions {
+            join_now: Some((target.url, Some(target.room))),
+            ..Default::default()
+        },
+        Err(reason) => confab::ui::AppOptions {
+            lobby_message: Some(format!("Cannot open that link: {reason}")),
+            ..Default::default()
+        },
     };
+    gui(options, json)
+}
+
+/// The desktop app: logs to the platform's log directory, settings in its config directory.
+fn gui(mut options: confab::ui::AppOptions, json: bool) -> Result<()> {
+    let dirs = AppDirs::locate();
+    let _log_guard = match &dirs {
+        Ok(d) => match logging::init_files(d.log_dir(), json) {
+            Ok(guard) => Some(guard),
+            Err(e) => {
+                logging::init_stderr(json);
+                tracing::warn!(
+                    "cannot log to {}: {e}; logging to stderr",
+                    d.log_dir().display()
+                );
+                None
+            }
+        },
+        Err(e) => {
+            logging::init_stderr(json);
+            tracing::warn!("{e}; logging to stderr, settings not remembered");
+            None
+        }
+    };
+    tracing::info!(
+        "Confab {} starting",
+        confab::versions::long_version().replace('\n', ", ")
+    );
+    if let Ok(d) = &dirs {
+        match d.adopt_legacy_window_state() {
+            Ok(Some(old)) => tracing::info!("window state carried over from {}", old.display()),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("window state of an older version not carried over: {e}"),
+        }
+        options.settings_file = Some(d.settings_file());
+        options.window_state_file = Some(d.window_state_file());
+    }
     confab::ui::run(options).map_err(|e| anyhow::anyhow!("the app window failed: {e}"))
 }
 
@@ -350,19 +461,6 @@ fn extra_ice_servers(
         });
     }
     servers
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 fn serve(args: ServeArgs) -> Result<()> {

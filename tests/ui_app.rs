@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::engine::{small_engine_config, start_engine};
 use confab::engine::{CallState, EngineCommand, EngineEvent, VideoInput};
+use confab::ui::address::parse_confab_link;
 use confab::ui::app::Screen;
 use confab::ui::{AppOptions, ConfabApp};
 use eframe::egui;
@@ -29,6 +30,8 @@ fn options() -> AppOptions {
         join_now: None,
         // Test sources and no sound: the snapshots must not depend on this machine's devices.
         devices: false,
+        // No settings file: nothing read from or written to this machine's config directory.
+        ..AppOptions::default()
     }
 }
 
@@ -234,4 +237,79 @@ fn changing_the_camera_in_the_lobby_restarts_the_preview() {
     step_until(&mut h, "the preview is back", |h| {
         h.state().frames_shown(&None) > 2
     });
+}
+
+/// eframe storage that keeps nothing (the app keeps its settings in its own file).
+struct NoStorage;
+
+impl eframe::Storage for NoStorage {
+    fn get_string(&self, _key: &str) -> Option<String> {
+        None
+    }
+    fn set_string(&mut self, _key: &str, _value: String) {}
+    fn remove_string(&mut self, _key: &str) {}
+    fn flush(&mut self) {}
+}
+
+#[test]
+fn first_launch_creates_the_settings_file_and_focuses_the_name_field() {
+    let dir = std::env::temp_dir().join(format!("confab-ui-first-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("config").join("config.toml");
+    let with_file = || AppOptions {
+        settings_file: Some(file.clone()),
+        ..options()
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_eframe(|cc| ConfabApp::new(cc, with_file()).expect("the app starts"));
+    assert!(
+        file.is_file(),
+        "the first launch creates {}",
+        file.display()
+    );
+    h.step();
+    assert!(matches!(h.state().screen, Screen::Lobby));
+    assert!(
+        h.get_by_label("Your name").is_focused(),
+        "the name field has the keyboard"
+    );
+    // Typing goes straight into it, and the name is saved with the settings.
+    h.get_by_label("Your name").type_text("Ann");
+    h.step();
+    assert_eq!(h.state().settings.name, "Ann");
+    eframe::App::save(h.state_mut(), &mut NoStorage);
+    drop(h);
+
+    let h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_eframe(|cc| ConfabApp::new(cc, with_file()).expect("the app starts"));
+    assert_eq!(
+        h.state().settings.name,
+        "Ann",
+        "the second launch remembers"
+    );
+    drop(h);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_broken_link_opens_the_lobby_with_the_reason() {
+    let reason = parse_confab_link("confab://192.168.1.20/standup").unwrap_err();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1100.0, 720.0))
+        .build_eframe(|cc| {
+            ConfabApp::new(
+                cc,
+                AppOptions {
+                    lobby_message: Some(format!("Cannot open that link: {reason}")),
+                    ..options()
+                },
+            )
+            .expect("the app starts")
+        });
+    h.step();
+    assert!(matches!(h.state().screen, Screen::Lobby));
+    assert!(shows(&h, "Cannot open that link"));
+    assert!(shows(&h, "names no port"));
 }

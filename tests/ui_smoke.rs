@@ -1,6 +1,8 @@
-//! The real `confab gui` binary in a real (virtual) X display: it joins a room where a headless
-//! engine sends the test pattern, and a screenshot must show a window that is not blank with
-//! the remote video in the middle. Needs Xvfb and ImageMagick (`make deps` installs them).
+//! The real `confab` binary in a real (virtual) X display, started the way a clicked
+//! `confab://HOST:PORT/ROOM` link starts it: it joins a room where a headless engine sends the
+//! test pattern, and a screenshot must show a window that is not blank with the remote video in
+//! the middle. Its first launch must also have created the settings file and a log file in the
+//! (temporary) XDG directories. Needs Xvfb and ImageMagick (`make deps` installs them).
 
 #![allow(
     clippy::unwrap_used,
@@ -109,13 +111,18 @@ fn the_app_shows_remote_video_in_a_real_window() {
     let x = Xvfb::start();
     let home = std::env::temp_dir().join(format!("confab-smoke-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
+    let link = server
+        .ws_url()
+        .replace("ws://", "confab://")
+        .replace("/ws", "/smoke");
     let mut app = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["gui", "--join", &server.ws_url(), "--room", "smoke"])
+        .arg(&link)
         .env("DISPLAY", &x.display)
         .env("HOME", &home)
         .env("XDG_DATA_HOME", home.join("data"))
         .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("RUST_LOG", "warn")
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("RUST_LOG", "warn,confab=info")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -152,7 +159,29 @@ fn the_app_shows_remote_video_in_a_real_window() {
          region {centre:.3} ({})",
         shot.display()
     );
-    assert!(in_call, "the app never got into the call");
+    assert!(in_call, "the app never got into the call ({link})");
+    let settings = home.join("config/confab/config.toml");
+    assert!(
+        settings.is_file(),
+        "no settings file at {}",
+        settings.display()
+    );
+    let logs: Vec<_> = std::fs::read_dir(home.join("state/confab/logs"))
+        .expect("the log directory exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let log = logs
+        .iter()
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("confab."))
+        })
+        .unwrap_or_else(|| panic!("no confab.*.log in {logs:?}"));
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        text.contains("Confab 0."),
+        "the log does not record the start:\n{text}"
+    );
     assert!(whole > 0.05, "the window is blank");
     assert!(
         centre > 0.25,

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -14,6 +15,7 @@ use signaling_client::ParticipantId;
 
 use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
+use super::settings_file::{Loaded, SettingsFile};
 use super::video::VideoTextures;
 use crate::engine::devices::{DeviceKind, DeviceList, DeviceNotice, DeviceState};
 use crate::engine::incoming::NullSink;
@@ -22,8 +24,9 @@ use crate::engine::{
     CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats,
 };
 
-/// eframe storage key of [`Settings`].
-const SETTINGS_KEY: &str = "confab-settings";
+/// eframe storage key under which versions before the settings file kept [`Settings`] (read
+/// once, to migrate them).
+const LEGACY_SETTINGS_KEY: &str = "confab-settings";
 /// How long a toast stays.
 const TOAST_TIME: Duration = Duration::from_secs(4);
 
@@ -39,6 +42,13 @@ pub struct AppOptions {
     /// Use real cameras, microphones and speakers by default and watch for hot-plug. Off, the
     /// defaults are the test sources and no sound (UI tests).
     pub devices: bool,
+    /// The settings file (read at start, created on first launch, written when settings
+    /// change). `None`: settings live only as long as the app (tests).
+    pub settings_file: Option<PathBuf>,
+    /// eframe's window-state file (size, position, UI memory). `None`: eframe's default place.
+    pub window_state_file: Option<PathBuf>,
+    /// A message the lobby shows at start (a `confab://` link that could not be used).
+    pub lobby_message: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -48,6 +58,9 @@ impl Default for AppOptions {
             host_bind: IpAddr::from([0, 0, 0, 0]),
             join_now: None,
             devices: true,
+            settings_file: None,
+            window_state_file: None,
+            lobby_message: None,
         }
     }
 }
@@ -143,6 +156,10 @@ pub struct Toast {
 pub struct ConfabApp {
     /// Persisted settings.
     pub settings: Settings,
+    /// Where they are persisted (none in tests).
+    settings_file: Option<SettingsFile>,
+    /// eframe's storage still holds an older version's settings, now in the settings file.
+    legacy_in_storage: bool,
     pub(super) engine: Engine,
     pub(super) options: AppOptions,
     /// Current screen.
@@ -171,21 +188,24 @@ pub struct ConfabApp {
 }
 
 impl ConfabApp {
-    /// Creates the app from eframe's creation context (settings come from its storage).
+    /// Creates the app from eframe's creation context. Settings come from
+    /// [`AppOptions::settings_file`] (or, on the first launch after an upgrade, from what eframe's
+    /// storage kept for older versions).
     pub fn new(
         cc: &eframe::CreationContext<'_>,
         options: AppOptions,
     ) -> Result<Self, crate::engine::EngineError> {
-        let settings: Settings = cc
+        let defaults = if options.devices {
+            Settings::default()
+        } else {
+            Settings::with_test_sources()
+        };
+        let legacy: Option<Settings> = cc
             .storage
-            .and_then(|s| eframe::get_value(s, SETTINGS_KEY))
-            .unwrap_or_else(|| {
-                if options.devices {
-                    Settings::default()
-                } else {
-                    Settings::with_test_sources()
-                }
-            });
+            .and_then(|s| eframe::get_value(s, LEGACY_SETTINGS_KEY));
+        let legacy_in_storage = legacy.is_some();
+        let (settings, settings_file, settings_note) =
+            open_settings(options.settings_file.clone(), legacy, defaults);
         let ctx = cc.egui_ctx.clone();
         let mut config = options.engine.clone();
         config.name = display_name(&settings.name);
@@ -202,14 +222,17 @@ impl ConfabApp {
         if output != AudioOutput::None {
             let _ = engine.send(EngineCommand::SelectSpeaker(output));
         }
+        let lobby_error = options.lobby_message.clone().or(settings_note);
         let mut app = Self {
             settings,
+            legacy_in_storage: legacy_in_storage && settings_file.is_some(),
+            settings_file,
             engine,
             options,
             screen: Screen::Lobby,
             videos: VideoTextures::default(),
             hosted: None,
-            lobby_error: None,
+            lobby_error,
             toasts: Vec::new(),
             mic_level_db: -100.0,
             chat_open: false,
@@ -583,7 +606,8 @@ impl ConfabApp {
                 };
                 if duration.is_none() {
                     // Never got in: that is a lobby error, not an ended call.
-                    self.lobby_error = Some(friendly_error(&reason));
+                    // Raw: the lobby words it with `friendly_error` when it draws it.
+                    self.lobby_error = Some(reason);
                     self.screen = Screen::Lobby;
                     let _ = self.engine.send(EngineCommand::Preview(true));
                 } else {
@@ -615,6 +639,50 @@ impl ConfabApp {
         if title != self.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
+        }
+    }
+}
+
+/// Opens the settings file (creating it on first launch). Returns the settings, the file to save
+/// them to, and a note for the lobby when the person should know something went wrong.
+fn open_settings(
+    path: Option<PathBuf>,
+    legacy: Option<Settings>,
+    defaults: Settings,
+) -> (Settings, Option<SettingsFile>, Option<String>) {
+    let Some(path) = path else {
+        return (legacy.unwrap_or(defaults), None, None);
+    };
+    match SettingsFile::open(path, legacy.clone(), defaults.clone()) {
+        Ok((file, settings, loaded)) => {
+            let note = match loaded {
+                Loaded::FromFile => None,
+                Loaded::Created => {
+                    tracing::info!("first launch: created {}", file.path().display());
+                    None
+                }
+                Loaded::Migrated => {
+                    tracing::info!("settings moved into {}", file.path().display());
+                    None
+                }
+                Loaded::Replaced { backup, reason } => {
+                    tracing::warn!(
+                        "unreadable settings ({reason}); kept as {}",
+                        backup.display()
+                    );
+                    Some(format!(
+                        "Your settings file could not be read ({reason}), so Confab starts with \
+                         default settings. The old file is kept as {}.",
+                        backup.display()
+                    ))
+                }
+            };
+            (settings, Some(file), note)
+        }
+        Err(e) => {
+            tracing::warn!("settings file unusable: {e}");
+            let note = format!("Settings will not be remembered: {e}");
+            (legacy.unwrap_or(defaults), None, Some(note))
         }
     }
 }
@@ -660,6 +728,18 @@ impl eframe::App for ConfabApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, SETTINGS_KEY, &self.settings);
+        let Some(file) = &mut self.settings_file else {
+            return;
+        };
+        match file.save(&self.settings) {
+            Ok(_) if self.legacy_in_storage => {
+                // Moved, not copied: one place to look for settings.
+                storage.remove_string(LEGACY_SETTINGS_KEY);
+                self.legacy_in_storage = false;
+            }
+            Ok(_) => {}
+            // Reported here only: the next save (every 30 s and on exit) tries again.
+            Err(e) => tracing::warn!("settings not saved: {e}"),
+        }
     }
 }

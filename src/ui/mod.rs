@@ -10,6 +10,7 @@
 //! | [`host`] | the embedded signaling server behind "Host a call" |
 //! | [`address`] | what a person pastes to join, turned into a signaling URL |
 //! | [`settings`] | what is remembered between runs |
+//! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
 
 pub mod address;
 pub mod app;
@@ -17,6 +18,7 @@ mod call_view;
 pub mod host;
 mod lobby;
 pub mod settings;
+pub mod settings_file;
 pub mod video;
 
 pub use app::{AppOptions, ConfabApp};
@@ -28,7 +30,8 @@ pub const ICON_PNG: &[u8] = include_bytes!("../../assets/icon-256.png");
 pub fn run(options: AppOptions) -> eframe::Result {
     let mut viewport = eframe::egui::ViewportBuilder::default()
         .with_title("Confab")
-        .with_app_id("confab")
+        // Wayland compositors and X11 docks match the window to org.confab.Confab.desktop.
+        .with_app_id(crate::app_dirs::APP_ID)
         .with_inner_size([1100.0, 720.0])
         .with_min_inner_size([640.0, 420.0]);
     if let Ok(icon) = eframe::icon_data::from_png_bytes(ICON_PNG) {
@@ -37,6 +40,7 @@ pub fn run(options: AppOptions) -> eframe::Result {
     let native = eframe::NativeOptions {
         viewport,
         persist_window: true,
+        persistence_path: options.window_state_file.clone(),
         ..Default::default()
     };
     eframe::run_native(
