@@ -3,9 +3,15 @@
 //! logs to a file in the platform's log directory (`confab::app_dirs`), a new file each day,
 //! keeping the last [`LOG_FILES_KEPT`]; a panic is logged there too.
 //!
-//! `RUST_LOG` picks the level (default `info`); `--log-json` writes JSON lines.
+//! `RUST_LOG` picks the level (default [`DEFAULT_FILTER`]); `--log-json` writes JSON lines.
 
 use std::path::Path;
+
+/// `info`, without two chatty dependencies: cpal's PulseAudio client logs every stream it
+/// closes as an error ("Reactor error: Client disconnected"; each speaker stream has its own
+/// connection), and its INFO line repeats every connection. Device trouble reaches the user
+/// and the log as Confab's own device notices.
+pub const DEFAULT_FILTER: &str = "info,pulseaudio::client::reactor=off,pulseaudio::client=warn";
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -55,7 +61,8 @@ fn install<W>(writer: W, json: bool, to_file: bool)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
