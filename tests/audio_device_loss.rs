@@ -127,6 +127,13 @@ fn only_index(listing: &str) -> String {
         .to_string()
 }
 
+/// Whether a device of `kind` reported switching to the default one.
+fn has_fallen_back(notices: &Mutex<Vec<DeviceNotice>>, kind: DeviceKind) -> bool {
+    states(notices, kind)
+        .iter()
+        .any(|(s, _)| *s == DeviceState::FellBack)
+}
+
 fn states(notices: &Mutex<Vec<DeviceNotice>>, kind: DeviceKind) -> Vec<(DeviceState, String)> {
     notices
         .lock()
@@ -206,11 +213,7 @@ fn unplugged_devices_fall_back_to_the_default_and_plugged_ones_are_listed() {
     // Now the stream dies, as it would where the server does not rescue it.
     let stream = only_index(&pulse.pactl(&["list", "short", "sink-inputs"]));
     pulse.pacmd(&["kill-sink-input", &stream]);
-    let fell_back = || {
-        states(&speaker_notices, DeviceKind::Speaker)
-            .iter()
-            .any(|(s, _)| *s == DeviceState::FellBack)
-    };
+    let fell_back = || has_fallen_back(&speaker_notices, DeviceKind::Speaker);
     let took = play_for(
         &mut speaker,
         Duration::from_secs(10),
@@ -293,11 +296,7 @@ fn unplugged_devices_fall_back_to_the_default_and_plugged_ones_are_listed() {
     let unplugged = Instant::now();
     let unplugged_at = CaptureTime::now();
     pulse.pacmd(&["kill-source-output", &stream]);
-    let mic_fell_back = || {
-        states(&mic_notices, DeviceKind::Microphone)
-            .iter()
-            .any(|(s, _)| *s == DeviceState::FellBack)
-    };
+    let mic_fell_back = || has_fallen_back(&mic_notices, DeviceKind::Microphone);
     let took = play_for(
         &mut speaker,
         Duration::from_secs(10),
