@@ -17,7 +17,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::browser::{Browser, Serve, native_join, report_participant};
+use common::browser::{
+    Browser, Serve, http_get, native_join, report_participant, wait_for_participants,
+};
 use common::signaling::RawClient;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -261,7 +263,7 @@ async fn three_party_room_with_a_browser_and_two_native_peers() {
 
     // Ada is there first, so the browser is the newcomer and makes the offer this time.
     let ada = native("ada", "14");
-    wait_for_participants(&serve.http_url, 1).await;
+    wait_for_participants(&serve.http_url, 1, JOIN).await;
     browser
         .goto(&format!(
             "{}/r/trio?name=Chromium&fps=15&autojoin=1",
@@ -302,38 +304,6 @@ async fn three_party_room_with_a_browser_and_two_native_peers() {
         }
     }
     browser.close().await;
-}
-
-/// `GET path` over plain HTTP/1.0: the whole response (head and body), or empty on failure.
-async fn http_get(http_url: &str, path: &str) -> String {
-    let addr = http_url.trim_start_matches("http://").to_owned();
-    let path = path.to_owned();
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&addr).ok()?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    })
-    .await
-    .unwrap()
-    .unwrap_or_default()
-}
-
-/// Waits until the server's `/healthz` counts `n` participants.
-async fn wait_for_participants(http_url: &str, n: u64) {
-    let deadline = Instant::now() + JOIN;
-    loop {
-        let body = http_get(http_url, "/healthz").await;
-        let json = body.split("\r\n\r\n").nth(1).unwrap_or("{}");
-        let health: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-        if health["participants"].as_u64() == Some(n) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "never {n} participants: {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,7 +424,7 @@ async fn the_page_explains_refusals_and_rides_out_a_server_restart() {
         .await;
     assert_eq!(s["screen"], "call");
     assert_eq!(s["id"], id, "the page keeps its participant id");
-    wait_for_participants(&serve.http_url, 1).await;
+    wait_for_participants(&serve.http_url, 1, JOIN).await;
     browser.close().await;
 }
 

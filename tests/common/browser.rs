@@ -1,5 +1,6 @@
 //! A real, headless Chromium driven through chromedriver (WebDriver, via `fantoccini`), plus the
-//! real `confab serve` and `confab join` binaries, for the browser interop tests.
+//! real `confab serve` and `confab join` binaries, for the browser interop tests. (Firefox:
+//! `firefox.rs`, which opens its sessions through [`Browser::session`].)
 //!
 //! Chromium runs with fake camera/microphone devices (a moving test picture and a beep), grants
 //! them without a prompt, gathers ICE candidates on loopback, and stays off the network: no
@@ -56,7 +57,8 @@ fn chromium_binary() -> String {
     }
 }
 
-fn free_port() -> u16 {
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -64,14 +66,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A profile directory removed when dropped.
-struct Profile(PathBuf);
+/// A fresh browser profile directory, removed when dropped.
+pub struct Profile(pub PathBuf);
 
 impl Profile {
-    fn new() -> Self {
+    /// `$TMP/confab-{browser}-PID-N`, empty.
+    pub fn new(browser: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
-            "confab-chromium-{}-{}",
+            "confab-{browser}-{}-{}",
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         ));
@@ -109,22 +112,11 @@ impl Browser {
     /// Starts chromedriver and a Chromium session.
     pub async fn start() -> Self {
         let port = free_port();
-        let driver = Command::new(
+        let mut driver = Command::new(
             std::env::var("CONFAB_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()),
-        )
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver runs (make deps installs chromium-driver)");
-        let driver = Killed(driver);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let profile = Profile::new();
+        );
+        driver.arg(format!("--port={port}"));
+        let profile = Profile::new("chromium");
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|s| (*s).to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.0.display()));
         let mut caps = serde_json::Map::new();
@@ -132,12 +124,43 @@ impl Browser {
             "goog:chromeOptions".into(),
             json!({ "binary": chromium_binary(), "args": args }),
         );
+        Self::session(
+            "chromedriver (make deps installs chromium-driver)",
+            driver,
+            port,
+            profile,
+            caps,
+        )
+        .await
+    }
+
+    /// Starts the WebDriver server `driver` (listening on `port`) and opens a session with
+    /// `caps` on a browser that runs on `profile`.
+    pub async fn session(
+        what: &str,
+        mut driver: Command,
+        port: u16,
+        profile: Profile,
+        caps: serde_json::Map<String, Value>,
+    ) -> Self {
+        let driver = driver
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} runs: {e}"));
+        let driver = Killed(driver);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "{what} did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-            .expect("a Chromium session through chromedriver");
+            .unwrap_or_else(|e| panic!("a browser session through {what}: {e}"));
         Self {
             client,
             _driver: driver,
@@ -258,17 +281,19 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
-    /// Ends the WebDriver session (Chromium exits), then chromedriver.
+    /// Ends the WebDriver session (the browser exits), then the WebDriver server.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }
 }
 
 impl Drop for Browser {
-    /// A test that panicked never closed its session, and killing chromedriver orphans Chromium:
-    /// end every process running on this browser's profile (only ours use that directory).
+    /// A test that panicked never closed its session, and killing the WebDriver server orphans
+    /// the browser: end every process running on this browser's profile (only ours use that
+    /// directory; Chromium names it in `--user-data-dir=DIR`, Firefox in `-profile DIR`).
     fn drop(&mut self) {
-        let needle = format!("--user-data-dir={}", self._profile.0.display());
+        let dir = self._profile.0.display().to_string();
+        let flag = format!("={dir}");
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return;
         };
@@ -280,7 +305,7 @@ impl Drop for Browser {
                 let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
                 String::from_utf8_lossy(&cmdline)
                     .split('\0')
-                    .any(|arg| arg == needle)
+                    .any(|arg| arg == dir || arg.ends_with(&flag))
                     .then_some(pid)
             })
             .collect();
@@ -393,4 +418,36 @@ pub fn report_participant<'a>(report: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .and_then(|ps| ps.iter().find(|p| p["name"] == name))
         .unwrap_or_else(|| panic!("no participant {name} in the report: {report:#}"))
+}
+
+/// `GET path` over plain HTTP/1.0: the whole response (head and body), or empty on failure.
+pub async fn http_get(http_url: &str, path: &str) -> String {
+    let addr = http_url.trim_start_matches("http://").to_owned();
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    })
+    .await
+    .unwrap()
+    .unwrap_or_default()
+}
+
+/// Waits until the server's `/healthz` counts `n` participants.
+pub async fn wait_for_participants(http_url: &str, n: u64, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let body = http_get(http_url, "/healthz").await;
+        let json = body.split("\r\n\r\n").nth(1).unwrap_or("{}");
+        let health: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        if health["participants"].as_u64() == Some(n) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {n} participants: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

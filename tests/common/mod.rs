@@ -13,6 +13,7 @@
 pub mod audio;
 pub mod browser;
 pub mod engine;
+pub mod firefox;
 pub mod pulse;
 pub mod signaling;
 pub mod tcp_proxy;
