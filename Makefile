@@ -3,7 +3,8 @@
 #   make deps     install the Debian packages the build and the tests need (apt-get, as root or
 #                 via sudo); does nothing when they are all present
 #   make check    rustfmt check + clippy with -D warnings (what CI runs before the tests)
-#   make test     deps + check + every test in the workspace + the packaging test
+#   make test     deps + check + every test in the workspace + the packaging test (it also
+#                 installs the pinned geckodriver for the Firefox interop test)
 #   make run      build (release) and start Confab: the desktop app, or with no display the
 #                 headless loopback call, which prints its measured report
 #   make bench    benchmarks (release): signaling relay, media codecs
@@ -22,9 +23,10 @@ BUILD_PACKAGES := build-essential pkg-config cmake nasm libclang-dev libasound2-
 # for machines without one: the UI tests render snapshots with it.
 APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
 	libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1
-# Tests: a virtual X display, screenshots, window lookup.
+# Tests: a virtual X display, screenshots, window lookup, a real audio server, the browsers
+# for the interop tests (Chromium with its driver; Firefox, whose driver comes from crates.io).
 TEST_PACKAGES := xvfb xauth imagemagick xdotool pulseaudio pulseaudio-utils libasound2-plugins \
-                 chromium chromium-driver
+                 chromium chromium-driver firefox-esr
 # Packaging: dependency scan (dpkg-shlibdeps), and what the packaging test checks with.
 PACKAGE_PACKAGES := dpkg-dev desktop-file-utils appstream rpm jq
 APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES) $(PACKAGE_PACKAGES)
@@ -32,10 +34,12 @@ APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES) $(PACKAGE_PAC
 # Packaging tools, pinned; `cargo install`ed into ~/.cargo/bin only when missing or different.
 CARGO_DEB_VERSION := 3.8.0
 CARGO_GENERATE_RPM_VERSION := 0.21.1
+# WebDriver for Firefox (Debian has no package; Mozilla publishes it on crates.io), pinned.
+GECKODRIVER_VERSION := 0.37.1
 DIST_DIR := target/dist
 PACKAGES_DIR := target/packages
 
-.PHONY: all deps check test run bench fmt package package-test package-tools
+.PHONY: all deps check test run bench fmt package package-test package-tools test-tools
 
 all: test
 
@@ -57,8 +61,13 @@ check: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 test: check
+	$(MAKE) --no-print-directory test-tools
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory package-test
+
+test-tools: deps
+	@geckodriver --version 2>/dev/null | head -n1 | grep -Eq "^geckodriver $(GECKODRIVER_VERSION)( |$$)" || \
+	  $(CARGO) install --locked geckodriver --version $(GECKODRIVER_VERSION)
 
 run: deps
 	$(CARGO) build --release --locked
