@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
+use super::audio::{
+    DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_requested_or_default, open_stream,
+    reopened_notice, retire,
+};
 use super::resampler::StreamResampler;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use crate::engine::media::source::Pacing;
@@ -173,20 +176,12 @@ impl Microphone {
         let spawned = std::thread::Builder::new()
             .name("confab-mic-open".into())
             .spawn(move || {
-                let opened = match open_input(requested.as_deref(), &waker) {
-                    Ok(live) => Some((live, false)),
-                    Err(e) if requested_only || requested.is_none() => {
-                        tracing::debug!(error = %e, "no microphone yet");
-                        None
-                    }
-                    Err(first) => match open_input(None, &waker) {
-                        Ok(live) => Some((live, true)),
-                        Err(_) => {
-                            tracing::debug!(error = %first, "no microphone yet");
-                            None
-                        }
-                    },
-                };
+                let opened = open_requested_or_default(
+                    DeviceKind::Microphone,
+                    requested.as_deref(),
+                    requested_only,
+                    |id| open_input(id, &waker),
+                );
                 // A microphone dropped meanwhile no longer wants it: it closes here.
                 let _ = tx.send(opened);
                 waker.unpark();
@@ -216,19 +211,7 @@ impl Microphone {
         if self.install(live).is_err() {
             return;
         }
-        if fell_back {
-            self.notify(
-                DeviceState::FellBack,
-                &name,
-                format!("Switched to the default microphone \"{name}\"."),
-            );
-        } else {
-            self.notify(
-                DeviceState::Running,
-                &name,
-                format!("Microphone \"{name}\" is back."),
-            );
-        }
+        (self.status)(reopened_notice(DeviceKind::Microphone, &name, fell_back));
         // A fallback keeps being replaced by the user's device when it returns.
         self.fell_back = fell_back;
     }

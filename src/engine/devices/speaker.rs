@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
+use super::audio::{
+    DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_requested_or_default, open_stream,
+    reopened_notice, retire,
+};
 use super::microphone::{RETRY_EVERY, STALL_AFTER};
 use super::resampler::StreamResampler;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
@@ -152,31 +155,22 @@ impl Speaker {
         });
     }
 
-    fn try_reopen(&mut self, prefer_requested_only: bool) {
+    fn try_reopen(&mut self, requested_only: bool) {
         self.next_retry = Instant::now() + RETRY_EVERY;
-        let (live, fell_back) = match open_output(self.requested.as_deref()) {
-            Ok(live) => (live, false),
-            Err(_) if prefer_requested_only => return,
-            Err(_) if self.requested.is_some() => match open_output(None) {
-                Ok(live) => (live, true),
-                Err(_) => return,
-            },
-            Err(_) => return,
+        let Some((live, fell_back)) = open_requested_or_default(
+            DeviceKind::Speaker,
+            self.requested.as_deref(),
+            requested_only,
+            open_output,
+        ) else {
+            return;
         };
         let name = live.name.clone();
         if self.install(live).is_err() {
             return;
         }
-        let (state, message) = if fell_back {
-            (
-                DeviceState::FellBack,
-                format!("Switched to the default speaker \"{name}\"."),
-            )
-        } else {
-            (DeviceState::Running, format!("Speaker \"{name}\" is back."))
-        };
         self.fell_back = fell_back;
-        self.notify(state, &name, message);
+        (self.status)(reopened_notice(DeviceKind::Speaker, &name, fell_back));
     }
 }
 
