@@ -156,16 +156,10 @@ fn unplugged_devices_fall_back_to_the_default_and_plugged_ones_are_listed() {
     // Hot-plug: a new device is listed by the next enumeration (the watcher polls it).
     let before = confab::engine::devices::enumerate();
     assert!(
-        !before.speakers.iter().any(|d| d.name == "USB Headset"),
+        !before.speakers.iter().any(|d| d.name == "USB-Headset"),
         "{before:?}"
     );
-    let headset = pulse.pactl(&[
-        "load-module",
-        "module-null-sink",
-        "sink_name=confab_usb",
-        "rate=48000",
-        "sink_properties=device.description=USB-Headset",
-    ]);
+    let headset = pulse.plug_sink("confab_usb", "USB-Headset");
     let after = confab::engine::devices::enumerate();
     println!("after plugging: {after:?}");
     let usb_speaker = after
@@ -273,13 +267,7 @@ fn unplugged_devices_fall_back_to_the_default_and_plugged_ones_are_listed() {
     assert!(after > 1e-3, "the fallback speaker is silent: {after}");
 
     // Microphone loss: record the headset's monitor, unplug it, keep reading.
-    let headset = pulse.pactl(&[
-        "load-module",
-        "module-null-sink",
-        "sink_name=confab_usb",
-        "rate=48000",
-        "sink_properties=device.description=USB-Headset",
-    ]);
+    let headset = pulse.plug_sink("confab_usb", "USB-Headset");
     let (mic_status, mic_notices) = recorder();
     let stop = Arc::new(AtomicBool::new(false));
     let headset_mic = record(

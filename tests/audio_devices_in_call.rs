@@ -83,13 +83,7 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
         unsafe { std::env::set_var(key, value) };
     }
     for (name, description) in [("confab_usb", "USB-Headset"), ("confab_mic", "Mic-Room")] {
-        pulse.pactl(&[
-            "load-module",
-            "module-null-sink",
-            &format!("sink_name={name}"),
-            "rate=48000",
-            &format!("sink_properties=device.description={description}"),
-        ]);
+        pulse.plug_sink(name, description);
     }
 
     // Ben's "voice": a 660 Hz tone with a 4 Hz syllable envelope, played into the microphone

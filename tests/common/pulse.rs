@@ -122,14 +122,16 @@ impl Pulse {
         stdout
     }
 
-    /// Adds a null sink (a speaker, with `NAME.monitor` as a microphone); returns its module
-    /// index for [`Pulse::unplug`].
-    pub fn plug_sink(&self, name: &str) -> String {
+    /// Adds a null sink (a speaker named `description`, with `NAME.monitor` as a microphone
+    /// named "Monitor of `description`"); returns its module index for [`Pulse::unplug`].
+    /// `description` must not contain spaces.
+    pub fn plug_sink(&self, name: &str, description: &str) -> String {
         self.pactl(&[
             "load-module",
             "module-null-sink",
             &format!("sink_name={name}"),
             "rate=48000",
+            &format!("sink_properties=device.description={description}"),
         ])
     }
 
