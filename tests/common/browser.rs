@@ -196,18 +196,13 @@ impl Browser {
         timeout: Duration,
         ok: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.state().await;
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "browser: {what} did not happen within {timeout:?}; state: {s:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let poll = Poll {
+            what,
+            timeout,
+            every: Duration::from_millis(100),
+            shows: "state",
+        };
+        poll.until(|| self.state(), ok).await
     }
 
     /// Polls `stats()` until `ok` holds; panics with the last stats after `timeout`.
@@ -217,18 +212,13 @@ impl Browser {
         timeout: Duration,
         ok: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.stats().await;
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "browser: {what} did not happen within {timeout:?}; stats: {s:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let poll = Poll {
+            what,
+            timeout,
+            every: Duration::from_millis(200),
+            shows: "stats",
+        };
+        poll.until(|| self.stats(), ok).await
     }
 
     /// The text of the element matching `css`.
@@ -449,5 +439,39 @@ pub async fn wait_for_participants(http_url: &str, n: u64, timeout: Duration) {
         }
         assert!(Instant::now() < deadline, "never {n} participants: {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads a value from the page every `every` until a condition holds.
+struct Poll<'a> {
+    what: &'a str,
+    timeout: Duration,
+    every: Duration,
+    /// What the value is, for the failure message.
+    shows: &'static str,
+}
+
+impl Poll<'_> {
+    /// The first value `read` gives that satisfies `ok`; panics with the last one after the
+    /// timeout.
+    async fn until<F>(&self, read: impl Fn() -> F, ok: impl Fn(&Value) -> bool) -> Value
+    where
+        F: std::future::Future<Output = Value>,
+    {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let v = read().await;
+            if ok(&v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "browser: {} did not happen within {:?}; {}: {v:#}",
+                self.what,
+                self.timeout,
+                self.shows
+            );
+            tokio::time::sleep(self.every).await;
+        }
     }
 }
