@@ -7,17 +7,17 @@
 
 use std::hint::black_box;
 
-use confab::engine::media::CaptureTime;
-use confab::engine::media::audio_processing::{
+use confab_engine::media::CaptureTime;
+use confab_engine::media::audio_processing::{
     AudioProcessor, PROCESSING_FRAME_SAMPLES, ProcessingSettings,
 };
-use confab::engine::media::convert::{Scaler, i420_to_rgba, rgba_to_i420};
-use confab::engine::media::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
-use confab::engine::media::opus_codec::{
+use confab_engine::media::convert::{Scaler, i420_to_rgba, rgba_to_i420};
+use confab_engine::media::h264::{H264Decoder, H264Encoder, H264EncoderConfig};
+use confab_engine::media::opus_codec::{
     AudioDecoder, FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusEncoderConfig,
 };
-use confab::engine::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig};
-use confab::engine::media::synthetic_video::SyntheticVideo;
+use confab_engine::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig};
+use confab_engine::media::synthetic_video::SyntheticVideo;
 use criterion::{Criterion, criterion_main};
 
 const W: u32 = 1280;

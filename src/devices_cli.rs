@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use confab::engine::devices::sound_check::{self, SoundCheckOptions};
-use confab::engine::devices::{DeviceInfo, DeviceStatus, enumerate};
+use confab_engine::devices::sound_check::{self, SoundCheckOptions};
+use confab_engine::devices::{DeviceInfo, DeviceStatus, enumerate};
 
 /// Arguments of `confab devices`.
 #[derive(Debug, clap::Args)]

@@ -22,15 +22,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use confab::engine::devices::DeviceNotice;
-use confab::engine::incoming::NullSink;
-use confab::engine::media::synthetic_video::read_marker;
-use confab::engine::media::{AudioFrame, CaptureTime};
-use confab::engine::{
+use confab_engine::devices::DeviceNotice;
+use confab_engine::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
+use confab_engine::media::NullSink;
+use confab_engine::media::synthetic_video::read_marker;
+use confab_engine::media::{AudioFrame, CaptureTime};
+use confab_engine::{
     AudioInput, AudioOutput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent,
     LinkState, MediaProbe, ParticipantStats, VideoInput, VideoSettings,
 };
-use confab::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
 use serde::Serialize;
 
 /// What `confab join` was asked to do.

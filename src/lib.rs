@@ -3,10 +3,9 @@
 //! The library half of the `confab` package. The binary (`src/main.rs`) is a thin CLI over it;
 //! integration tests and benchmarks use it directly.
 //!
-//! - [`engine`]: the call engine (media pipeline, WebRTC peer connections, call session). Never
-//!   imports UI code.
+//! - The call engine (media pipeline, WebRTC peer connections, call session, measurement) is
+//!   the `confab-engine` workspace crate; this crate uses only its public API.
 //! - [`loopback`]: `confab loopback`, a measured call between two in-process engines.
-//! - [`measure`]: call-quality measurement from the media itself (frame markers, beeps, CPU).
 //! - [`ui`]: the desktop app (eframe/egui), a client of the engine's command/event API.
 //! - [`app_dirs`]: the application id and where settings, window state and logs live.
 //! - [`versions`]: what `confab --version` reports (Confab, OpenH264, libopus).
@@ -14,8 +13,6 @@
 //!   `signaling-server` workspace crates.
 
 pub mod app_dirs;
-pub mod engine;
 pub mod loopback;
-pub mod measure;
 pub mod ui;
 pub mod versions;

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use signaling_server::{ServerConfig, SignalingServer};
 
-use crate::engine::incoming::NullSink;
-use crate::engine::{
+use confab_engine::measure::{BeepProbe, Percentiles, ProcessMeter, VideoAnalyzer};
+use confab_engine::media::NullSink;
+use confab_engine::{
     AudioInput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState,
     ParticipantStats, VideoInput, VideoSettings,
 };
-use crate::measure::{BeepProbe, Percentiles, ProcessMeter, VideoAnalyzer};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -210,7 +210,7 @@ impl Side {
             .map_or(AudioInput::Synthetic, AudioInput::WavFile);
         config.bind_addrs = vec![([127, 0, 0, 1], 0).into()];
         config.preview = false;
-        config.probe = Some(Arc::clone(&probe) as Arc<dyn crate::engine::MediaProbe>);
+        config.probe = Some(Arc::clone(&probe) as Arc<dyn confab_engine::MediaProbe>);
         let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))
             .map_err(|e| LoopbackError::Setup(format!("{name}: {e}")))?;
         Ok(Self {

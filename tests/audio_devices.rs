@@ -2,21 +2,19 @@
 //! own speaker and microphone paths (cpal's PulseAudio host), driven through the `confab`
 //! binary so the server's address can be given to it in its environment.
 //!
-//! The server (`common::pulse`) is started per test in a fresh runtime directory and killed at
+//! The server (`confab_test_support::pulse`) is started per test in a fresh runtime directory and killed at
 //! the end. Where PulseAudio cannot start (not installed, no permission), the tests print why and
 //! return.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
-mod common;
-
 use std::time::Duration;
 
-use common::pulse::Pulse;
+use confab_test_support::pulse::Pulse;
 
 #[test]
 fn the_null_sink_and_its_monitor_are_listed_as_speaker_and_microphone() {
     let Some(pulse) = Pulse::start() else { return };
-    let out = pulse.confab(&["devices", "--json"]);
+    let out = pulse.run(env!("CARGO_BIN_EXE_confab"), &["devices", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -45,20 +43,23 @@ fn the_null_sink_and_its_monitor_are_listed_as_speaker_and_microphone() {
 /// Plays a tone through the speaker path and records the sink's monitor through the
 /// microphone path.
 fn sound_check(pulse: &Pulse) -> serde_json::Value {
-    let out = pulse.confab(&[
-        "sound-check",
-        "--json",
-        "--speaker",
-        "pulseaudio:confab_test",
-        "--microphone",
-        "pulseaudio:confab_test.monitor",
-        "--frequency",
-        "880",
-        "--level",
-        "-12",
-        "--seconds",
-        "2",
-    ]);
+    let out = pulse.run(
+        env!("CARGO_BIN_EXE_confab"),
+        &[
+            "sound-check",
+            "--json",
+            "--speaker",
+            "pulseaudio:confab_test",
+            "--microphone",
+            "pulseaudio:confab_test.monitor",
+            "--frequency",
+            "880",
+            "--level",
+            "-12",
+            "--seconds",
+            "2",
+        ],
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
@@ -109,9 +110,10 @@ fn without_a_sound_card_the_call_goes_on_and_says_why() {
     std::fs::create_dir_all(&dir).unwrap();
     let empty_alsa = dir.join("asound.conf");
     std::fs::write(&empty_alsa, "# no devices\n").unwrap();
-    let (rt, server) = common::engine::start_server_runtime();
-    let host = common::engine::start_engine(common::engine::small_engine_config("host"));
-    host.send(confab::engine::EngineCommand::Join {
+    let (rt, server) = confab_test_support::signaling::start_server_runtime();
+    let host =
+        confab_engine::testing::start_engine(confab_engine::testing::small_engine_config("host"));
+    host.send(confab_engine::EngineCommand::Join {
         url: server.ws_url(),
         room: "no-sound".into(),
         password: None,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::browser::{
     Browser, Serve, http_get, native_join, report_participant, wait_for_participants,
 };
-use common::signaling::RawClient;
+use confab_test_support::signaling::RawClient;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -388,7 +388,7 @@ async fn the_page_explains_refusals_and_rides_out_a_server_restart() {
     // SHA-256 used on pages that are not a secure context.
     let a = "sha-256 CA:B2:11:00:FF:EE:DD:CC:BB:AA:99:88:77:66:55:44:33:22:11:00:12:34:56:78:9A:BC:DE:F0:01:02:03:04";
     let b = "sha-256 01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d:1e:1f:20";
-    let expected = confab::engine::verification::verification_code(a, b);
+    let expected = confab_engine::verification::verification_code(a, b);
     for fallback in [false, true] {
         let code = browser
             .client

@@ -7,13 +7,12 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::engine::{small_engine_config, start_engine, start_server_runtime};
-use confab::engine::{EngineCommand, EngineEvent};
+use confab_engine::testing::{small_engine_config, start_engine};
+use confab_engine::{EngineCommand, EngineEvent};
+use confab_test_support::signaling::start_server_runtime;
 
 fn confab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_confab"))

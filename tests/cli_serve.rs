@@ -7,13 +7,11 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::signaling::{Closed, RawClient};
+use confab_test_support::signaling::{Closed, RawClient};
 use signaling_client::protocol::ServerMessage;
 
 fn confab() -> Command {

@@ -9,15 +9,13 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::engine::{small_engine_config, start_engine};
-use confab::engine::{CallState, EngineCommand, EngineEvent, VideoInput};
 use confab::ui::address::parse_confab_link;
 use confab::ui::app::Screen;
 use confab::ui::{AppOptions, ConfabApp};
+use confab_engine::testing::{small_engine_config, start_engine};
+use confab_engine::{CallState, EngineCommand, EngineEvent, VideoInput};
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
@@ -137,7 +135,7 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
     // The call view with both cameras off, so the snapshot compares layout, not moving video.
     ben.send(EngineCommand::SelectSources {
         video: VideoInput::None,
-        audio: confab::engine::AudioInput::Synthetic,
+        audio: confab_engine::AudioInput::Synthetic,
     })
     .unwrap();
     ben.send(EngineCommand::SetCamera(false)).unwrap();
@@ -158,7 +156,7 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
     drop(ben);
 }
 
-fn wait_for_id(engine: &confab::engine::Engine) -> ParticipantId {
+fn wait_for_id(engine: &confab_engine::Engine) -> ParticipantId {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         assert!(Instant::now() < deadline, "the second engine did not join");

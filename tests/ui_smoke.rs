@@ -10,15 +10,14 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::engine::{small_engine_config, start_engine, start_server_runtime};
-use confab::engine::{EngineCommand, VideoSettings};
+use confab_engine::testing::{small_engine_config, start_engine};
+use confab_engine::{EngineCommand, VideoSettings};
+use confab_test_support::signaling::start_server_runtime;
 
 /// A virtual display that goes away when dropped.
 struct Xvfb {

@@ -17,10 +17,10 @@ use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
 use super::settings_file::{Loaded, SettingsFile};
 use super::video::VideoTextures;
-use crate::engine::devices::{DeviceKind, DeviceList, DeviceNotice, DeviceState};
-use crate::engine::incoming::NullSink;
-use crate::engine::{AudioOutput, VideoInput};
-use crate::engine::{
+use confab_engine::devices::{DeviceKind, DeviceList, DeviceNotice, DeviceState};
+use confab_engine::media::NullSink;
+use confab_engine::{AudioOutput, VideoInput};
+use confab_engine::{
     CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats,
 };
 
@@ -194,7 +194,7 @@ impl ConfabApp {
     pub fn new(
         cc: &eframe::CreationContext<'_>,
         options: AppOptions,
-    ) -> Result<Self, crate::engine::EngineError> {
+    ) -> Result<Self, confab_engine::EngineError> {
         let defaults = if options.devices {
             Settings::default()
         } else {
@@ -436,7 +436,7 @@ impl ConfabApp {
         // is queued now (never more, or a slow frame could keep this loop from ever returning)
         // and keep the last per source.
         let queued = self.engine.video().len();
-        let mut newest: BTreeMap<Option<ParticipantId>, crate::engine::VideoFrameEvent> =
+        let mut newest: BTreeMap<Option<ParticipantId>, confab_engine::VideoFrameEvent> =
             BTreeMap::new();
         for frame in self.engine.video().try_iter().take(queued) {
             newest.insert(frame.from.clone(), frame);

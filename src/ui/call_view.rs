@@ -9,7 +9,7 @@ use signaling_client::ParticipantId;
 
 use super::app::{ConfabApp, Remote, Screen, display_name};
 use super::lobby::fit;
-use crate::engine::LinkState;
+use confab_engine::LinkState;
 
 const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::M);
 const CAMERA: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::V);

@@ -4,8 +4,8 @@ use eframe::egui;
 
 use super::app::{ConfabApp, Screen, friendly_error};
 use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice, ThemeChoice};
-use crate::engine::devices::audio::DEFAULT_DEVICE;
-use crate::engine::devices::{DeviceInfo, DeviceKind};
+use confab_engine::devices::audio::DEFAULT_DEVICE;
+use confab_engine::devices::{DeviceInfo, DeviceKind};
 
 impl ConfabApp {
     pub(super) fn lobby_ui(&mut self, ui: &mut egui::Ui) {

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::devices::DeviceList;
-use crate::engine::devices::audio::DEFAULT_DEVICE;
-use crate::engine::media::audio_processing::ProcessingSettings;
-use crate::engine::{AudioInput, AudioOutput, VideoInput};
+use confab_engine::devices::DeviceList;
+use confab_engine::devices::audio::DEFAULT_DEVICE;
+use confab_engine::media::audio_processing::ProcessingSettings;
+use confab_engine::{AudioInput, AudioOutput, VideoInput};
 
 /// Most recent rooms kept.
 const RECENT_ROOMS: usize = 8;
@@ -177,7 +177,7 @@ mod tests {
         let s = Settings::default();
         let mut devices = DeviceList::default();
         assert_eq!(s.video_input(&devices), VideoInput::None);
-        devices.cameras.push(crate::engine::devices::DeviceInfo {
+        devices.cameras.push(confab_engine::devices::DeviceInfo {
             id: "0".into(),
             name: "HD Webcam".into(),
             is_default: true,

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use eframe::egui::{ColorImage, Context, TextureHandle, TextureOptions};
 
-use crate::engine::VideoFrameEvent;
-use crate::engine::media::CaptureTime;
-use crate::engine::media::convert::i420_to_rgba;
+use confab_engine::VideoFrameEvent;
+use confab_engine::media::CaptureTime;
+use confab_engine::media::convert::i420_to_rgba;
 use signaling_client::ParticipantId;
 
 /// Frame-to-screen samples kept (most recent).

@@ -10,10 +10,5 @@
     reason = "test helpers: a panic is a test failure with its message"
 )]
 
-pub mod audio;
 pub mod browser;
-pub mod engine;
 pub mod firefox;
-pub mod pulse;
-pub mod signaling;
-pub mod tcp_proxy;

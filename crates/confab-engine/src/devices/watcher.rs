@@ -1,0 +1,119 @@
+//! Hot-plug: a named thread that lists devices every few seconds and reports changes.
+//!
+//! Enumeration is cheap on most systems but can take a few hundred milliseconds (device
+//! probing), so it runs on its own thread (`confab-devices`), never on the engine's runtime or
+//! the UI thread. The first list is reported at once; later ones only when they differ.
+//! Dropping the [`DeviceWatcher`] stops the thread (within one poll step).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{DeviceList, enumerate};
+
+/// How often devices are listed.
+pub const POLL_EVERY: Duration = Duration::from_secs(3);
+
+/// The running watcher thread.
+#[derive(Debug)]
+pub struct DeviceWatcher {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DeviceWatcher {
+    /// Starts watching; `on_change` gets the first list and every changed one.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn(
+        every: Duration,
+        on_change: impl Fn(DeviceList) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        Self::spawn_with(every, enumerate, on_change)
+    }
+
+    /// Like [`DeviceWatcher::spawn`] with a custom lister (tests).
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn spawn_with(
+        every: Duration,
+        list: impl Fn() -> DeviceList + Send + 'static,
+        on_change: impl Fn(DeviceList) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_thread = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("confab-devices".into())
+            .spawn(move || {
+                let mut last: Option<DeviceList> = None;
+                while !stop_thread.load(Ordering::Relaxed) {
+                    let now = list();
+                    if last.as_ref() != Some(&now) {
+                        on_change(now.clone());
+                        last = Some(now);
+                    }
+                    let until = Instant::now() + every;
+                    while Instant::now() < until && !stop_thread.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(50).min(every));
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for DeviceWatcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devices::DeviceInfo;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn reports_the_first_list_and_then_only_changes() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let c = Arc::clone(&calls);
+        let lister = move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            let mut list = DeviceList::default();
+            // A headset appears at the fourth look.
+            if n >= 3 {
+                list.microphones.push(DeviceInfo {
+                    id: "alsa:headset".into(),
+                    name: "Headset".into(),
+                    is_default: false,
+                });
+            }
+            list
+        };
+        let s = Arc::clone(&seen);
+        let watcher = DeviceWatcher::spawn_with(Duration::from_millis(5), lister, move |l| {
+            s.lock().unwrap().push(l);
+        })
+        .unwrap();
+        while calls.load(Ordering::SeqCst) < 8 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(watcher);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen[0].microphones.is_empty());
+        assert_eq!(seen[1].microphones[0].name, "Headset");
+    }
+}

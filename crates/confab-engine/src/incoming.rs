@@ -1,0 +1,579 @@
+//! Incoming media: per-participant video decoder threads and the audio playout thread.
+//!
+//! Video: the session hands each received access unit to that participant's decoder thread
+//! (bounded queue). Decoded pictures go to the UI over a drop-oldest channel and the repaint
+//! callback wakes it. The thread decodes only what can decode: before the first keyframe, and
+//! after lost packets, a decode error or a queue overflow, it skips units until the next IDR
+//! and asks the session for a PLI (the session rate-limits them), so a missing reference is
+//! never fed to openh264 and never shown as a corrupt picture.
+//!
+//! Why a picture did not reach the screen is counted separately ([`DecodeCounters`], exposed in
+//! [`super::api::ParticipantStats`]), because the remedies differ:
+//! - **decode errors**: openh264 rejected a unit that should have decoded (corrupt or
+//!   undecodable data: a sender or network problem);
+//! - **skipped awaiting a keyframe**: units whose references were missing (stream joined
+//!   mid-GOP, loss, or one of the drops below);
+//! - **dropped, decoder behind**: the decode queue was full (our CPU, not the network);
+//! - **dropped, consumer slow**: decoded pictures the app did not take in time (the UI thread or
+//!   `confab join` loop, not the decoder).
+//!
+//! Audio: the session pushes each Opus RTP packet into the participant's jitter buffer in the
+//! shared mixer; the playout thread pulls 20 ms from the mixer on a steady clock and hands it to
+//! the audio sink (and the probe).
+//!
+//! Contract: once [`VideoDecoderThread`] is dropped (participant left), no frame of that
+//! participant is delivered any more.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use signaling_client::ParticipantId;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::EngineError;
+use super::api::{AudioOutput, MediaProbe, Repaint, VideoFrameEvent};
+use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus, open_sink};
+use super::media::CaptureTime;
+use super::media::drop_oldest::{DropOldestSender, SendOutcome};
+use super::media::h264::{AccessUnitKind, H264Decoder, access_unit_kind};
+use super::media::jitter_buffer::FrameKind;
+use super::media::mixer::AudioMixer;
+use super::media::opus_codec::OpusDecoder;
+use super::media::{AudioSink, NullSink};
+
+/// Access units waiting for one decoder before new ones are dropped.
+const DECODE_QUEUE: usize = 30;
+
+/// The mixer shared by the session (push) and the playout thread (pull).
+pub(crate) type SharedMixer = Arc<Mutex<AudioMixer<ParticipantId, OpusDecoder>>>;
+
+/// Counters a decoder thread keeps for the stats (see the module docs for what each means).
+#[derive(Debug, Default)]
+pub(crate) struct DecodeCounters {
+    /// Pictures decoded.
+    pub(crate) decoded: AtomicU64,
+    /// Units openh264 rejected.
+    pub(crate) decode_errors: AtomicU64,
+    /// Units not decoded because their references were missing.
+    pub(crate) skipped_awaiting_keyframe: AtomicU64,
+    /// Units dropped because the decode queue was full.
+    pub(crate) dropped_decoder_behind: AtomicU64,
+    /// Decoded pictures evicted from the app's queue by this participant's newer ones.
+    pub(crate) dropped_consumer_slow: AtomicU64,
+    pub(crate) decode_micros: AtomicU64,
+    pub(crate) width: AtomicU32,
+    pub(crate) height: AtomicU32,
+}
+
+struct Unit {
+    data: Bytes,
+    /// Something before this unit never reached the decoder (network loss or queue overflow).
+    lost_before: bool,
+}
+
+/// One participant's decoder thread.
+pub(crate) struct VideoDecoderThread {
+    queue: Option<SyncSender<Unit>>,
+    thread: Option<JoinHandle<()>>,
+    pub(crate) counters: Arc<DecodeCounters>,
+    keyframe_needed: UnboundedSender<ParticipantId>,
+    id: ParticipantId,
+    /// A unit was dropped on a full queue: the next queued one must be flagged `lost_before`.
+    overflowed: AtomicBool,
+}
+
+/// The decoding loop of one participant: state that decides what to feed openh264.
+struct DecodeLoop {
+    decoder: H264Decoder,
+    who: ParticipantId,
+    frames: DropOldestSender<VideoFrameEvent>,
+    repaint: Repaint,
+    pli: UnboundedSender<ParticipantId>,
+    counters: Arc<DecodeCounters>,
+    /// True until a keyframe decodes, and again after anything broke the reference chain.
+    awaiting_keyframe: bool,
+}
+
+impl DecodeLoop {
+    fn handle(&mut self, unit: &Unit) {
+        if unit.lost_before {
+            self.awaiting_keyframe = true;
+        }
+        let kind = access_unit_kind(&unit.data);
+        if self.awaiting_keyframe && kind == AccessUnitKind::Delta {
+            // Its references are gone: decoding it would fail or show garbage. Keep asking
+            // (the session rate-limits), in case a PLI or the keyframe itself was lost.
+            self.counters
+                .skipped_awaiting_keyframe
+                .fetch_add(1, Ordering::Relaxed);
+            let _ = self.pli.send(self.who.clone());
+            return;
+        }
+        let started = Instant::now();
+        match self.decoder.decode(&unit.data, CaptureTime::now()) {
+            Ok(Some(frame)) => {
+                let decoded_at = CaptureTime::now();
+                let c = &self.counters;
+                c.decode_micros
+                    .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                c.decoded.fetch_add(1, Ordering::Relaxed);
+                c.width.store(frame.width(), Ordering::Relaxed);
+                c.height.store(frame.height(), Ordering::Relaxed);
+                self.awaiting_keyframe = false;
+                let outcome = self.frames.send(VideoFrameEvent {
+                    from: Some(self.who.clone()),
+                    frame,
+                    decoded_at,
+                });
+                if let SendOutcome::QueuedDroppedOldest(n) = outcome {
+                    c.dropped_consumer_slow
+                        .fetch_add(u64::from(n), Ordering::Relaxed);
+                }
+                (self.repaint)();
+            }
+            Ok(None) => {
+                if kind == AccessUnitKind::Keyframe {
+                    self.awaiting_keyframe = false;
+                }
+            }
+            Err(e) => {
+                self.counters.decode_errors.fetch_add(1, Ordering::Relaxed);
+                if !self.awaiting_keyframe {
+                    tracing::debug!(id = %self.who, error = %e, "decode failed; requesting a keyframe");
+                }
+                self.awaiting_keyframe = true;
+                let _ = self.pli.send(self.who.clone());
+            }
+        }
+    }
+}
+
+impl VideoDecoderThread {
+    /// Starts decoding for `id`; decoded frames go to `frames`, keyframe needs to `keyframe_needed`.
+    pub(crate) fn spawn(
+        id: ParticipantId,
+        frames: DropOldestSender<VideoFrameEvent>,
+        repaint: Repaint,
+        keyframe_needed: UnboundedSender<ParticipantId>,
+    ) -> Result<Self, EngineError> {
+        let decoder = H264Decoder::new().map_err(|e| EngineError::Media(e.to_string()))?;
+        let (tx, rx): (SyncSender<Unit>, Receiver<Unit>) = sync_channel(DECODE_QUEUE);
+        let counters = Arc::new(DecodeCounters::default());
+        let mut state = DecodeLoop {
+            decoder,
+            who: id.clone(),
+            frames,
+            repaint,
+            pli: keyframe_needed.clone(),
+            counters: Arc::clone(&counters),
+            awaiting_keyframe: true,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("confab-video-dec-{id}"))
+            .spawn(move || {
+                while let Ok(unit) = rx.recv() {
+                    state.handle(&unit);
+                }
+            })
+            .map_err(|e| EngineError::Media(format!("cannot start a decoder thread: {e}")))?;
+        Ok(Self {
+            queue: Some(tx),
+            thread: Some(thread),
+            counters,
+            keyframe_needed,
+            id,
+            overflowed: AtomicBool::new(false),
+        })
+    }
+
+    /// Queues one access unit; drops it (and asks for a keyframe) if the decoder is behind.
+    pub(crate) fn push(&self, data: Bytes, lost_before: bool) {
+        let Some(queue) = &self.queue else { return };
+        let lost_before = lost_before | self.overflowed.swap(false, Ordering::Relaxed);
+        match queue.try_send(Unit { data, lost_before }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                // The next queued unit follows a gap: this unit, and any loss it was flagged with.
+                self.overflowed.store(true, Ordering::Relaxed);
+                self.counters
+                    .dropped_decoder_behind
+                    .fetch_add(1, Ordering::Relaxed);
+                let _ = self.keyframe_needed.send(self.id.clone());
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+impl Drop for VideoDecoderThread {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the unit in hand.
+        self.queue.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the playout thread takes besides the mixer.
+pub(crate) struct PlayoutControls {
+    /// Switch to another output (opened on the playout thread; no renegotiation).
+    pub(crate) switch: crossbeam_channel::Receiver<AudioOutput>,
+    /// Where device notices (speaker lost, switched, absent) go.
+    pub(crate) status: DeviceStatus,
+    /// Every played 20 ms also goes here: the echo canceller's far-end reference.
+    pub(crate) render: Option<RenderTap>,
+}
+
+/// Receives what is played, with the sink's output delay (the echo canceller's reference).
+pub(crate) type RenderTap = Arc<dyn Fn(&[f32], Duration) + Send + Sync>;
+
+/// The playout thread: pulls the mixer every 20 ms.
+pub(crate) struct PlayoutThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PlayoutThread {
+    pub(crate) fn spawn(
+        mixer: SharedMixer,
+        mut sink: Box<dyn AudioSink>,
+        probe: Option<Arc<dyn MediaProbe>>,
+        controls: PlayoutControls,
+    ) -> Result<Self, EngineError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("confab-playout".into())
+            .spawn(move || {
+                let period = Duration::from_millis(20);
+                let mut next = Instant::now() + period;
+                while !stop2.load(Ordering::Relaxed) {
+                    if let Ok(output) = controls.switch.try_recv() {
+                        sink = switch_sink(&output, &controls.status);
+                    }
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    next += period;
+                    // After a stall (suspend, debugger) do not try to catch up frame by frame.
+                    if Instant::now() > next + period * 5 {
+                        next = Instant::now() + period;
+                    }
+                    let at = CaptureTime::now();
+                    let mixed = match mixer.lock() {
+                        Ok(mut m) => m.pull(at),
+                        Err(_) => return,
+                    };
+                    let decoded = mixed
+                        .kinds
+                        .iter()
+                        .any(|(_, k)| !matches!(k, FrameKind::Silence));
+                    sink.play(&mixed.samples);
+                    if let Some(render) = &controls.render {
+                        render(&mixed.samples, sink.output_delay());
+                    }
+                    if let Some(p) = &probe {
+                        p.audio_played(&mixed.samples, at, decoded);
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Media(format!("cannot start the playout thread: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for PlayoutThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens `output`; on failure tells the user and plays nowhere (the call goes on).
+fn switch_sink(output: &AudioOutput, status: &DeviceStatus) -> Box<dyn AudioSink> {
+    match open_sink(output, Arc::clone(status)) {
+        Ok(sink) => sink,
+        Err(e) => {
+            let device = match output {
+                AudioOutput::Speaker(id) => id.clone(),
+                AudioOutput::None => String::new(),
+            };
+            status(DeviceNotice {
+                kind: DeviceKind::Speaker,
+                state: DeviceState::Absent,
+                device,
+                message: format!("{e} You will not hear the others."),
+            });
+            Box::new(NullSink)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The decoder thread's bookkeeping, driven with real H.264 from openh264: what counts as a
+    //! decode error and what as a drop. A repaint callback that can hold the thread still makes
+    //! the decode queue overflow on demand instead of by timing luck.
+
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        reason = "test code: a panic is the test failing, with its message"
+    )]
+
+    use std::sync::Condvar;
+
+    use super::*;
+    use crate::media::drop_oldest::{self, DropOldestReceiver};
+    use crate::media::h264::{H264Encoder, H264EncoderConfig};
+    use crate::media::synthetic_video::SyntheticVideo;
+
+    /// Failure guard for waits on the decoder thread; nothing asserts on speed.
+    const GUARD: Duration = Duration::from_secs(20);
+
+    /// `count` access units of a 160x120 test pattern; IDRs at the indices in `keyframes` (and
+    /// at 0, where every stream starts).
+    fn stream(count: u32, keyframes: &[u32]) -> Vec<Bytes> {
+        let source = SyntheticVideo::new(160, 120, 15).unwrap();
+        let mut config = H264EncoderConfig::new(160, 120, 15.0, 300_000);
+        config.allow_frame_skip = false;
+        let mut encoder = H264Encoder::new(config).unwrap();
+        (0..count)
+            .map(|n| {
+                if keyframes.contains(&n) {
+                    encoder.request_keyframe();
+                }
+                let at = CaptureTime::from_micros(u64::from(n) * 66_667);
+                let unit = encoder.encode(&source.render(n, at)).unwrap().unwrap();
+                assert_eq!(unit.keyframe, n == 0 || keyframes.contains(&n));
+                Bytes::from(unit.data)
+            })
+            .collect()
+    }
+
+    /// A repaint callback that blocks the decoder thread while the gate is closed.
+    #[derive(Default)]
+    struct Gate {
+        closed: Mutex<bool>,
+        changed: Condvar,
+    }
+
+    impl Gate {
+        fn set_closed(&self, closed: bool) {
+            *self.closed.lock().unwrap() = closed;
+            self.changed.notify_all();
+        }
+
+        fn pass(&self) {
+            let mut closed = self.closed.lock().unwrap();
+            while *closed {
+                closed = self.changed.wait(closed).unwrap();
+            }
+        }
+    }
+
+    struct Harness {
+        decoder: VideoDecoderThread,
+        frames: DropOldestReceiver<VideoFrameEvent>,
+        plis: tokio::sync::mpsc::UnboundedReceiver<ParticipantId>,
+        gate: Arc<Gate>,
+    }
+
+    impl Harness {
+        /// A decoder thread whose pictures go to a queue of `capacity` that nobody drains.
+        fn new(capacity: usize) -> Self {
+            let (tx, frames) = drop_oldest::channel(capacity);
+            let (pli_tx, plis) = tokio::sync::mpsc::unbounded_channel();
+            let gate = Arc::new(Gate::default());
+            let g = Arc::clone(&gate);
+            let decoder =
+                VideoDecoderThread::spawn("ann".into(), tx, Arc::new(move || g.pass()), pli_tx)
+                    .unwrap();
+            Self {
+                decoder,
+                frames,
+                plis,
+                gate,
+            }
+        }
+
+        fn count(&self, what: fn(&DecodeCounters) -> &AtomicU64) -> u64 {
+            what(&self.decoder.counters).load(Ordering::Relaxed)
+        }
+
+        /// Waits until the thread has handled `n` units in all (decoded, skipped or failed).
+        fn wait_handled(&self, n: u64) {
+            let deadline = Instant::now() + GUARD;
+            loop {
+                let c = &self.decoder.counters;
+                let handled = c.decoded.load(Ordering::Relaxed)
+                    + c.skipped_awaiting_keyframe.load(Ordering::Relaxed)
+                    + c.decode_errors.load(Ordering::Relaxed);
+                if handled >= n {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "decoder handled {handled} of {n}"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+
+        fn plis(&mut self) -> usize {
+            std::iter::from_fn(|| self.plis.try_recv().ok()).count()
+        }
+    }
+
+    #[test]
+    fn a_slow_consumer_drops_pictures_but_causes_no_decode_errors() {
+        let mut h = Harness::new(2);
+        let units = stream(10, &[]);
+        for unit in &units {
+            h.decoder.push(unit.clone(), false);
+        }
+        h.wait_handled(10);
+        assert_eq!(h.count(|c| &c.decoded), 10);
+        assert_eq!(
+            h.count(|c| &c.dropped_consumer_slow),
+            8,
+            "queue of 2, never drained"
+        );
+        assert_eq!(h.frames.len(), 2);
+        assert_eq!(h.count(|c| &c.decode_errors), 0);
+        assert_eq!(h.count(|c| &c.skipped_awaiting_keyframe), 0);
+        assert_eq!(h.count(|c| &c.dropped_decoder_behind), 0);
+        assert_eq!(h.plis(), 0, "nothing to recover from");
+    }
+
+    #[test]
+    fn a_decoder_that_falls_behind_drops_units_and_skips_to_the_next_keyframe_without_errors() {
+        let mut h = Harness::new(64);
+        let units = stream(40, &[37]);
+        h.gate.set_closed(true);
+        h.decoder.push(units[0].clone(), false);
+        // The thread now holds the first picture in the repaint callback, its queue empty.
+        let deadline = Instant::now() + GUARD;
+        while h.count(|c| &c.decoded) == 0 {
+            assert!(Instant::now() < deadline, "first picture never decoded");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for unit in &units[1..=35] {
+            h.decoder.push(unit.clone(), false);
+        }
+        assert_eq!(
+            h.count(|c| &c.dropped_decoder_behind),
+            35 - DECODE_QUEUE as u64,
+            "the queue holds {DECODE_QUEUE}"
+        );
+        assert!(h.plis() >= 1, "an overflow asks for a keyframe at once");
+        h.gate.set_closed(false);
+        h.wait_handled(1 + DECODE_QUEUE as u64);
+        // 36 follows the dropped 31..35: skipped. 37 is an IDR, 38..39 follow it.
+        for unit in &units[36..] {
+            h.decoder.push(unit.clone(), false);
+        }
+        h.wait_handled(1 + DECODE_QUEUE as u64 + 4);
+        assert_eq!(h.count(|c| &c.decoded), 1 + DECODE_QUEUE as u64 + 3);
+        assert_eq!(h.count(|c| &c.skipped_awaiting_keyframe), 1);
+        assert_eq!(
+            h.count(|c| &c.decode_errors),
+            0,
+            "overflow is not a decode error"
+        );
+        assert_eq!(h.count(|c| &c.dropped_consumer_slow), 0);
+    }
+
+    #[test]
+    fn a_stream_joined_mid_gop_waits_for_its_keyframe_without_errors() {
+        let mut h = Harness::new(64);
+        let units = stream(12, &[8]);
+        for unit in &units[3..] {
+            h.decoder.push(unit.clone(), false);
+        }
+        h.wait_handled(9);
+        assert_eq!(h.count(|c| &c.skipped_awaiting_keyframe), 5, "units 3..7");
+        assert_eq!(h.count(|c| &c.decoded), 4, "units 8..11");
+        assert_eq!(h.count(|c| &c.decode_errors), 0);
+        assert!(
+            h.plis() >= 5,
+            "every skipped unit asks (the session rate-limits)"
+        );
+    }
+
+    #[test]
+    fn lost_packets_skip_to_the_next_keyframe() {
+        let h = Harness::new(64);
+        let units = stream(8, &[5]);
+        for (n, unit) in units.iter().enumerate() {
+            if n != 2 {
+                h.decoder.push(unit.clone(), n == 3);
+            }
+        }
+        h.wait_handled(7);
+        assert_eq!(h.count(|c| &c.decoded), 2 + 3, "0..1, then 5..7");
+        assert_eq!(h.count(|c| &c.skipped_awaiting_keyframe), 2, "3 and 4");
+        assert_eq!(h.count(|c| &c.decode_errors), 0);
+    }
+
+    /// A P slice naming picture parameter set 300 (openh264 knows at most 256): undecodable
+    /// whatever came before. Bits: first_mb_in_slice ue(0) = `1`, slice_type ue(5) = `00110`,
+    /// pps_id ue(300) = `00000000 100101101`, then filler.
+    const BAD_SLICE: [u8; 12] = [
+        0,
+        0,
+        0,
+        1,
+        0x41,
+        0b1001_1000,
+        0b0000_0010,
+        0b0101_1011,
+        0xFF,
+        0xFF,
+        0xFF,
+        0x80,
+    ];
+
+    #[test]
+    fn corrupt_data_counts_as_a_decode_error_and_asks_for_a_keyframe() {
+        let mut h = Harness::new(64);
+        let units = stream(6, &[4]);
+        h.decoder.push(units[0].clone(), false);
+        h.decoder.push(units[1].clone(), false);
+        h.decoder.push(Bytes::from_static(&BAD_SLICE), false);
+        // After the error the reference chain is broken: 2 and 3 wait, 4 (IDR) and 5 decode.
+        for unit in &units[2..] {
+            h.decoder.push(unit.clone(), false);
+        }
+        h.wait_handled(7);
+        assert_eq!(h.count(|c| &c.decode_errors), 1);
+        assert_eq!(h.count(|c| &c.skipped_awaiting_keyframe), 2);
+        assert_eq!(h.count(|c| &c.decoded), 4);
+        assert_eq!(h.count(|c| &c.dropped_decoder_behind), 0);
+        assert!(h.plis() >= 1);
+    }
+
+    #[test]
+    fn access_units_are_classified_by_their_slices() {
+        let units = stream(2, &[]);
+        assert_eq!(access_unit_kind(&units[0]), AccessUnitKind::Keyframe);
+        assert_eq!(access_unit_kind(&units[1]), AccessUnitKind::Delta);
+        assert_eq!(access_unit_kind(&BAD_SLICE), AccessUnitKind::Delta);
+        assert_eq!(
+            access_unit_kind(&[0, 0, 1, 0x67, 1, 2]),
+            AccessUnitKind::NoPicture
+        );
+        assert_eq!(access_unit_kind(&[]), AccessUnitKind::NoPicture);
+    }
+}

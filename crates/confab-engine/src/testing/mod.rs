@@ -1,0 +1,49 @@
+//! Test doubles and helpers, compiled only with the `testing` feature (and for the engine's own
+//! unit tests). Production code never depends on anything here.
+//!
+//! - [`FakeCameras`]: in-process cameras behind the camera device boundary, producing real MJPEG
+//!   or raw frames, with fault switches (unplug, busy, corrupt frames).
+//! - [`ImpairmentRelay`]: a user-space UDP relay that drops, delays or black-holes a call's
+//!   packets (this kernel has no `tc netem`).
+//! - [`fixtures`]: Y4M and WAV files for file-fed media.
+//! - [`small_engine_config`] and [`start_engine`]: a quick engine for tests.
+
+mod fake_cameras;
+pub mod fixtures;
+mod impairment_relay;
+
+use std::sync::Arc;
+
+pub use fake_cameras::FakeCameras;
+pub use impairment_relay::{ImpairmentRelay, strip_candidates};
+
+use crate::media::NullSink;
+use crate::{Engine, EngineConfig, VideoSettings};
+
+/// 320x240 at 15 fps, synthetic media, ICE on 127.0.0.1, no preview: quick to run.
+pub fn small_engine_config(name: &str) -> EngineConfig {
+    let mut config = EngineConfig::new(name);
+    config.video = VideoSettings {
+        width: 320,
+        height: 240,
+        fps: 15,
+        start_kbps: 300,
+        min_kbps: 100,
+        max_kbps: 400,
+    };
+    config.bind_addrs = vec![([127, 0, 0, 1], 0).into()];
+    config.preview = false;
+    config
+}
+
+/// Starts an engine with `config`, no speaker and no repaint.
+///
+/// # Panics
+/// If the engine cannot start (a test failure).
+#[allow(
+    clippy::expect_used,
+    reason = "test helper: a panic is the test failing"
+)]
+pub fn start_engine(config: EngineConfig) -> Engine {
+    Engine::start(config, Box::new(NullSink), Arc::new(|| {})).expect("the engine starts")
+}
