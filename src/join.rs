@@ -284,7 +284,7 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                     started.get_or_insert_with(Instant::now);
                 }
                 EngineEvent::CallState(CallState::Ended { reason }) if started.is_none() => {
-                    failure = Some(reason);
+                    failure = Some(reason.to_string());
                 }
                 EngineEvent::ParticipantJoined { id, name } => {
                     remotes.entry(id.to_string()).or_default().name = name;

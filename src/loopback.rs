@@ -237,7 +237,7 @@ impl Side {
                 }
                 EngineEvent::CallState(CallState::Ended { reason }) => {
                     self.ended = true;
-                    tracing::debug!(side = self.name, reason, "call ended");
+                    tracing::debug!(side = self.name, %reason, "call ended");
                 }
                 EngineEvent::Link {
                     state: LinkState::Connected,
@@ -248,7 +248,7 @@ impl Side {
                 EngineEvent::VerificationCode { code, .. } => self.code = Some(code),
                 EngineEvent::Chat { name, text, .. } if name != self.name => self.chats.push(text),
                 EngineEvent::Stats(stats) => self.last_stats = stats.into_iter().next(),
-                EngineEvent::Error(e) => self.errors.push(e),
+                EngineEvent::Error(e) => self.errors.push(e.to_string()),
                 _ => {}
             }
         }

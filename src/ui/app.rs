@@ -138,7 +138,7 @@ pub enum Screen {
     Ended {
         /// How long it lasted.
         duration: Option<Duration>,
-        /// Why it ended.
+        /// Why it ended, worded for the person.
         reason: String,
     },
 }
@@ -561,10 +561,13 @@ impl ConfabApp {
             EngineEvent::MicLevel(db) => self.mic_level_db = db,
             EngineEvent::Devices(list) => self.on_devices(list),
             EngineEvent::Device(notice) => self.on_device_notice(notice),
-            EngineEvent::Error(e) => match &self.screen {
-                Screen::Lobby | Screen::Connecting { .. } => self.lobby_error = Some(e),
-                _ => self.toast(e),
-            },
+            EngineEvent::Error(problem) => {
+                let text = super::wording::problem(&problem);
+                match &self.screen {
+                    Screen::Lobby | Screen::Connecting { .. } => self.lobby_error = Some(text),
+                    _ => self.toast(text),
+                }
+            }
         }
     }
 
@@ -606,12 +609,14 @@ impl ConfabApp {
                 };
                 if duration.is_none() {
                     // Never got in: that is a lobby error, not an ended call.
-                    // Raw: the lobby words it with `friendly_error` when it draws it.
-                    self.lobby_error = Some(reason);
+                    self.lobby_error = Some(super::wording::end_reason(&reason));
                     self.screen = Screen::Lobby;
                     let _ = self.engine.send(EngineCommand::Preview(true));
                 } else {
-                    self.screen = Screen::Ended { duration, reason };
+                    self.screen = Screen::Ended {
+                        duration,
+                        reason: super::wording::end_reason(&reason),
+                    };
                 }
                 self.videos.clear_remote();
             }
@@ -694,21 +699,6 @@ pub(super) fn display_name(name: &str) -> String {
         "Guest".into()
     } else {
         n.to_owned()
-    }
-}
-
-/// Rewrites engine/server errors into what a person can act on.
-pub(super) fn friendly_error(reason: &str) -> String {
-    if reason.contains("room_full") {
-        "That room is full.".into()
-    } else if reason.contains("wrong_password") {
-        "Wrong room password (or the room needs one).".into()
-    } else if reason.contains("cannot reach the signaling server") || reason.contains("timed out") {
-        format!(
-            "Cannot reach the server. Check the address and that the host is online.\n({reason})"
-        )
-    } else {
-        reason.to_owned()
     }
 }
 

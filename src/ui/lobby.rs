@@ -2,7 +2,7 @@
 
 use eframe::egui;
 
-use super::app::{ConfabApp, Screen, friendly_error};
+use super::app::{ConfabApp, Screen};
 use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice, ThemeChoice};
 use confab_engine::devices::audio::DEFAULT_DEVICE;
 use confab_engine::devices::{DeviceInfo, DeviceKind};
@@ -102,7 +102,7 @@ impl ConfabApp {
         });
         if let Some(err) = &self.lobby_error {
             ui.add_space(8.0);
-            ui.colored_label(ui.visuals().error_fg_color, friendly_error(err));
+            ui.colored_label(ui.visuals().error_fg_color, err);
         }
         ui.add_space(12.0);
         ui.horizontal(|ui| {

@@ -11,6 +11,7 @@
 //! | [`address`] | what a person pastes to join, turned into a signaling URL |
 //! | [`settings`] | what is remembered between runs |
 //! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
+//! | `wording` | the sentences for the engine's typed end reasons and problems |
 
 pub mod address;
 pub mod app;
@@ -20,6 +21,7 @@ mod lobby;
 pub mod settings;
 pub mod settings_file;
 pub mod video;
+mod wording;
 
 pub use app::{AppOptions, ConfabApp};
 

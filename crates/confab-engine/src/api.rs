@@ -13,6 +13,7 @@ use signaling_client::{IceServer, ParticipantId};
 pub use super::media::AudioSink;
 use super::media::audio_processing::ProcessingSettings;
 use super::media::{AudioFrame, CaptureTime, I420Frame};
+use super::reasons::{EndReason, Problem};
 
 /// Wakes the UI when something arrived (a frame, an event). Never an egui type.
 pub type Repaint = Arc<dyn Fn() + Send + Sync>;
@@ -201,7 +202,7 @@ pub enum EngineCommand {
 }
 
 /// Where the call is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallState {
     /// Not in a call.
@@ -220,7 +221,7 @@ pub enum CallState {
     /// The call ended.
     Ended {
         /// Why.
-        reason: String,
+        reason: EndReason,
     },
 }
 
@@ -302,8 +303,8 @@ pub enum EngineEvent {
     Devices(crate::devices::DeviceList),
     /// A camera, microphone or speaker stopped, came back, or was replaced by the default one.
     Device(crate::devices::DeviceNotice),
-    /// Something went wrong; the text is for the user.
-    Error(String),
+    /// Something went wrong; the call (if any) goes on. The UI words it for the user.
+    Error(Problem),
 }
 
 /// A decoded remote frame (or our own preview when `from` is `None`).

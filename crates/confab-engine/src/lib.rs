@@ -26,6 +26,7 @@ pub mod media;
 pub mod negotiation;
 mod outgoing;
 pub mod peer;
+pub mod reasons;
 mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -39,6 +40,7 @@ pub use api::{
     AudioInput, AudioOutput, AudioSink, CallState, EngineCommand, EngineConfig, EngineEvent,
     LinkState, MediaProbe, ParticipantStats, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
 };
+pub use reasons::{EndReason, Problem};
 pub use session::SignalSender;
 
 use devices::DeviceStatus;

@@ -40,6 +40,7 @@ use super::media::wav::WavSource;
 use super::media::y4m::Y4mSource;
 use super::media::{AudioChunker, AudioFrame, CaptureTime, I420Frame, SourceError};
 use super::peer::PeerLink;
+use super::reasons::Problem;
 
 /// Shared between the session (which steers) and the sender threads (which obey).
 pub(crate) struct Outgoing {
@@ -253,7 +254,10 @@ pub(crate) fn spawn_video_sender(
         let ((capture, frames), mut encoder) = match opened {
             Ok(v) => v,
             Err(e) => {
-                let _ = errors.send(EngineEvent::Error(format!("camera: {e}")));
+                let _ = errors.send(EngineEvent::Error(Problem::SourceFailed {
+                    kind: DeviceKind::Camera,
+                    detail: e.to_string(),
+                }));
                 return;
             }
         };
@@ -413,7 +417,10 @@ pub(crate) fn spawn_audio_sender(
         let ((capture, frames), mut encoder) = match opened {
             Ok(v) => v,
             Err(e) => {
-                let _ = errors.send(EngineEvent::Error(format!("microphone: {e}")));
+                let _ = errors.send(EngineEvent::Error(Problem::SourceFailed {
+                    kind: DeviceKind::Microphone,
+                    detail: e.to_string(),
+                }));
                 return;
             }
         };
@@ -557,6 +564,9 @@ fn report_capture_end(
             message,
         });
     } else {
-        let _ = errors.send(EngineEvent::Error(format!("{e}. {what}.")));
+        let _ = errors.send(EngineEvent::Error(Problem::SourceStopped {
+            kind,
+            detail: e.to_string(),
+        }));
     }
 }

@@ -38,7 +38,7 @@ use super::api::{
     CallState, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats, Repaint,
     VideoFrameEvent,
 };
-use super::devices::DeviceStatus;
+use super::devices::{DeviceKind, DeviceStatus};
 use super::incoming::{SharedMixer, VideoDecoderThread};
 use super::media::CaptureTime;
 use super::media::drop_oldest::DropOldestSender;
@@ -47,6 +47,7 @@ use super::media::opus_codec::OpusDecoder;
 use super::negotiation::{Negotiation, OfferDecision};
 use super::outgoing::{Outgoing, Preview, SenderThread, spawn_audio_sender, spawn_video_sender};
 use super::peer::{BitrateRange, ConnectionState, PeerEvent, PeerLink, PeerSettings, PeerStats};
+use super::reasons::{EndReason, Problem};
 use super::verification::verification_code;
 
 /// Shortest time between two PLIs to the same participant.
@@ -205,7 +206,7 @@ impl Session {
                 _ = tick.tick() => self.on_tick().await,
             }
         }
-        self.leave("the app closed").await;
+        self.leave(EndReason::AppClosed).await;
     }
 
     async fn on_command(&mut self, cmd: EngineCommand) {
@@ -215,7 +216,7 @@ impl Session {
                 room,
                 password,
             } => self.join(url, room, password).await,
-            EngineCommand::Leave => self.leave("you left the call").await,
+            EngineCommand::Leave => self.leave(EndReason::Left).await,
             EngineCommand::SetMic(on) => {
                 self.outgoing.mic_on.store(on, Ordering::Relaxed);
                 self.broadcast_media_state().await;
@@ -275,9 +276,7 @@ impl Session {
 
     async fn join(&mut self, url: String, room: String, password: Option<String>) {
         if self.my_id.is_some() {
-            self.emit(EngineEvent::Error(
-                "already in a call; hang up first".into(),
-            ));
+            self.emit(EngineEvent::Error(Problem::AlreadyInCall));
             return;
         }
         self.emit(EngineEvent::CallState(CallState::Connecting));
@@ -290,10 +289,9 @@ impl Session {
                 self.attach(welcome, sender, events).await;
             }
             Err(e) => {
-                self.emit(EngineEvent::Error(e.to_string()));
-                self.emit(EngineEvent::CallState(CallState::Ended {
-                    reason: e.to_string(),
-                }));
+                let reason = EndReason::from(&e);
+                self.emit(EngineEvent::Error(Problem::JoinFailed(reason.clone())));
+                self.emit(EngineEvent::CallState(CallState::Ended { reason }));
             }
         }
     }
@@ -347,7 +345,10 @@ impl Session {
             self.device_status(),
         ) {
             Ok(t) => self.video_sender = t,
-            Err(e) => self.emit(EngineEvent::Error(format!("camera: {e}"))),
+            Err(e) => self.emit(EngineEvent::Error(Problem::SourceFailed {
+                kind: DeviceKind::Camera,
+                detail: e.to_string(),
+            })),
         }
         match spawn_audio_sender(
             &self.config.audio_input,
@@ -358,11 +359,14 @@ impl Session {
             self.config.processing,
         ) {
             Ok(t) => self.audio_sender = t,
-            Err(e) => self.emit(EngineEvent::Error(format!("microphone: {e}"))),
+            Err(e) => self.emit(EngineEvent::Error(Problem::SourceFailed {
+                kind: DeviceKind::Microphone,
+                detail: e.to_string(),
+            })),
         }
     }
 
-    async fn leave(&mut self, reason: &str) {
+    async fn leave(&mut self, reason: EndReason) {
         if self.my_id.is_none() {
             return;
         }
@@ -380,9 +384,7 @@ impl Session {
         self.video_sender = None;
         self.audio_sender = None;
         self.names.clear();
-        self.emit(EngineEvent::CallState(CallState::Ended {
-            reason: reason.to_owned(),
-        }));
+        self.emit(EngineEvent::CallState(CallState::Ended { reason }));
     }
 
     fn signal(&self, to: &ParticipantId, signal: Signal) {
@@ -438,8 +440,8 @@ impl Session {
                 }
             }
             ClientEvent::Closed(reason) => {
-                self.emit(EngineEvent::Error(format!(
-                    "lost the signaling server for good: {reason:?}"
+                self.emit(EngineEvent::Error(Problem::SignalingClosed(
+                    EndReason::from(&reason),
                 )));
                 self.signaling_events = None;
             }
@@ -532,10 +534,10 @@ impl Session {
         let link = match PeerLink::new(&settings, tx).await {
             Ok(link) => Arc::new(link),
             Err(e) => {
-                self.emit(EngineEvent::Error(format!(
-                    "cannot set up the connection to {}: {e}",
-                    self.name_of(id)
-                )));
+                self.emit(EngineEvent::Error(Problem::PeerSetup {
+                    name: self.name_of(id),
+                    detail: e.to_string(),
+                }));
                 return false;
             }
         };
@@ -558,7 +560,10 @@ impl Session {
             Ok(d) => d,
             Err(e) => {
                 link.close().await;
-                self.emit(EngineEvent::Error(e.to_string()));
+                self.emit(EngineEvent::Error(Problem::PeerSetup {
+                    name: self.name_of(id),
+                    detail: e.to_string(),
+                }));
                 return false;
             }
         };
@@ -808,7 +813,7 @@ impl Session {
 
     async fn send_chat(&mut self, text: String) {
         let Some(my_id) = self.my_id.clone() else {
-            self.emit(EngineEvent::Error("not in a call".into()));
+            self.emit(EngineEvent::Error(Problem::NotInCall));
             return;
         };
         let message = json!({"t": "chat", "text": text}).to_string();
@@ -820,10 +825,7 @@ impl Session {
             }
         }
         if !failed.is_empty() {
-            self.emit(EngineEvent::Error(format!(
-                "chat message not delivered to {}",
-                failed.join(", ")
-            )));
+            self.emit(EngineEvent::Error(Problem::ChatNotDelivered { to: failed }));
         }
         self.emit_chat(my_id, self.config.name.clone(), text);
     }

@@ -428,7 +428,7 @@ impl EngineSide {
                 EngineEvent::Chat { name, text, .. } if name == "firefox-like" => {
                     self.chats.push(text);
                 }
-                EngineEvent::Error(e) => self.errors.push(e),
+                EngineEvent::Error(e) => self.errors.push(e.to_string()),
                 EngineEvent::Stats(all) => {
                     if let Some(s) = all.into_iter().find(|s| s.name == "firefox-like") {
                         self.stats = Some(s);
