@@ -58,6 +58,11 @@ export function retargetToBundle(init, localSdp) {
   return { ...init, sdpMid: bundled[0], sdpMLineIndex: index >= 0 ? index : null };
 }
 
+/** A data-channel field that may be absent, or else must have this `typeof`. */
+function optional(value, type) {
+  return value === undefined || typeof value === type;
+}
+
 export class Peer {
   constructor({ id, name, myId, iceServers, localStream, sendSignal, handlers }) {
     this.id = id;
@@ -256,12 +261,13 @@ export class Peer {
     }
     if (!msg || typeof msg !== "object" || Array.isArray(msg)) {
       this.h.onChat?.(data); // plain text from a client that does not wrap chat in JSON
-    } else if (msg.t === "chat") {
-      this.h.onChat?.(typeof msg.text === "string" ? msg.text : "");
-    } else if (msg.t === "media") {
+    } else if (msg.t === "chat" && optional(msg.text, "string")) {
+      this.h.onChat?.(msg.text ?? "");
+    } else if (msg.t === "media" && optional(msg.mic, "boolean") && optional(msg.camera, "boolean")) {
       this.remoteMedia = { mic: msg.mic !== false, camera: msg.camera !== false };
       this.h.onMedia?.(this.remoteMedia);
     }
+    // Any other object (unknown or missing `t`, wrong field types) is ignored.
   }
 
   /** Sends a chat message; false if the channel is not open yet. */

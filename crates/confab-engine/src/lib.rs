@@ -19,6 +19,7 @@
 
 pub mod api;
 pub mod codec_versions;
+pub mod data_message;
 pub mod devices;
 pub mod incoming;
 pub mod measure;

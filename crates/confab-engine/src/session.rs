@@ -26,7 +26,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::Sender;
-use serde_json::json;
 use signaling_client::{
     ClientConfig, ClientEvent, ParticipantId, Signal, SignalingClient, Welcome,
 };
@@ -38,6 +37,7 @@ use super::api::{
     CallState, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats, Repaint,
     VideoFrameEvent,
 };
+use super::data_message::{DataMessage, Received};
 use super::devices::{DeviceKind, DeviceStatus};
 use super::incoming::{SharedMixer, VideoDecoderThread};
 use super::media::CaptureTime;
@@ -767,38 +767,20 @@ impl Session {
     }
 
     fn on_data_message(&self, id: &ParticipantId, text: &str) {
-        let value: Option<serde_json::Value> = serde_json::from_str(text).ok();
-        match value
-            .as_ref()
-            .and_then(|v| v.get("t"))
-            .and_then(|t| t.as_str())
-        {
-            Some("media") => {
-                let flag = |k: &str| {
-                    value
-                        .as_ref()
-                        .and_then(|v| v.get(k))
-                        .and_then(serde_json::Value::as_bool)
-                        .unwrap_or(true)
-                };
+        match DataMessage::decode(text) {
+            Received::Message(DataMessage::Media { mic, camera }) => {
                 self.emit(EngineEvent::RemoteMedia {
                     id: id.clone(),
-                    mic: flag("mic"),
-                    camera: flag("camera"),
+                    mic,
+                    camera,
                 });
             }
-            Some("chat") => {
-                let text = value
-                    .as_ref()
-                    .and_then(|v| v.get("text"))
-                    .and_then(|t| t.as_str())
-                    .unwrap_or_default()
-                    .to_owned();
+            Received::Message(DataMessage::Chat { text }) => {
                 self.emit_chat(id.clone(), self.name_of(id), text);
             }
-            Some(other) => debug!(%id, kind = other, "ignoring an unknown data-channel message"),
-            // Plain text from a client that does not wrap chat in JSON.
-            None => self.emit_chat(id.clone(), self.name_of(id), text.to_owned()),
+            Received::Ignored { kind } => {
+                debug!(%id, ?kind, "ignoring a data-channel message this client does not know");
+            }
         }
     }
 
@@ -816,7 +798,7 @@ impl Session {
             self.emit(EngineEvent::Error(Problem::NotInCall));
             return;
         };
-        let message = json!({"t": "chat", "text": text}).to_string();
+        let message = DataMessage::Chat { text: text.clone() }.encode();
         let mut failed = Vec::new();
         for (id, peer) in &self.peers {
             if let Err(e) = peer.link.send_chat(&message).await {
@@ -831,13 +813,12 @@ impl Session {
     }
 
     fn media_state_message(&self) -> String {
-        json!({
-            "t": "media",
-            "mic": self.outgoing.mic_on.load(Ordering::Relaxed),
-            "camera": self.outgoing.camera_on.load(Ordering::Relaxed)
+        DataMessage::Media {
+            mic: self.outgoing.mic_on.load(Ordering::Relaxed),
+            camera: self.outgoing.camera_on.load(Ordering::Relaxed)
                 && self.config.video_input != super::api::VideoInput::None,
-        })
-        .to_string()
+        }
+        .encode()
     }
 
     async fn send_media_state(&self, id: &ParticipantId) {
