@@ -1,0 +1,747 @@
+//! The call's state machine without I/O: who is in the room, the negotiation and link state of
+//! each peer connection, rate limits (PLIs, ICE restarts), the data-channel protocol, and what
+//! the UI is told.
+//!
+//! Contract: every input is a method, grouped by where it comes from (user commands, signaling,
+//! peer connections, decoder threads, the tick, and the results of actions the loop carried
+//! out); every method returns the [`Action`]s to carry out, in order. Time is an argument
+//! (`now`), so tests drive it without sockets and without sleeping. [`super::Session`] owns one
+//! and executes its actions on the real peer connections, signaling client and media threads.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use signaling_client::{ClientEvent, Participant, ParticipantId, Signal, Welcome};
+use tracing::{debug, info, warn};
+
+use crate::api::{CallState, EngineEvent, LinkState};
+use crate::data_message::{DataMessage, Received};
+use crate::negotiation::{Negotiation, OfferDecision};
+use crate::peer::{ConnectionState, PeerEvent};
+use crate::reasons::{EndReason, Problem};
+
+/// Shortest time between two PLIs to the same participant.
+pub(crate) const PLI_INTERVAL: Duration = Duration::from_millis(300);
+/// Shortest time between two ICE restarts with the same participant.
+pub(crate) const RESTART_INTERVAL: Duration = Duration::from_secs(5);
+/// Our mic/camera state is re-sent to everyone this often (in one-second ticks).
+pub(crate) const MEDIA_STATE_REFRESH_TICKS: u64 = 5;
+
+/// What to do once a requested peer connection exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AfterCreate {
+    /// We are the newcomer (or the server forgot us): offer.
+    Offer,
+    /// The remote offered first: answer this SDP.
+    Answer(String),
+}
+
+/// Something for the session loop to carry out.
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    /// Tell the UI.
+    Emit(EngineEvent),
+    /// Relay a signal through the signaling server.
+    Signal {
+        /// To whom.
+        to: ParticipantId,
+        /// What.
+        signal: Signal,
+    },
+    /// Create the peer connection, decoder and jitter buffer for `id`; then report
+    /// [`CallCore::peer_ready`] (or nothing, after emitting the failure, if it cannot).
+    CreatePeer {
+        /// Who.
+        id: ParticipantId,
+        /// Whether we are the polite side of the pair.
+        polite: bool,
+        /// What to do once it exists.
+        then: AfterCreate,
+    },
+    /// Create an offer (an ICE-restart offer when `ice_restart`); report
+    /// [`CallCore::offer_created`].
+    CreateOffer {
+        /// To whom.
+        id: ParticipantId,
+        /// Restart ICE with it.
+        ice_restart: bool,
+    },
+    /// Apply a remote offer and create the answer; report [`CallCore::offer_accepted`].
+    AcceptOffer {
+        /// From whom.
+        id: ParticipantId,
+        /// The offer.
+        sdp: String,
+        /// Roll back our own pending offer first (we are polite and offers crossed).
+        rollback_first: bool,
+    },
+    /// Apply a remote answer.
+    ApplyAnswer {
+        /// From whom.
+        id: ParticipantId,
+        /// The answer.
+        sdp: String,
+    },
+    /// Add a remote ICE candidate; `quiet` when it belongs to an offer we ignored (a refusal is
+    /// then expected and not logged).
+    AddCandidate {
+        /// From whom.
+        id: ParticipantId,
+        /// The candidate signal as received.
+        candidate: Signal,
+        /// Do not log a refusal.
+        quiet: bool,
+    },
+    /// Close the connection, decoder and jitter buffer of `id` (joins the decoder: no frame of
+    /// it is delivered afterwards).
+    ClosePeer {
+        /// Who.
+        id: ParticipantId,
+    },
+    /// The connection to `id` is up: start sending it our media.
+    StartSending {
+        /// To whom.
+        id: ParticipantId,
+    },
+    /// Compute the verification code from both fingerprints and emit it; report
+    /// [`CallCore::verification_shown`].
+    ShowVerificationCode {
+        /// For which connection.
+        id: ParticipantId,
+    },
+    /// Send a data-channel message to each of `to`; with `report`, failures become a
+    /// [`Problem::ChatNotDelivered`].
+    SendData {
+        /// Recipients.
+        to: Vec<ParticipantId>,
+        /// The message.
+        message: DataMessage,
+        /// Report who it did not reach.
+        report: bool,
+    },
+    /// Ask `id` for a keyframe of its video (PLI).
+    SendPli {
+        /// Whom.
+        id: ParticipantId,
+    },
+    /// A remote asked for a keyframe of our video.
+    RequestLocalKeyframe,
+    /// Leave the signaling server and stop our senders.
+    CloseSignaling,
+}
+
+/// What the core keeps per remote participant with a peer connection.
+#[derive(Debug)]
+struct PeerState {
+    negotiation: Negotiation,
+    state: LinkState,
+    last_pli: Option<Instant>,
+    plis_sent: u64,
+    last_restart: Option<Instant>,
+    code_sent: bool,
+    chat_open: bool,
+}
+
+/// What the stats collector needs to know about one peer from the core.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PeerView {
+    /// Display name.
+    pub(crate) name: String,
+    /// Link state.
+    pub(crate) state: LinkState,
+    /// PLIs we sent it.
+    pub(crate) plis_sent: u64,
+}
+
+/// The call state machine (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct CallCore {
+    my_id: Option<ParticipantId>,
+    names: HashMap<ParticipantId, String>,
+    peers: HashMap<ParticipantId, PeerState>,
+    ticks: u64,
+    mic_off: bool,
+    camera_off: bool,
+    no_video_source: bool,
+}
+
+impl CallCore {
+    /// A core that is not in a room; mic and camera on.
+    pub(crate) fn new(has_video_source: bool) -> Self {
+        Self {
+            no_video_source: !has_video_source,
+            ..Self::default()
+        }
+    }
+
+    /// Whether we are in a room.
+    pub(crate) fn in_call(&self) -> bool {
+        self.my_id.is_some()
+    }
+
+    /// The participants we have a peer connection with (sorted, for stable output).
+    pub(crate) fn peer_ids(&self) -> Vec<ParticipantId> {
+        let mut ids: Vec<_> = self.peers.keys().cloned().collect();
+        ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        ids
+    }
+
+    /// What the stats collector needs about `id`.
+    pub(crate) fn peer_view(&self, id: &ParticipantId) -> Option<PeerView> {
+        self.peers.get(id).map(|p| PeerView {
+            name: self.name_of(id),
+            state: p.state,
+            plis_sent: p.plis_sent,
+        })
+    }
+
+    /// The display name of `id` (its id when unknown).
+    pub(crate) fn name_of(&self, id: &ParticipantId) -> String {
+        self.names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    // ---- user commands ----
+
+    /// We joined: `welcome` describes the room.
+    pub(crate) fn entered(&mut self, welcome: &Welcome) -> Vec<Action> {
+        self.my_id = Some(welcome.id.clone());
+        let mut out = vec![Action::Emit(EngineEvent::CallState(CallState::InCall {
+            id: welcome.id.clone(),
+            room: welcome.room.to_string(),
+        }))];
+        for p in &welcome.participants {
+            self.names.insert(p.id.clone(), p.name.clone());
+            out.push(Action::Emit(EngineEvent::ParticipantJoined {
+                id: p.id.clone(),
+                name: p.name.clone(),
+            }));
+            // We are the newcomer: we offer.
+            out.extend(self.create_peer(&p.id, AfterCreate::Offer));
+        }
+        out
+    }
+
+    /// We leave the room (hang-up, or the engine stops).
+    pub(crate) fn leave(&mut self, reason: EndReason) -> Vec<Action> {
+        if self.my_id.is_none() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for id in self.peer_ids() {
+            out.push(Action::Signal {
+                to: id.clone(),
+                signal: Signal::Hangup { reason: None },
+            });
+            out.extend(self.remove_peer(&id, false));
+        }
+        out.push(Action::CloseSignaling);
+        self.my_id = None;
+        self.names.clear();
+        out.push(Action::Emit(EngineEvent::CallState(CallState::Ended {
+            reason,
+        })));
+        out
+    }
+
+    /// Our microphone was turned on or off.
+    pub(crate) fn set_mic(&mut self, on: bool) -> Vec<Action> {
+        self.mic_off = !on;
+        self.broadcast_media_state()
+    }
+
+    /// Our camera was turned on or off.
+    pub(crate) fn set_camera(&mut self, on: bool) -> Vec<Action> {
+        self.camera_off = !on;
+        self.broadcast_media_state()
+    }
+
+    /// Whether we send video at all (a source other than "none" is chosen).
+    pub(crate) fn set_has_video_source(&mut self, has: bool) {
+        self.no_video_source = !has;
+    }
+
+    /// Send a chat message to everyone (and echo it to our own UI).
+    pub(crate) fn send_chat(&mut self, text: String, me: &str, at: SystemTime) -> Vec<Action> {
+        let Some(my_id) = self.my_id.clone() else {
+            return vec![Action::Emit(EngineEvent::Error(Problem::NotInCall))];
+        };
+        vec![
+            Action::SendData {
+                to: self.peer_ids(),
+                message: DataMessage::Chat { text: text.clone() },
+                report: true,
+            },
+            Action::Emit(EngineEvent::Chat {
+                from: my_id,
+                name: me.to_owned(),
+                text,
+                at,
+            }),
+        ]
+    }
+
+    /// The user asked to restart ICE with everyone (not rate-limited).
+    pub(crate) fn restart_ice_all(&mut self, now: Instant) -> Vec<Action> {
+        let mut out = Vec::new();
+        for id in self.peer_ids() {
+            out.extend(self.restart_ice(&id, true, now));
+        }
+        out
+    }
+
+    // ---- signaling ----
+
+    /// An event from the signaling client (`Closed` included; the loop forgets the client).
+    pub(crate) fn on_signaling(&mut self, event: ClientEvent) -> Vec<Action> {
+        match event {
+            ClientEvent::ParticipantJoined(p) => self.participant_joined(p),
+            ClientEvent::ParticipantLeft { id, .. } => {
+                self.names.remove(&id);
+                self.remove_peer(&id, true)
+            }
+            ClientEvent::Signal { from, signal } => self.on_signal(from, signal),
+            ClientEvent::ServerError { code, message } => {
+                warn!(%code, message, "signaling server refused a message");
+                Vec::new()
+            }
+            ClientEvent::Disconnected { reason } => {
+                info!(reason, "signaling lost; calls continue");
+                vec![Action::Emit(EngineEvent::CallState(
+                    CallState::Reconnecting,
+                ))]
+            }
+            ClientEvent::Reconnected(welcome) => self.reconnected(welcome),
+            ClientEvent::Closed(reason) => vec![Action::Emit(EngineEvent::Error(
+                Problem::SignalingClosed(EndReason::from(&reason)),
+            ))],
+        }
+    }
+
+    fn participant_joined(&mut self, p: Participant) -> Vec<Action> {
+        self.names.insert(p.id.clone(), p.name.clone());
+        // The newcomer offers; we wait for its offer.
+        if self.peers.contains_key(&p.id) {
+            Vec::new()
+        } else {
+            vec![Action::Emit(EngineEvent::ParticipantJoined {
+                id: p.id,
+                name: p.name,
+            })]
+        }
+    }
+
+    fn reconnected(&mut self, welcome: Welcome) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(id) = self.my_id.clone() {
+            out.push(Action::Emit(EngineEvent::CallState(CallState::InCall {
+                id,
+                room: welcome.room.to_string(),
+            })));
+        }
+        if !welcome.resumed {
+            // The server lost our session (it restarted): anyone we have no connection with
+            // gets an offer from us, as if we had just joined.
+            self.my_id = Some(welcome.id.clone());
+            for p in welcome.participants {
+                self.names.insert(p.id.clone(), p.name.clone());
+                if !self.peers.contains_key(&p.id) {
+                    out.extend(self.create_peer(&p.id, AfterCreate::Offer));
+                }
+            }
+        }
+        out
+    }
+
+    fn on_signal(&mut self, from: ParticipantId, signal: Signal) -> Vec<Action> {
+        match signal {
+            Signal::Offer { sdp } | Signal::IceRestart { sdp } => {
+                if self.peers.contains_key(&from) {
+                    self.remote_offer(&from, sdp)
+                } else {
+                    self.create_peer(&from, AfterCreate::Answer(sdp))
+                }
+            }
+            Signal::Answer { sdp } => {
+                let Some(peer) = self.peers.get_mut(&from) else {
+                    return Vec::new();
+                };
+                if !peer.negotiation.on_remote_answer() {
+                    debug!(%from, "dropping a stale answer");
+                    return Vec::new();
+                }
+                vec![Action::ApplyAnswer { id: from, sdp }]
+            }
+            candidate @ Signal::Candidate { .. } => {
+                let Some(peer) = self.peers.get(&from) else {
+                    return Vec::new();
+                };
+                vec![Action::AddCandidate {
+                    id: from,
+                    candidate,
+                    quiet: peer.negotiation.ignoring_offer(),
+                }]
+            }
+            Signal::EndOfCandidates => Vec::new(),
+            Signal::Hangup { .. } => self.remove_peer(&from, true),
+        }
+    }
+
+    fn remote_offer(&mut self, from: &ParticipantId, sdp: String) -> Vec<Action> {
+        let Some(peer) = self.peers.get_mut(from) else {
+            return Vec::new();
+        };
+        match peer.negotiation.on_remote_offer() {
+            OfferDecision::Accept { rollback_first } => vec![Action::AcceptOffer {
+                id: from.clone(),
+                sdp,
+                rollback_first,
+            }],
+            OfferDecision::Ignore => {
+                debug!(%from, "ignoring a colliding offer (we are impolite)");
+                Vec::new()
+            }
+        }
+    }
+
+    // ---- peer connections ----
+
+    /// A control event from the peer connection to `id`.
+    pub(crate) fn on_peer(
+        &mut self,
+        id: ParticipantId,
+        event: PeerEvent,
+        now: Instant,
+    ) -> Vec<Action> {
+        match event {
+            PeerEvent::LocalCandidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                username_fragment,
+            } => vec![Action::Signal {
+                to: id,
+                signal: Signal::Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                    username_fragment,
+                },
+            }],
+            PeerEvent::GatheringComplete => vec![Action::Signal {
+                to: id,
+                signal: Signal::EndOfCandidates,
+            }],
+            // Tracks and the chat channel are all added when the link is created and the first
+            // offer/answer covers them; switching sources replaces frames, not tracks. The event
+            // (fired for those initial tracks, and arriving after that first negotiation) would
+            // only start a needless second round, so it is not acted on.
+            PeerEvent::NegotiationNeeded => {
+                debug!(%id, "negotiation needed: covered already");
+                Vec::new()
+            }
+            PeerEvent::SignalingStable(stable) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.negotiation.set_stable(stable);
+                }
+                Vec::new()
+            }
+            PeerEvent::Connection(state) => self.on_connection_state(&id, state, now),
+            PeerEvent::ChatOpen => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.chat_open = true;
+                }
+                self.send_media_state(&id)
+            }
+            PeerEvent::Chat(text) => self.on_data_message(&id, &text),
+            PeerEvent::KeyframeRequested => vec![Action::RequestLocalKeyframe],
+            // Media does not belong here; the loop delivers it before calling the core.
+            PeerEvent::VideoFrame { .. } | PeerEvent::AudioPacket { .. } => Vec::new(),
+        }
+    }
+
+    fn on_connection_state(
+        &mut self,
+        id: &ParticipantId,
+        state: ConnectionState,
+        now: Instant,
+    ) -> Vec<Action> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        let link_state = match state {
+            ConnectionState::New | ConnectionState::Connecting => LinkState::Connecting,
+            ConnectionState::Connected => LinkState::Connected,
+            ConnectionState::Disconnected => LinkState::Reconnecting,
+            ConnectionState::Failed => LinkState::Failed,
+            ConnectionState::Closed => LinkState::Closed,
+        };
+        if peer.state == link_state {
+            return Vec::new();
+        }
+        peer.state = link_state;
+        let polite = peer.negotiation.is_polite();
+        let mut out = vec![Action::Emit(EngineEvent::Link {
+            id: id.clone(),
+            state: link_state,
+        })];
+        match link_state {
+            LinkState::Connected => {
+                out.push(Action::StartSending { id: id.clone() });
+                if !peer.code_sent {
+                    out.push(Action::ShowVerificationCode { id: id.clone() });
+                }
+            }
+            LinkState::Reconnecting if !polite => out.extend(self.restart_ice(id, false, now)),
+            LinkState::Failed => out.extend(self.restart_ice(id, false, now)),
+            _ => {}
+        }
+        out
+    }
+
+    fn on_data_message(&self, id: &ParticipantId, text: &str) -> Vec<Action> {
+        match DataMessage::decode(text) {
+            Received::Message(DataMessage::Media { mic, camera }) => {
+                vec![Action::Emit(EngineEvent::RemoteMedia {
+                    id: id.clone(),
+                    mic,
+                    camera,
+                })]
+            }
+            Received::Message(DataMessage::Chat { text }) => {
+                vec![Action::Emit(EngineEvent::Chat {
+                    from: id.clone(),
+                    name: self.name_of(id),
+                    text,
+                    at: SystemTime::now(),
+                })]
+            }
+            Received::Ignored { kind } => {
+                debug!(%id, ?kind, "ignoring a data-channel message this client does not know");
+                Vec::new()
+            }
+        }
+    }
+
+    // ---- decoder threads ----
+
+    /// The decoder of `id` needs a keyframe: send a PLI unless one went out very recently.
+    pub(crate) fn keyframe_needed(&mut self, id: &ParticipantId, now: Instant) -> Vec<Action> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        if peer
+            .last_pli
+            .is_some_and(|t| now.duration_since(t) < PLI_INTERVAL)
+        {
+            return Vec::new();
+        }
+        peer.last_pli = Some(now);
+        peer.plis_sent += 1;
+        vec![Action::SendPli { id: id.clone() }]
+    }
+
+    // ---- the one-second tick ----
+
+    /// Once a second; returns the actions and whether statistics should be collected (only
+    /// with someone to collect them for).
+    pub(crate) fn tick(&mut self) -> (Vec<Action>, bool) {
+        if self.peers.is_empty() {
+            return (Vec::new(), false);
+        }
+        self.ticks += 1;
+        let out = if self.ticks.is_multiple_of(MEDIA_STATE_REFRESH_TICKS) {
+            // Idempotent, and it heals a state message lost as a channel opened (a message sent
+            // at that instant was seen to vanish inside webrtc-rs).
+            self.broadcast_media_state()
+        } else {
+            Vec::new()
+        };
+        (out, true)
+    }
+
+    // ---- results of actions ----
+
+    /// The peer connection asked for by [`Action::CreatePeer`] exists.
+    pub(crate) fn peer_ready(
+        &mut self,
+        id: &ParticipantId,
+        polite: bool,
+        then: AfterCreate,
+    ) -> Vec<Action> {
+        self.peers.insert(
+            id.clone(),
+            PeerState {
+                negotiation: Negotiation::new(polite),
+                state: LinkState::Connecting,
+                last_pli: None,
+                plis_sent: 0,
+                last_restart: None,
+                code_sent: false,
+                chat_open: false,
+            },
+        );
+        let mut out = vec![Action::Emit(EngineEvent::Link {
+            id: id.clone(),
+            state: LinkState::Connecting,
+        })];
+        match then {
+            AfterCreate::Offer => out.extend(self.make_offer(id, false)),
+            AfterCreate::Answer(sdp) => out.extend(self.remote_offer(id, sdp)),
+        }
+        out
+    }
+
+    /// The offer asked for by [`Action::CreateOffer`] was created (`Ok(sdp)`) or not.
+    pub(crate) fn offer_created(
+        &mut self,
+        id: &ParticipantId,
+        ice_restart: bool,
+        result: Result<String, String>,
+    ) -> Vec<Action> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        peer.negotiation.offer_sent(result.is_ok());
+        match result {
+            Ok(sdp) => {
+                let signal = if ice_restart {
+                    Signal::IceRestart { sdp }
+                } else {
+                    Signal::Offer { sdp }
+                };
+                vec![Action::Signal {
+                    to: id.clone(),
+                    signal,
+                }]
+            }
+            Err(e) => {
+                warn!(%id, error = %e, "cannot create an offer");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The offer handed over by [`Action::AcceptOffer`] was applied and answered (`Ok(sdp)`).
+    pub(crate) fn offer_accepted(
+        &mut self,
+        id: &ParticipantId,
+        result: Result<String, String>,
+    ) -> Vec<Action> {
+        match result {
+            Ok(sdp) => {
+                if let Some(peer) = self.peers.get_mut(id) {
+                    peer.negotiation.answered();
+                }
+                vec![Action::Signal {
+                    to: id.clone(),
+                    signal: Signal::Answer { sdp },
+                }]
+            }
+            Err(e) => {
+                warn!(%id, error = %e, "cannot answer an offer");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The verification code for `id` was shown (both fingerprints were known).
+    pub(crate) fn verification_shown(&mut self, id: &ParticipantId) {
+        if let Some(peer) = self.peers.get_mut(id) {
+            peer.code_sent = true;
+        }
+    }
+
+    // ---- shared steps ----
+
+    fn create_peer(&mut self, id: &ParticipantId, then: AfterCreate) -> Vec<Action> {
+        let Some(my_id) = &self.my_id else {
+            return Vec::new();
+        };
+        vec![Action::CreatePeer {
+            id: id.clone(),
+            polite: Negotiation::polite_for(my_id.as_str(), id.as_str()),
+            then,
+        }]
+    }
+
+    fn remove_peer(&mut self, id: &ParticipantId, announce: bool) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.peers.remove(id).is_some() {
+            out.push(Action::ClosePeer { id: id.clone() });
+        }
+        if announce {
+            out.push(Action::Emit(EngineEvent::ParticipantLeft {
+                id: id.clone(),
+            }));
+        }
+        out
+    }
+
+    fn make_offer(&mut self, id: &ParticipantId, ice_restart: bool) -> Vec<Action> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        peer.negotiation.begin_offer();
+        vec![Action::CreateOffer {
+            id: id.clone(),
+            ice_restart,
+        }]
+    }
+
+    fn restart_ice(&mut self, id: &ParticipantId, forced: bool, now: Instant) -> Vec<Action> {
+        let Some(peer) = self.peers.get_mut(id) else {
+            return Vec::new();
+        };
+        if !forced
+            && peer
+                .last_restart
+                .is_some_and(|t| now.duration_since(t) < RESTART_INTERVAL)
+        {
+            return Vec::new();
+        }
+        peer.last_restart = Some(now);
+        info!(%id, "restarting ICE");
+        self.make_offer(id, true)
+    }
+
+    fn media_state(&self) -> DataMessage {
+        DataMessage::Media {
+            mic: !self.mic_off,
+            camera: !self.camera_off && !self.no_video_source,
+        }
+    }
+
+    fn send_media_state(&self, id: &ParticipantId) -> Vec<Action> {
+        match self.peers.get(id) {
+            Some(peer) if peer.chat_open => vec![Action::SendData {
+                to: vec![id.clone()],
+                message: self.media_state(),
+                report: false,
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    fn broadcast_media_state(&self) -> Vec<Action> {
+        let to: Vec<_> = self
+            .peer_ids()
+            .into_iter()
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.chat_open))
+            .collect();
+        if to.is_empty() {
+            return Vec::new();
+        }
+        vec![Action::SendData {
+            to,
+            message: self.media_state(),
+            report: false,
+        }]
+    }
+}
+
+#[cfg(test)]
+#[path = "call_core_tests.rs"]
+mod tests;
