@@ -33,8 +33,8 @@
 //! - **Media.** [`PeerLink::write_video`] takes one Annex-B access unit per call and
 //!   [`PeerLink::write_audio`] one Opus packet; both are dropped (returning `Ok`) until the
 //!   connection is [`ConnectionState::Connected`]. Incoming video is reassembled into access
-//!   units ([`PeerEvent::VideoFrame`]); incoming audio is handed over packet by packet
-//!   ([`PeerEvent::AudioPacket`]) for the caller's jitter buffer.
+//!   units and incoming audio is handed over packet by packet, both straight from the track's
+//!   poll task into the [`MediaInlet`] given to [`PeerLink::new`] (never on the event channel).
 //!
 //! # Timing properties worth knowing
 //!
@@ -73,6 +73,7 @@
 mod assembler;
 mod bwe;
 mod codecs;
+mod inlet;
 mod keyframe;
 mod sections;
 mod stats;
@@ -112,6 +113,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 pub use codecs::{H264_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE};
+pub use inlet::{AudioInlet, Discard, MediaInlet, ReceivedFrame, VideoInlet};
 
 /// Label of the chat data channel.
 pub const CHAT_LABEL: &str = "chat";
@@ -207,24 +209,6 @@ pub enum PeerEvent {
     Chat(String),
     /// The remote peer asked for a keyframe of our video (PLI or FIR).
     KeyframeRequested,
-    /// One received video access unit.
-    VideoFrame {
-        /// Annex-B access unit (start-code prefixed NAL units).
-        data: Bytes,
-        /// RTP timestamp (90 kHz clock) of the access unit.
-        rtp_timestamp: u32,
-        /// Packets were lost before this frame: decoding may fail until the next keyframe.
-        lost_before: bool,
-    },
-    /// One received Opus packet, in arrival order (not reordered here).
-    AudioPacket {
-        /// Opus payload.
-        data: Bytes,
-        /// RTP sequence number.
-        sequence: u16,
-        /// RTP timestamp (48 kHz clock).
-        rtp_timestamp: u32,
-    },
 }
 
 /// A snapshot of connection statistics (see [`PeerLink::stats`]).
@@ -341,6 +325,7 @@ struct LocalIce {
 /// `PeerConnection`, or the loops would keep it alive after the link is dropped.
 struct Shared {
     sink: EventSink,
+    inlet: MediaInlet,
     connected: AtomicBool,
     closed: AtomicBool,
     stable: AtomicBool,
@@ -635,6 +620,7 @@ impl PeerLink {
     pub async fn new(
         settings: &PeerSettings,
         events: UnboundedSender<PeerEvent>,
+        inlet: MediaInlet,
     ) -> Result<Self, PeerError> {
         if settings.bind_addrs.is_empty() {
             return Err(PeerError::Setup("bind_addrs is empty".to_owned()));
@@ -702,6 +688,7 @@ impl PeerLink {
 
         let shared = Arc::new(Shared {
             sink: EventSink(Mutex::new(Some(events))),
+            inlet,
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             stable: AtomicBool::new(true),
