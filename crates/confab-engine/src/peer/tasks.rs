@@ -26,9 +26,10 @@ use webrtc::peer_connection::{
 };
 
 use super::assembler::FrameAssembler;
+use super::events::{ConnectionState, PeerEvent};
 use super::inlet::ReceivedFrame;
 use super::keyframe::is_keyframe_request;
-use super::{ConnectionState, PeerEvent, RemoteVideo, Shared, lock};
+use super::shared::{RemoteVideo, Shared, lock};
 use crate::media::CaptureTime;
 use crate::media::jitter_buffer::RtpAudioPacket;
 
