@@ -1,7 +1,7 @@
 //! Incoming media: per-participant video decoder threads and the audio playout thread.
 //!
 //! Received media does not pass through the session task. Each participant's [`PeerLink`]
-//! gets a [`MediaInlet`] when it is created ([`receive_inlet`]), and its RTP poll tasks push
+//! gets a [`MediaInlet`] when it is created (`receive_inlet`), and its RTP poll tasks push
 //! straight into it:
 //!
 //! ```text
@@ -11,19 +11,19 @@
 //! ```
 //!
 //! Video: every access unit goes into that participant's decoder queue, a bounded
-//! [`drop_oldest`](super::media::drop_oldest) channel: when the decoder is behind, the oldest
-//! queued unit is evicted (counted as *dropped, decoder behind*) and a keyframe is asked for at
-//! once. Units carry a running index, so the decoder sees the hole an eviction leaves and skips
-//! to the next keyframe instead of decoding units whose references are gone. Dropping the
-//! oldest (rather than refusing the newest) means the decoder gets back to the live picture as
-//! soon as the keyframe arrives, instead of first decoding a queue of stale ones. Decoded
-//! pictures go to the UI over a drop-oldest channel and the repaint callback wakes it. The
-//! thread decodes only what can decode: before the first keyframe, and after lost packets, a
-//! decode error or a queue overflow, it skips units until the next IDR and asks the session for
-//! a PLI (the session rate-limits them), so a missing reference is never fed to openh264 and
-//! never shown as a corrupt picture.
+//! [`drop_oldest`] channel: when the decoder is behind, the oldest queued unit is evicted
+//! (counted as *dropped, decoder behind*) and a keyframe is asked for at once. Units carry a
+//! running index, so the decoder sees the hole an eviction leaves and skips to the next keyframe
+//! instead of decoding units whose references are gone. Dropping the oldest (rather than
+//! refusing the newest) means the decoder gets back to the live picture as soon as the keyframe
+//! arrives, instead of first decoding a queue of stale ones. Decoded pictures go to the UI over
+//! a drop-oldest channel and the repaint callback wakes it. The thread decodes only what can
+//! decode: before the first keyframe, and after lost packets, a decode error or a queue
+//! overflow, it skips units until the next IDR and asks the session for a PLI (the session
+//! rate-limits them), so a missing reference is never fed to openh264 and never shown as a
+//! corrupt picture.
 //!
-//! Why a picture did not reach the screen is counted separately ([`DecodeCounters`], exposed in
+//! Why a picture did not reach the screen is counted separately (`DecodeCounters`, exposed in
 //! [`super::api::ParticipantStats`]), because the remedies differ:
 //! - **decode errors**: openh264 rejected a unit that should have decoded (corrupt or
 //!   undecodable data: a sender or network problem);
@@ -44,9 +44,9 @@
 //! holds as many packets as a jitter buffer, so it drops only if playout stalls for seconds;
 //! those drops are counted ([`AudioMixer::inlet_dropped`]).
 //!
-//! Contract: once [`VideoDecoderThread`] is dropped (participant left), no frame of that
-//! participant is delivered any more, even if its link still pushes into the inlet (pushes
-//! then find the queue disconnected and are discarded).
+//! Contract: once a participant's `VideoDecoderThread` is dropped (participant left), no frame
+//! of that participant is delivered any more, even if its link still pushes into the inlet
+//! (pushes then find the queue disconnected and are discarded).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
