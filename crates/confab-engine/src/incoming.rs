@@ -1,32 +1,55 @@
 //! Incoming media: per-participant video decoder threads and the audio playout thread.
 //!
-//! Video: the session hands each received access unit to that participant's decoder thread
-//! (bounded queue). Decoded pictures go to the UI over a drop-oldest channel and the repaint
-//! callback wakes it. The thread decodes only what can decode: before the first keyframe, and
-//! after lost packets, a decode error or a queue overflow, it skips units until the next IDR
-//! and asks the session for a PLI (the session rate-limits them), so a missing reference is
-//! never fed to openh264 and never shown as a corrupt picture.
+//! Received media does not pass through the session task. Each participant's [`PeerLink`]
+//! gets a [`MediaInlet`] when it is created (`receive_inlet`), and its RTP poll tasks push
+//! straight into it:
 //!
-//! Why a picture did not reach the screen is counted separately ([`DecodeCounters`], exposed in
+//! ```text
+//! link's video poll task --ReceivedFrame--> DecoderInlet --[drop-oldest, 30]--> confab-video-dec-<id>
+//! link's audio poll task --ArrivedPacket--> mixer inlet  --[drop-oldest, 100]--> jitter buffer
+//!                                                           (moved by the playout thread's pull)
+//! ```
+//!
+//! Video: every access unit goes into that participant's decoder queue, a bounded
+//! [`drop_oldest`] channel: when the decoder is behind, the oldest queued unit is evicted
+//! (counted as *dropped, decoder behind*) and a keyframe is asked for at once. Units carry a
+//! running index, so the decoder sees the hole an eviction leaves and skips to the next keyframe
+//! instead of decoding units whose references are gone. Dropping the oldest (rather than
+//! refusing the newest) means the decoder gets back to the live picture as soon as the keyframe
+//! arrives, instead of first decoding a queue of stale ones. Decoded pictures go to the UI over
+//! a drop-oldest channel and the repaint callback wakes it. The thread decodes only what can
+//! decode: before the first keyframe, and after lost packets, a decode error or a queue
+//! overflow, it skips units until the next IDR and asks the session for a PLI (the session
+//! rate-limits them), so a missing reference is never fed to openh264 and never shown as a
+//! corrupt picture.
+//!
+//! Why a picture did not reach the screen is counted separately (`DecodeCounters`, exposed in
 //! [`super::api::ParticipantStats`]), because the remedies differ:
 //! - **decode errors**: openh264 rejected a unit that should have decoded (corrupt or
 //!   undecodable data: a sender or network problem);
 //! - **skipped awaiting a keyframe**: units whose references were missing (stream joined
 //!   mid-GOP, loss, or one of the drops below);
-//! - **dropped, decoder behind**: the decode queue was full (our CPU, not the network);
+//! - **dropped, decoder behind**: evicted from the full decode queue (our CPU, not the
+//!   network);
 //! - **dropped, consumer slow**: decoded pictures the app did not take in time (the UI thread or
 //!   `confab join` loop, not the decoder).
 //!
-//! Audio: the session pushes each Opus RTP packet into the participant's jitter buffer in the
-//! shared mixer; the playout thread pulls 20 ms from the mixer on a steady clock and hands it to
-//! the audio sink (and the probe).
+//! Audio: the poll task stamps each Opus packet with its arrival time as it leaves the link
+//! and sends it into the participant's inlet queue in the shared mixer
+//! ([`AudioMixer::add_participant_with_inlet`]) without taking the mixer lock. The playout
+//! thread, which pulls 20 ms from the mixer on a steady clock, first moves the queued packets
+//! into their jitter buffers. The jitter buffer cannot play a packet before the next pull in
+//! any case, so this costs no latency, and the poll task never waits while the playout thread
+//! holds the lock to decode and mix. The mix goes to the audio sink (and the probe). The inlet
+//! holds as many packets as a jitter buffer, so it drops only if playout stalls for seconds;
+//! those drops are counted ([`AudioMixer::inlet_dropped`]).
 //!
-//! Contract: once [`VideoDecoderThread`] is dropped (participant left), no frame of that
-//! participant is delivered any more.
+//! Contract: once a participant's `VideoDecoderThread` is dropped (participant left), no frame
+//! of that participant is delivered any more, even if its link still pushes into the inlet
+//! (pushes then find the queue disconnected and are discarded).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,14 +61,17 @@ use super::EngineError;
 use super::api::{AudioOutput, MediaProbe, Repaint, VideoFrameEvent};
 use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus, open_sink};
 use super::media::CaptureTime;
-use super::media::drop_oldest::{DropOldestSender, SendOutcome};
+use super::media::drop_oldest::{self, DropOldestReceiver, DropOldestSender, SendOutcome};
 use super::media::h264::{AccessUnitKind, H264Decoder, access_unit_kind};
 use super::media::jitter_buffer::FrameKind;
 use super::media::mixer::AudioMixer;
 use super::media::opus_codec::OpusDecoder;
 use super::media::{AudioSink, NullSink};
+#[cfg(doc)]
+use super::peer::PeerLink;
+use super::peer::{Discard, MediaInlet, ReceivedFrame, VideoInlet};
 
-/// Access units waiting for one decoder before new ones are dropped.
+/// Access units waiting for one decoder before the oldest is dropped.
 const DECODE_QUEUE: usize = 30;
 
 /// The mixer shared by the session (push) and the playout thread (pull).
@@ -60,7 +86,7 @@ pub(crate) struct DecodeCounters {
     pub(crate) decode_errors: AtomicU64,
     /// Units not decoded because their references were missing.
     pub(crate) skipped_awaiting_keyframe: AtomicU64,
-    /// Units dropped because the decode queue was full.
+    /// Units evicted from the full decode queue (the oldest queued one each time).
     pub(crate) dropped_decoder_behind: AtomicU64,
     /// Decoded pictures evicted from the app's queue by this participant's newer ones.
     pub(crate) dropped_consumer_slow: AtomicU64,
@@ -71,19 +97,73 @@ pub(crate) struct DecodeCounters {
 
 struct Unit {
     data: Bytes,
-    /// Something before this unit never reached the decoder (network loss or queue overflow).
+    /// Network loss before this unit (the link's frame assembler gave up on a packet).
     lost_before: bool,
+    /// Position in the stream of units queued; a jump shows the queue evicted some.
+    index: u64,
+}
+
+/// The video half of a participant's [`MediaInlet`]: queues access units for its decoder
+/// thread (drop-oldest, see the module docs). Cheap to clone; every clone feeds the same queue.
+#[derive(Clone)]
+pub(crate) struct DecoderInlet {
+    queue: DropOldestSender<Unit>,
+    /// The next unit's index; held across the send so indices enter the queue in order.
+    next_index: Arc<Mutex<u64>>,
+    counters: Arc<DecodeCounters>,
+    keyframe_needed: UnboundedSender<ParticipantId>,
+    id: ParticipantId,
+}
+
+impl DecoderInlet {
+    /// Queues one access unit; if that evicts older ones, counts them and asks for a keyframe.
+    pub(crate) fn push(&self, data: Bytes, lost_before: bool) {
+        let mut next = self
+            .next_index
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let index = *next;
+        *next += 1;
+        let outcome = self.queue.send(Unit {
+            data,
+            lost_before,
+            index,
+        });
+        drop(next);
+        if let SendOutcome::QueuedDroppedOldest(n) = outcome {
+            self.counters
+                .dropped_decoder_behind
+                .fetch_add(u64::from(n), Ordering::Relaxed);
+            let _ = self.keyframe_needed.send(self.id.clone());
+        }
+    }
+}
+
+impl VideoInlet for DecoderInlet {
+    fn push_frame(&self, frame: ReceivedFrame) {
+        self.push(frame.data, frame.lost_before);
+    }
+}
+
+/// The inlet for a new participant's link: video to `decoder`, audio to the mixer through
+/// `audio` (from [`AudioMixer::add_participant_with_inlet`]), or discarded without one.
+pub(crate) fn receive_inlet(
+    decoder: &VideoDecoderThread,
+    audio: Option<DropOldestSender<super::media::mixer::ArrivedPacket>>,
+) -> MediaInlet {
+    match audio {
+        Some(audio) => MediaInlet::new(decoder.inlet(), audio),
+        None => MediaInlet::new(decoder.inlet(), Discard),
+    }
 }
 
 /// One participant's decoder thread.
 pub(crate) struct VideoDecoderThread {
-    queue: Option<SyncSender<Unit>>,
+    inlet: DecoderInlet,
+    /// Dropping it ends the thread, whoever still holds an inlet.
+    stop: Option<crossbeam_channel::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     pub(crate) counters: Arc<DecodeCounters>,
-    keyframe_needed: UnboundedSender<ParticipantId>,
-    id: ParticipantId,
-    /// A unit was dropped on a full queue: the next queued one must be flagged `lost_before`.
-    overflowed: AtomicBool,
 }
 
 /// The decoding loop of one participant: state that decides what to feed openh264.
@@ -96,11 +176,15 @@ struct DecodeLoop {
     counters: Arc<DecodeCounters>,
     /// True until a keyframe decodes, and again after anything broke the reference chain.
     awaiting_keyframe: bool,
+    /// The index the next unit has if the queue evicted nothing.
+    expected_index: u64,
 }
 
 impl DecodeLoop {
     fn handle(&mut self, unit: &Unit) {
-        if unit.lost_before {
+        let evicted_before = unit.index != self.expected_index;
+        self.expected_index = unit.index.wrapping_add(1);
+        if unit.lost_before || evicted_before {
             self.awaiting_keyframe = true;
         }
         let kind = access_unit_kind(&unit.data);
@@ -161,7 +245,9 @@ impl VideoDecoderThread {
         keyframe_needed: UnboundedSender<ParticipantId>,
     ) -> Result<Self, EngineError> {
         let decoder = H264Decoder::new().map_err(|e| EngineError::Media(e.to_string()))?;
-        let (tx, rx): (SyncSender<Unit>, Receiver<Unit>) = sync_channel(DECODE_QUEUE);
+        let (tx, rx): (DropOldestSender<Unit>, DropOldestReceiver<Unit>) =
+            drop_oldest::channel(DECODE_QUEUE);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let counters = Arc::new(DecodeCounters::default());
         let mut state = DecodeLoop {
             decoder,
@@ -171,48 +257,54 @@ impl VideoDecoderThread {
             pli: keyframe_needed.clone(),
             counters: Arc::clone(&counters),
             awaiting_keyframe: true,
+            expected_index: 0,
         };
         let thread = std::thread::Builder::new()
             .name(format!("confab-video-dec-{id}"))
             .spawn(move || {
-                while let Ok(unit) = rx.recv() {
-                    state.handle(&unit);
+                loop {
+                    crossbeam_channel::select! {
+                        recv(rx) -> unit => match unit {
+                            Ok(unit) => state.handle(&unit),
+                            Err(_) => break,
+                        },
+                        // Only ever disconnects: the owner dropped the thread.
+                        recv(stop_rx) -> _ => break,
+                    }
                 }
             })
             .map_err(|e| EngineError::Media(format!("cannot start a decoder thread: {e}")))?;
         Ok(Self {
-            queue: Some(tx),
+            inlet: DecoderInlet {
+                queue: tx,
+                next_index: Arc::new(Mutex::new(0)),
+                counters: Arc::clone(&counters),
+                keyframe_needed,
+                id,
+            },
+            stop: Some(stop_tx),
             thread: Some(thread),
             counters,
-            keyframe_needed,
-            id,
-            overflowed: AtomicBool::new(false),
         })
     }
 
-    /// Queues one access unit; drops it (and asks for a keyframe) if the decoder is behind.
+    /// Where the participant's link pushes received access units.
+    pub(crate) fn inlet(&self) -> DecoderInlet {
+        self.inlet.clone()
+    }
+
+    /// Queues one access unit, as the inlet does.
+    #[cfg(test)]
     pub(crate) fn push(&self, data: Bytes, lost_before: bool) {
-        let Some(queue) = &self.queue else { return };
-        let lost_before = lost_before | self.overflowed.swap(false, Ordering::Relaxed);
-        match queue.try_send(Unit { data, lost_before }) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                // The next queued unit follows a gap: this unit, and any loss it was flagged with.
-                self.overflowed.store(true, Ordering::Relaxed);
-                self.counters
-                    .dropped_decoder_behind
-                    .fetch_add(1, Ordering::Relaxed);
-                let _ = self.keyframe_needed.send(self.id.clone());
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+        self.inlet.push(data, lost_before);
     }
 }
 
 impl Drop for VideoDecoderThread {
     fn drop(&mut self) {
-        // Closing the queue ends the thread after the unit in hand.
-        self.queue.take();
+        // Ends the thread after the unit in hand; the queue's receiver goes with it, so later
+        // pushes from a link that is still closing are discarded.
+        self.stop.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -480,13 +572,17 @@ mod tests {
         assert!(h.plis() >= 1, "an overflow asks for a keyframe at once");
         h.gate.set_closed(false);
         h.wait_handled(1 + DECODE_QUEUE as u64);
-        // 36 follows the dropped 31..35: skipped. 37 is an IDR, 38..39 follow it.
+        // The oldest were evicted (1..5), so everything queued (6..35) follows the hole, and so
+        // does 36: all skipped, cheaply. 37 is an IDR, 38..39 follow it.
         for unit in &units[36..] {
             h.decoder.push(unit.clone(), false);
         }
         h.wait_handled(1 + DECODE_QUEUE as u64 + 4);
-        assert_eq!(h.count(|c| &c.decoded), 1 + DECODE_QUEUE as u64 + 3);
-        assert_eq!(h.count(|c| &c.skipped_awaiting_keyframe), 1);
+        assert_eq!(h.count(|c| &c.decoded), 1 + 3);
+        assert_eq!(
+            h.count(|c| &c.skipped_awaiting_keyframe),
+            DECODE_QUEUE as u64 + 1
+        );
         assert_eq!(
             h.count(|c| &c.decode_errors),
             0,

@@ -18,10 +18,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use confab_engine::media::CaptureTime;
 use confab_engine::media::h264::{H264Encoder, H264EncoderConfig};
+use confab_engine::media::jitter_buffer::RtpAudioPacket;
 use confab_engine::media::opus_codec::{FRAME_SAMPLES, OpusEncoder, OpusEncoderConfig};
 use confab_engine::media::synthetic_video::SyntheticVideo;
 use confab_engine::peer::{
-    BitrateRange, ConnectionState, PeerError, PeerEvent, PeerLink, PeerSettings,
+    AudioInlet, BitrateRange, ConnectionState, MediaInlet, PeerError, PeerEvent, PeerLink,
+    PeerSettings, ReceivedFrame, VideoInlet,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -90,6 +92,33 @@ impl Observed {
     fn is_connected(&self) -> bool {
         self.states.last() == Some(&ConnectionState::Connected)
     }
+
+    /// Media and events both count when they come after `Closed`.
+    fn note_if_after_close(&mut self) {
+        if self.states.last() == Some(&ConnectionState::Closed) {
+            self.events_after_close += 1;
+        }
+    }
+}
+
+/// Records the media a link receives (its [`MediaInlet`]) into the same [`Observed`].
+#[derive(Clone)]
+struct Recorder(Arc<Mutex<Observed>>);
+
+impl VideoInlet for Recorder {
+    fn push_frame(&self, frame: ReceivedFrame) {
+        let mut s = self.0.lock().unwrap();
+        s.note_if_after_close();
+        s.video.push((frame.data, frame.lost_before));
+    }
+}
+
+impl AudioInlet for Recorder {
+    fn push_packet(&self, packet: RtpAudioPacket, _arrival: CaptureTime) {
+        let mut s = self.0.lock().unwrap();
+        s.note_if_after_close();
+        s.audio.push((Bytes::from(packet.payload), packet.seq));
+    }
 }
 
 /// Reads `events` of one link: forwards its candidates to `other`, records the rest.
@@ -115,19 +144,13 @@ fn spawn_router(
                 continue;
             }
             let mut s = seen.lock().unwrap();
-            if s.states.last() == Some(&ConnectionState::Closed) {
-                s.events_after_close += 1;
-            }
+            s.note_if_after_close();
             match event {
                 PeerEvent::Connection(state) => s.states.push(state),
                 PeerEvent::SignalingStable(stable) => s.stable.push(stable),
                 PeerEvent::ChatOpen => s.chat_open = true,
                 PeerEvent::Chat(text) => s.chats.push(text),
                 PeerEvent::KeyframeRequested => s.keyframe_requests += 1,
-                PeerEvent::VideoFrame {
-                    data, lost_before, ..
-                } => s.video.push((data, lost_before)),
-                PeerEvent::AudioPacket { data, sequence, .. } => s.audio.push((data, sequence)),
                 _ => {}
             }
         }
@@ -143,10 +166,21 @@ async fn pair() -> (Side, Side) {
         .try_init();
     let (a_tx, a_rx) = tokio::sync::mpsc::unbounded_channel();
     let (b_tx, b_rx) = tokio::sync::mpsc::unbounded_channel();
-    let a = Arc::new(PeerLink::new(&settings(), a_tx).await.unwrap());
-    let b = Arc::new(PeerLink::new(&settings(), b_tx).await.unwrap());
     let a_seen = Arc::new(Mutex::new(Observed::default()));
     let b_seen = Arc::new(Mutex::new(Observed::default()));
+    let inlet = |seen: &Arc<Mutex<Observed>>| {
+        MediaInlet::new(Recorder(Arc::clone(seen)), Recorder(Arc::clone(seen)))
+    };
+    let a = Arc::new(
+        PeerLink::new(&settings(), a_tx, inlet(&a_seen))
+            .await
+            .unwrap(),
+    );
+    let b = Arc::new(
+        PeerLink::new(&settings(), b_tx, inlet(&b_seen))
+            .await
+            .unwrap(),
+    );
     spawn_router(a_rx, Arc::clone(&b), Arc::clone(&a_seen));
     spawn_router(b_rx, Arc::clone(&a), Arc::clone(&b_seen));
     (
@@ -529,7 +563,7 @@ async fn settings_are_validated() {
         ..settings()
     };
     assert!(matches!(
-        PeerLink::new(&no_bind, tx.clone()).await,
+        PeerLink::new(&no_bind, tx.clone(), MediaInlet::discard()).await,
         Err(PeerError::Setup(_))
     ));
     let relay_without_turn = PeerSettings {
@@ -542,7 +576,7 @@ async fn settings_are_validated() {
         ..settings()
     };
     assert!(matches!(
-        PeerLink::new(&relay_without_turn, tx.clone()).await,
+        PeerLink::new(&relay_without_turn, tx.clone(), MediaInlet::discard()).await,
         Err(PeerError::Setup(_))
     ));
     let bad_range = PeerSettings {
@@ -554,7 +588,7 @@ async fn settings_are_validated() {
         ..settings()
     };
     assert!(matches!(
-        PeerLink::new(&bad_range, tx).await,
+        PeerLink::new(&bad_range, tx, MediaInlet::discard()).await,
         Err(PeerError::Setup(_))
     ));
 }
@@ -562,7 +596,9 @@ async fn settings_are_validated() {
 #[tokio::test]
 async fn early_candidates_chat_and_keyframe_requests_are_harmless() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let link = PeerLink::new(&settings(), tx).await.unwrap();
+    let link = PeerLink::new(&settings(), tx, MediaInlet::discard())
+        .await
+        .unwrap();
     // No remote description yet: buffered, not an error.
     link.add_remote_candidate(
         "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host".into(),
@@ -642,7 +678,9 @@ async fn large_keyframes_arrive_intact() {
 #[tokio::test]
 async fn dropping_a_link_without_close_ends_its_event_channel() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let link = PeerLink::new(&settings(), tx).await.unwrap();
+    let link = PeerLink::new(&settings(), tx, MediaInlet::discard())
+        .await
+        .unwrap();
     let _offer = link.create_offer(false).await.unwrap();
     drop(link);
     while guard("channel end", rx.recv()).await.is_some() {}

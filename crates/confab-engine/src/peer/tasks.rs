@@ -26,8 +26,12 @@ use webrtc::peer_connection::{
 };
 
 use super::assembler::FrameAssembler;
+use super::events::{ConnectionState, PeerEvent};
+use super::inlet::ReceivedFrame;
 use super::keyframe::is_keyframe_request;
-use super::{ConnectionState, PeerEvent, RemoteVideo, Shared, lock};
+use super::shared::{RemoteVideo, Shared, lock};
+use crate::media::CaptureTime;
+use crate::media::jitter_buffer::RtpAudioPacket;
 
 /// How many packets the frame assembler holds behind a missing one before giving up on it. Must
 /// exceed the packet count of the largest access unit (a 1080p keyframe is ~100 packets).
@@ -130,11 +134,13 @@ async fn remote_track_loop(shared: Arc<Shared>, track: Arc<dyn TrackRemote>) {
 }
 
 async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
+    let inlet = Arc::clone(shared.inlet.video());
     let mut assembler =
         FrameAssembler::new(VIDEO_MAX_LATE_TIME, usize::from(VIDEO_MAX_LATE_PACKETS));
     let mut known_ssrc = None;
     while let Some(event) = track.poll().await {
         match event {
+            TrackRemoteEvent::OnRtpPacket(_) if shared.closed.load(Ordering::Acquire) => break,
             TrackRemoteEvent::OnRtpPacket(packet) => {
                 let ssrc = packet.header.ssrc;
                 if known_ssrc != Some(ssrc) {
@@ -146,7 +152,7 @@ async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
                 }
                 // Padding (empty payload) goes in too: it takes a sequence number.
                 for frame in assembler.push(Instant::now(), packet) {
-                    shared.emit(PeerEvent::VideoFrame {
+                    inlet.push_frame(ReceivedFrame {
                         data: frame.data,
                         rtp_timestamp: frame.rtp_timestamp,
                         lost_before: frame.lost_before,
@@ -167,18 +173,25 @@ async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
 }
 
 async fn remote_audio_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
+    let inlet = Arc::clone(shared.inlet.audio());
     while let Some(event) = track.poll().await {
         match event {
+            TrackRemoteEvent::OnRtpPacket(_) if shared.closed.load(Ordering::Acquire) => break,
             TrackRemoteEvent::OnRtpPacket(packet) => {
                 // Empty payloads are padding (bandwidth probing), not audio.
                 if packet.payload.is_empty() {
                     continue;
                 }
-                shared.emit(PeerEvent::AudioPacket {
-                    data: packet.payload,
-                    sequence: packet.header.sequence_number,
-                    rtp_timestamp: packet.header.timestamp,
-                });
+                // Arrival is when the packet leaves the link, not when someone gets to it.
+                let arrival = CaptureTime::now();
+                inlet.push_packet(
+                    RtpAudioPacket {
+                        seq: packet.header.sequence_number,
+                        timestamp: packet.header.timestamp,
+                        payload: packet.payload.to_vec(),
+                    },
+                    arrival,
+                );
             }
             TrackRemoteEvent::OnEnded => break,
             other => trace!(?other, "remote audio track event"),

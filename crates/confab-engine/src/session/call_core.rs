@@ -457,8 +457,6 @@ impl CallCore {
             }
             PeerEvent::Chat(text) => self.on_data_message(&id, &text),
             PeerEvent::KeyframeRequested => vec![Action::RequestLocalKeyframe],
-            // Media does not belong here; the loop delivers it before calling the core.
-            PeerEvent::VideoFrame { .. } | PeerEvent::AudioPacket { .. } => Vec::new(),
         }
     }
 

@@ -6,7 +6,9 @@
 //! - **signaling** ([`ClientEvent`]): participants joining/leaving, offers, answers, candidates,
 //!   hang-ups, and the signaling connection dropping and coming back;
 //! - **peer connections** ([`PeerEvent`], tagged with the participant): local candidates,
-//!   negotiation needed, signaling/connection state, data-channel messages, keyframe requests;
+//!   negotiation needed, signaling/connection state, data-channel messages, keyframe requests
+//!   (received media goes from the link straight to the decoder and the mixer, never through
+//!   here);
 //! - **decoder threads**: "this participant's video needs a keyframe";
 //! - **a one-second tick**: statistics ([`stats_collector`]) and the congestion-control bitrate.
 //!
@@ -39,10 +41,8 @@ use tracing::{debug, info, warn};
 use super::api::AudioOutput;
 use super::api::{CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, VideoFrameEvent};
 use super::devices::{DeviceKind, DeviceStatus};
-use super::incoming::{SharedMixer, VideoDecoderThread};
-use super::media::CaptureTime;
+use super::incoming::{SharedMixer, VideoDecoderThread, receive_inlet};
 use super::media::drop_oldest::DropOldestSender;
-use super::media::jitter_buffer::RtpAudioPacket;
 use super::media::opus_codec::OpusDecoder;
 use super::outgoing::{Outgoing, Preview, SenderThread, spawn_audio_sender, spawn_video_sender};
 use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings};
@@ -350,33 +350,8 @@ impl Session {
     }
 
     async fn on_peer_event(&mut self, id: ParticipantId, event: PeerEvent) {
-        match event {
-            PeerEvent::VideoFrame {
-                data, lost_before, ..
-            } => {
-                if let Some(peer) = self.peers.get(&id) {
-                    peer.decoder.push(data, lost_before);
-                }
-            }
-            PeerEvent::AudioPacket {
-                data,
-                sequence,
-                rtp_timestamp,
-            } => {
-                if let Ok(mut m) = self.mixer.lock() {
-                    let packet = RtpAudioPacket {
-                        seq: sequence,
-                        timestamp: rtp_timestamp,
-                        payload: data.to_vec(),
-                    };
-                    let _ = m.push(&id, packet, CaptureTime::now());
-                }
-            }
-            control => {
-                let actions = self.core.on_peer(id, control, Instant::now());
-                self.execute(actions).await;
-            }
-        }
+        let actions = self.core.on_peer(id, event, Instant::now());
+        self.execute(actions).await;
     }
 
     /// Carries out `actions` in order; results of asynchronous steps go back to the core and
@@ -532,10 +507,41 @@ impl Session {
                 max_bps: self.config.video.max_kbps * 1000,
             },
         };
+        // The link's poll tasks push received media straight into these (see `incoming`).
+        let decoder = match VideoDecoderThread::spawn(
+            id.clone(),
+            self.video.clone(),
+            Arc::clone(&self.repaint),
+            self.keyframe_tx.clone(),
+        ) {
+            Ok(d) => d,
+            Err(e) => {
+                self.emit(EngineEvent::Error(Problem::PeerSetup {
+                    name: self.core.name_of(id),
+                    detail: e.to_string(),
+                }));
+                return false;
+            }
+        };
+        let audio_inlet = match OpusDecoder::new() {
+            Ok(d) => self
+                .mixer
+                .lock()
+                .ok()
+                .map(|mut m| m.add_participant_with_inlet(id.clone(), d)),
+            Err(e) => {
+                warn!(error = %e, "no audio decoder; this participant will be silent");
+                None
+            }
+        };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let link = match PeerLink::new(&settings, tx).await {
+        let inlet = receive_inlet(&decoder, audio_inlet);
+        let link = match PeerLink::new(&settings, tx, inlet).await {
             Ok(link) => Arc::new(link),
             Err(e) => {
+                if let Ok(mut m) = self.mixer.lock() {
+                    m.remove_participant(id);
+                }
                 self.emit(EngineEvent::Error(Problem::PeerSetup {
                     name: self.core.name_of(id),
                     detail: e.to_string(),
@@ -553,30 +559,6 @@ impl Session {
                 }
             }
         });
-        let decoder = match VideoDecoderThread::spawn(
-            id.clone(),
-            self.video.clone(),
-            Arc::clone(&self.repaint),
-            self.keyframe_tx.clone(),
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                link.close().await;
-                self.emit(EngineEvent::Error(Problem::PeerSetup {
-                    name: self.core.name_of(id),
-                    detail: e.to_string(),
-                }));
-                return false;
-            }
-        };
-        match OpusDecoder::new() {
-            Ok(d) => {
-                if let Ok(mut m) = self.mixer.lock() {
-                    m.add_participant(id.clone(), d);
-                }
-            }
-            Err(e) => warn!(error = %e, "no audio decoder; this participant will be silent"),
-        }
         self.peers.insert(id.clone(), PeerIo { link, decoder });
         true
     }

@@ -1,0 +1,107 @@
+//! State the [`PeerLink`](super::PeerLink) shares with the connection's event handler and its
+//! poll tasks ([`Shared`]), and the event channel they all report on ([`EventSink`]).
+//!
+//! Contract: [`Shared`] never holds the `PeerConnection` (or the tasks would keep it alive after
+//! the link is dropped). Every critical section on its mutexes is a single assignment, take or
+//! clone, so none is held across an `await` and a poisoned lock is safe to take over
+//! ([`lock`]). Once [`EventSink::close_with`] has run, nothing more is sent.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::mpsc::UnboundedSender;
+use webrtc::media_stream::track_remote::TrackRemote;
+
+use super::events::{ConnectionState, PeerEvent};
+use super::inlet::MediaInlet;
+
+pub(super) fn library_error(context: &str, e: &webrtc::error::Error) -> String {
+    format!("{context}: {e}")
+}
+
+/// Takes a std mutex even if a panicking thread poisoned it: the guarded data stays consistent
+/// because every critical section here is a single assignment or take.
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The event channel; `None` once closed so that nothing is sent after [`PeerLink::close`].
+pub(super) struct EventSink(pub(super) Mutex<Option<UnboundedSender<PeerEvent>>>);
+
+impl EventSink {
+    pub(super) fn send(&self, event: PeerEvent) {
+        if let Some(tx) = lock(&self.0).as_ref() {
+            // A dropped receiver means the owner stopped listening; nothing to do about it.
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Sends `last` (if any) and closes, atomically with respect to other senders.
+    pub(super) fn close_with(&self, last: Option<PeerEvent>) {
+        let mut tx = lock(&self.0);
+        if let (Some(tx), Some(last)) = (tx.as_ref(), last) {
+            let _ = tx.send(last);
+        }
+        tx.take();
+    }
+}
+
+/// The remote video track, for sending PLI.
+pub(super) struct RemoteVideo {
+    pub(super) track: Arc<dyn TrackRemote>,
+    pub(super) ssrc: u32,
+}
+
+/// Values from our current local description, used to tag local candidates.
+#[derive(Default, Clone)]
+pub(super) struct LocalIce {
+    pub(super) first_mid: Option<String>,
+    pub(super) first_index: u16,
+    pub(super) ufrag: Option<String>,
+}
+
+/// State shared with the connection's event handler and the poll loops. It must never hold the
+/// `PeerConnection`, or the loops would keep it alive after the link is dropped.
+pub(super) struct Shared {
+    pub(super) sink: EventSink,
+    pub(super) inlet: MediaInlet,
+    pub(super) connected: AtomicBool,
+    pub(super) closed: AtomicBool,
+    pub(super) stable: AtomicBool,
+    pub(super) chat_open: AtomicBool,
+    pub(super) keyframe_requests: AtomicU64,
+    pub(super) last_state: Mutex<Option<ConnectionState>>,
+    pub(super) remote_video: Mutex<Option<RemoteVideo>>,
+    pub(super) local_ice: Mutex<LocalIce>,
+    pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(super) fn emit(&self, event: PeerEvent) {
+        self.sink.send(event);
+    }
+
+    pub(super) fn set_connection_state(&self, state: ConnectionState) {
+        self.connected
+            .store(state == ConnectionState::Connected, Ordering::Release);
+        let mut last = lock(&self.last_state);
+        if *last != Some(state) {
+            *last = Some(state);
+            drop(last);
+            self.emit(PeerEvent::Connection(state));
+        }
+    }
+
+    pub(super) fn set_stable(&self, stable: bool) {
+        if self.stable.swap(stable, Ordering::AcqRel) != stable {
+            self.emit(PeerEvent::SignalingStable(stable));
+        }
+    }
+
+    pub(super) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(fut);
+        let mut tasks = lock(&self.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+}
