@@ -18,7 +18,7 @@ mod playout_counter;
 
 use std::sync::Arc;
 
-pub use fake_cameras::FakeCameras;
+pub use fake_cameras::{FakeCameras, FakeCounts};
 pub use impairment_relay::{ImpairmentRelay, strip_candidates};
 pub use playout_counter::PlayoutCounter;
 
