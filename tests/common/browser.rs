@@ -221,6 +221,24 @@ impl Browser {
         poll.until(|| self.stats(), ok).await
     }
 
+    /// Polls the value of `script` (a function body, as for [`eval`](Self::eval)) until `ok`
+    /// holds; panics with the last value after `timeout`.
+    pub async fn wait_eval(
+        &self,
+        what: &str,
+        timeout: Duration,
+        script: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let poll = Poll {
+            what,
+            timeout,
+            every: Duration::from_millis(100),
+            shows: "value",
+        };
+        poll.until(|| self.eval(script), ok).await
+    }
+
     /// The text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
         self.client
