@@ -52,6 +52,7 @@ fn step_until(
             return;
         }
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        // The UI's state is only seen by stepping it; between steps the engine runs.
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -129,6 +130,7 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
                 got |= text == "hi Ben" && name == "Ann";
             }
         }
+        // Ann's side is a UI that only runs when stepped: this loop steps it (see step_until).
         std::thread::sleep(Duration::from_millis(10));
     }
 

@@ -107,6 +107,7 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
                     .collect();
                 speaker.play(&block);
                 next += Duration::from_millis(20);
+                // Real-time pacing, on purpose: the "voice" is played at its own speed.
                 if let Some(wait) = next.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
