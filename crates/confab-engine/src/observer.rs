@@ -409,3 +409,111 @@ fn wait_any<F: FrameSink>(observers: &[&mut CallObserver<F>], timeout: Duration)
         let _ = select.ready_timeout(timeout);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::time::{Duration, Instant};
+
+    use signaling_client::ParticipantId;
+
+    use super::{CallObserver, CallView, WaitError};
+    use crate::testing::{small_engine_config, start_engine};
+    use crate::{CallState, EngineEvent, LinkState, ParticipantStats};
+
+    fn id(s: &str) -> ParticipantId {
+        ParticipantId(s.to_owned())
+    }
+
+    #[test]
+    fn the_view_keeps_what_the_events_said() {
+        let mut view = CallView::default();
+        let events = [
+            EngineEvent::CallState(CallState::InCall {
+                id: id("me"),
+                room: "r".into(),
+            }),
+            EngineEvent::ParticipantJoined {
+                id: id("b"),
+                name: "ben".into(),
+            },
+            EngineEvent::Link {
+                id: id("b"),
+                state: LinkState::Connected,
+            },
+            EngineEvent::RemoteMedia {
+                id: id("b"),
+                mic: false,
+                camera: true,
+            },
+            EngineEvent::Chat {
+                from: id("b"),
+                name: "ben".into(),
+                text: "hi".into(),
+                at: std::time::SystemTime::now(),
+            },
+            EngineEvent::Chat {
+                from: id("me"),
+                name: "ann".into(),
+                text: "hello".into(),
+                at: std::time::SystemTime::now(),
+            },
+            EngineEvent::Stats(vec![ParticipantStats {
+                id: "b".into(),
+                name: "ben".into(),
+                frames_sent: 7,
+                ..ParticipantStats::default()
+            }]),
+            EngineEvent::Error("oops".into()),
+            EngineEvent::ParticipantLeft { id: id("b") },
+        ];
+        for event in events {
+            view.apply("test", event);
+        }
+        assert_eq!(view.id.as_deref(), Some("me"));
+        assert!(view.in_call_at.is_some());
+        let ben = view.named("ben").unwrap();
+        assert!(ben.joined && ben.left);
+        assert_eq!(ben.link, Some(LinkState::Connected));
+        assert_eq!(ben.link_history.len(), 1);
+        assert!(ben.connected_at.is_some());
+        assert_eq!(ben.media, Some((false, true)));
+        assert!(ben.stats_at.is_some());
+        assert_eq!(view.frames_sent, 7);
+        assert_eq!(view.connected(), 1);
+        assert_eq!(view.chats_from("ben").collect::<Vec<_>>(), ["hi"]);
+        let remote: Vec<&str> = view.remote_chats().map(|c| c.text.as_str()).collect();
+        assert_eq!(remote, ["hi"], "our own echo is not a remote chat");
+        assert_eq!(view.errors, ["oops"]);
+        assert_eq!(view.participants.len(), 1);
+    }
+
+    #[test]
+    fn a_wait_that_cannot_be_met_times_out_naming_what_it_waited_for() {
+        let mut observer = CallObserver::new("idle", start_engine(small_engine_config("idle")));
+        let started = Instant::now();
+        let err = observer
+            .pump_until(
+                "something that never comes",
+                Duration::from_millis(300),
+                |_| false,
+            )
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(matches!(err, WaitError::TimedOut { .. }), "{err}");
+        assert!(
+            err.to_string().contains("something that never comes"),
+            "{err}"
+        );
+        assert!(
+            waited >= Duration::from_millis(300),
+            "returned early: {waited:?}"
+        );
+        // A condition that already holds returns at once, without waiting.
+        observer
+            .pump_until("nothing", Duration::from_secs(30), |_| true)
+            .unwrap();
+        observer.shutdown();
+    }
+}
