@@ -27,9 +27,10 @@ use confab_engine::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
 use confab_engine::media::NullSink;
 use confab_engine::media::synthetic_video::read_marker;
 use confab_engine::media::{AudioFrame, CaptureTime};
+use confab_engine::observer::{CallObserver, FrameSink};
 use confab_engine::{
-    AudioInput, AudioOutput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent,
-    LinkState, MediaProbe, ParticipantStats, VideoInput, VideoSettings,
+    AudioInput, AudioOutput, Engine, EngineCommand, EngineConfig, MediaProbe, VideoFrameEvent,
+    VideoInput, VideoSettings,
 };
 use serde::Serialize;
 
@@ -211,19 +212,42 @@ struct Process {
     peak_rss_mb: f64,
 }
 
+/// What the pictures from one participant showed.
 #[derive(Default)]
-struct Remote {
-    name: String,
-    connected: bool,
-    code: Option<String>,
+struct RemotePictures {
     video: VideoAnalyzer,
-    stats: Option<ParticipantStats>,
-    chats: Vec<String>,
-    media: Option<(bool, bool)>,
-    connected_ms: Option<f64>,
-    first_frame_ms: Option<f64>,
     wall_latencies_ms: Vec<f64>,
     markers: MarkerRuns,
+}
+
+/// Reads every decoded picture's marker, per participant.
+struct Pictures {
+    wall_clock_markers: bool,
+    media_clock_offset_us: i64,
+    from: BTreeMap<String, RemotePictures>,
+}
+
+impl FrameSink for Pictures {
+    fn frame(&mut self, from: &str, frame: &VideoFrameEvent) {
+        let r = self.from.entry(from.to_owned()).or_default();
+        r.video.push(&frame.frame, frame.decoded_at, true);
+        let marker = read_marker(&frame.frame).ok();
+        r.markers.push(marker.is_some());
+        if self.wall_clock_markers
+            && let Some(marker) = marker
+        {
+            let decoded = i64::try_from(frame.decoded_at.as_micros()).unwrap_or(i64::MAX)
+                + self.media_clock_offset_us;
+            if let Some(ms) = marker_latency_ms(marker.capture_time_low, decoded) {
+                r.wall_latencies_ms.push(ms);
+            }
+        }
+    }
+}
+
+/// Milliseconds from `start` to `t`.
+fn ms_after(start: Option<Instant>, t: Option<Instant>) -> Option<f64> {
+    Some(t?.saturating_duration_since(start?).as_secs_f64() * 1000.0)
 }
 
 /// Joins, runs for the requested time, leaves, prints the report.
@@ -253,107 +277,50 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     let audio = Arc::new(AudioCounter::default());
     config.probe = Some(Arc::clone(&audio) as Arc<dyn MediaProbe>);
     let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))?;
+    let media_clock_offset_us =
+        wall_micros() - i64::try_from(CaptureTime::now().as_micros()).unwrap_or(i64::MAX);
+    let pictures = Pictures {
+        wall_clock_markers: o.wall_clock_markers,
+        media_clock_offset_us,
+        from: BTreeMap::new(),
+    };
+    let mut observer = CallObserver::with_frames(o.name.clone(), engine, pictures);
     if let Some(id) = &o.speaker {
-        engine.send(EngineCommand::SelectSpeaker(AudioOutput::Speaker(
+        observer.send(EngineCommand::SelectSpeaker(AudioOutput::Speaker(
             id.clone(),
         )))?;
     }
-    engine.send(EngineCommand::Join {
+    observer.send(EngineCommand::Join {
         url: o.url.clone(),
         room: o.room.clone(),
         password: o.password.clone(),
     })?;
     let meter = ProcessMeter::start();
-    let media_clock_offset_us =
-        wall_micros() - i64::try_from(CaptureTime::now().as_micros()).unwrap_or(i64::MAX);
-    let mut remotes: BTreeMap<String, Remote> = BTreeMap::new();
-    let mut my_id = None;
     let mut failure = None;
-    let mut started: Option<Instant> = None;
     let deadline_to_join = Instant::now() + Duration::from_secs(15);
-    let mut frames_sent = 0;
     let mut chat_sent = None;
-    let mut device_notices = Vec::new();
-    let since_joined =
-        |started: Option<Instant>| started.map(|t| t.elapsed().as_secs_f64() * 1000.0);
     loop {
-        while let Ok(ev) = engine.events().try_recv() {
-            match ev {
-                EngineEvent::CallState(CallState::InCall { id, .. }) => {
-                    my_id = Some(id.to_string());
-                    started.get_or_insert_with(Instant::now);
-                }
-                EngineEvent::CallState(CallState::Ended { reason }) if started.is_none() => {
-                    failure = Some(reason.to_string());
-                }
-                EngineEvent::ParticipantJoined { id, name } => {
-                    remotes.entry(id.to_string()).or_default().name = name;
-                }
-                EngineEvent::Link {
-                    id,
-                    state: LinkState::Connected,
-                } => {
-                    let r = remotes.entry(id.to_string()).or_default();
-                    r.connected = true;
-                    r.connected_ms = r.connected_ms.or(since_joined(started));
-                }
-                EngineEvent::RemoteMedia { id, mic, camera } => {
-                    remotes.entry(id.to_string()).or_default().media = Some((mic, camera));
-                    // Its chat channel is open: say what we were asked to say, once.
-                    if chat_sent.is_none()
-                        && let Some(text) = &o.chat
-                    {
-                        engine.send(EngineCommand::SendChat(text.clone()))?;
-                        chat_sent = Some(text.clone());
-                    }
-                }
-                EngineEvent::VerificationCode { id, code } => {
-                    remotes.entry(id.to_string()).or_default().code = Some(code);
-                }
-                EngineEvent::Chat { from, text, .. } if Some(from.to_string()) != my_id => {
-                    remotes
-                        .entry(from.to_string())
-                        .or_default()
-                        .chats
-                        .push(text);
-                }
-                EngineEvent::Stats(all) => {
-                    for s in all {
-                        frames_sent = frames_sent.max(s.frames_sent);
-                        let id = s.id.clone();
-                        remotes.entry(id).or_default().stats = Some(s);
-                    }
-                }
-                EngineEvent::Error(e) => tracing::warn!(error = %e, "engine"),
-                EngineEvent::Device(notice) => {
-                    tracing::info!(message = %notice.message, "device");
-                    device_notices.push(notice);
-                }
-                _ => {}
-            }
+        let wait = match observer.view.in_call_at {
+            Some(t) => Duration::from_secs_f64(o.seconds).saturating_sub(t.elapsed()),
+            None => deadline_to_join.saturating_duration_since(Instant::now()),
+        };
+        observer.pump(wait.min(Duration::from_millis(100)));
+        let view = &observer.view;
+        // A participant's chat channel is open (its `media` message came): say what we were
+        // asked to say, once.
+        if chat_sent.is_none()
+            && let Some(text) = &o.chat
+            && view.participants.values().any(|p| p.media.is_some())
+        {
+            observer.send(EngineCommand::SendChat(text.clone()))?;
+            chat_sent = Some(text.clone());
         }
-        while let Ok(frame) = engine.video().try_recv() {
-            if let Some(from) = frame.from {
-                let r = remotes.entry(from.to_string()).or_default();
-                r.first_frame_ms = r.first_frame_ms.or(since_joined(started));
-                r.video.push(&frame.frame, frame.decoded_at, true);
-                let marker = read_marker(&frame.frame).ok();
-                r.markers.push(marker.is_some());
-                if o.wall_clock_markers
-                    && let Some(marker) = marker
-                {
-                    let decoded = i64::try_from(frame.decoded_at.as_micros()).unwrap_or(i64::MAX)
-                        + media_clock_offset_us;
-                    if let Some(ms) = marker_latency_ms(marker.capture_time_low, decoded) {
-                        r.wall_latencies_ms.push(ms);
-                    }
-                }
-            }
-        }
-        if failure.is_some() {
+        let view = &observer.view;
+        if let (Some(reason), None) = (&view.ended, view.in_call_at) {
+            failure = Some(reason.to_string());
             break;
         }
-        match started {
+        match view.in_call_at {
             Some(t) if t.elapsed().as_secs_f64() >= o.seconds => break,
             None if Instant::now() > deadline_to_join => {
                 failure = Some("did not get into the room within 15 s".into());
@@ -361,31 +328,45 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             }
             _ => {}
         }
-        std::thread::sleep(Duration::from_millis(2));
+        if view.stopped {
+            failure = Some("the engine stopped".into());
+            break;
+        }
     }
-    let _ = engine.send(EngineCommand::Leave);
+    let _ = observer.send(EngineCommand::Leave);
+    let started = observer.view.in_call_at;
     let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
     let process = Process {
         cpu_percent_of_one_core: meter.cpu_percent_of_one_core(),
         peak_rss_mb: ProcessMeter::peak_rss_mb(),
     };
-    engine.shutdown();
+    let view = std::mem::take(&mut observer.view);
+    let mut pictures = std::mem::take(&mut observer.frames.from);
+    observer.shutdown();
+    let my_id = view.id.clone();
 
-    let participants: Vec<RemoteReport> = remotes
-        .into_iter()
-        .map(|(id, r)| {
-            let s = r.stats.unwrap_or_default();
+    let participants: Vec<RemoteReport> = view
+        .participants
+        .iter()
+        .map(|(id, p)| {
+            let r = pictures.remove(id).unwrap_or_default();
+            let s = p.stats.clone().unwrap_or_default();
             let span = r.video.span_seconds().unwrap_or(seconds.max(1.0));
             // A sender without Confab's markers (a browser camera) fails every read: then those
             // reads are not errors. Media-clock latency is not reported: marker times are on the
             // sender's process-local clock (`confab loopback` measures it, with both peers in one
             // process); wall-clock markers are (`--wall-clock-markers`).
             let has_markers = r.markers.seen_marker;
+            let chats = view
+                .remote_chats()
+                .filter(|c| c.from == *id)
+                .map(|c| c.text.clone())
+                .collect();
             RemoteReport {
-                id,
-                name: r.name,
-                connected: r.connected,
-                verification_code: r.code,
+                id: id.clone(),
+                name: p.name.clone(),
+                connected: p.connected_at.is_some(),
+                verification_code: p.code.clone(),
                 frames_received: r.video.frames,
                 fps: r.video.fps(),
                 resolution: r.video.resolution.map(|(w, h)| format!("{w}x{h}")),
@@ -403,11 +384,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 packets_lost: s.packets_lost,
                 rtt_ms: s.rtt_ms,
                 candidate_type: s.candidate_type,
-                chat_received: r.chats,
-                remote_mic: r.media.map(|m| m.0),
-                remote_camera: r.media.map(|m| m.1),
-                connected_ms: r.connected_ms,
-                first_frame_ms: r.first_frame_ms,
+                chat_received: chats,
+                remote_mic: p.media.map(|m| m.0),
+                remote_camera: p.media.map(|m| m.1),
+                connected_ms: ms_after(started, p.connected_at),
+                first_frame_ms: ms_after(started, p.first_frame_at),
                 latency_ms: Percentiles::of(&r.wall_latencies_ms),
             }
         })
@@ -435,11 +416,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         seconds,
         id: my_id,
         participants,
-        frames_sent,
+        frames_sent: view.frames_sent,
         audio_frames_played: audio.played.load(Ordering::Relaxed),
         audio_frames_audible: audio.audible.load(Ordering::Relaxed),
         chat_sent,
-        device_notices,
+        device_notices: view.device_notices,
         audio_capture_to_encoder_ms: audio
             .capture_to_encoder_ms
             .lock()

@@ -18,9 +18,10 @@ use signaling_server::{ServerConfig, SignalingServer};
 
 use confab_engine::measure::{BeepProbe, Percentiles, ProcessMeter, VideoAnalyzer};
 use confab_engine::media::NullSink;
+use confab_engine::observer::{self, CallObserver, FrameSink};
 use confab_engine::{
-    AudioInput, CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState,
-    ParticipantStats, VideoInput, VideoSettings,
+    AudioInput, Engine, EngineCommand, EngineConfig, ParticipantStats, VideoFrameEvent, VideoInput,
+    VideoSettings,
 };
 
 /// What to run.
@@ -173,23 +174,32 @@ pub struct LoopbackReport {
     pub verification_codes: Vec<String>,
 }
 
+/// Every decoded picture goes through the analyzer (markers read unless file-fed).
+struct Pictures {
+    analyzer: VideoAnalyzer,
+    markers: bool,
+}
+
+impl FrameSink for Pictures {
+    fn frame(&mut self, _from: &str, frame: &VideoFrameEvent) {
+        self.analyzer
+            .push(&frame.frame, frame.decoded_at, self.markers);
+    }
+}
+
 /// One side of the loopback call and what it observed.
 struct Side {
     name: &'static str,
-    engine: Engine,
+    observer: CallObserver<Pictures>,
     probe: Arc<BeepProbe>,
-    video: VideoAnalyzer,
-    joined: Option<Instant>,
-    connected: Option<Instant>,
-    code: Option<String>,
-    chats: Vec<String>,
-    last_stats: Option<ParticipantStats>,
-    errors: Vec<String>,
-    ended: bool,
 }
 
 impl Side {
-    fn start(name: &'static str, options: &LoopbackOptions) -> Result<Self, LoopbackError> {
+    fn start(
+        name: &'static str,
+        options: &LoopbackOptions,
+        markers: bool,
+    ) -> Result<Self, LoopbackError> {
         let probe = Arc::new(BeepProbe::default());
         let mut config = EngineConfig::new(name);
         config.video = VideoSettings {
@@ -213,50 +223,67 @@ impl Side {
         config.probe = Some(Arc::clone(&probe) as Arc<dyn confab_engine::MediaProbe>);
         let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))
             .map_err(|e| LoopbackError::Setup(format!("{name}: {e}")))?;
+        let pictures = Pictures {
+            analyzer: VideoAnalyzer::default(),
+            markers,
+        };
         Ok(Self {
             name,
-            engine,
+            observer: CallObserver::with_frames(name, engine, pictures),
             probe,
-            video: VideoAnalyzer::default(),
-            joined: None,
-            connected: None,
-            code: None,
-            chats: Vec::new(),
-            last_stats: None,
-            errors: Vec::new(),
-            ended: false,
         })
     }
 
-    /// Drains events and decoded pictures.
-    fn pump(&mut self, markers: bool) {
-        while let Ok(ev) = self.engine.events().try_recv() {
-            match ev {
-                EngineEvent::CallState(CallState::InCall { .. }) => {
-                    self.joined.get_or_insert_with(Instant::now);
-                }
-                EngineEvent::CallState(CallState::Ended { reason }) => {
-                    self.ended = true;
-                    tracing::debug!(side = self.name, %reason, "call ended");
-                }
-                EngineEvent::Link {
-                    state: LinkState::Connected,
-                    ..
-                } => {
-                    self.connected.get_or_insert_with(Instant::now);
-                }
-                EngineEvent::VerificationCode { code, .. } => self.code = Some(code),
-                EngineEvent::Chat { name, text, .. } if name != self.name => self.chats.push(text),
-                EngineEvent::Stats(stats) => self.last_stats = stats.into_iter().next(),
-                EngineEvent::Error(e) => self.errors.push(e.to_string()),
-                _ => {}
-            }
-        }
-        while let Ok(frame) = self.engine.video().try_recv() {
-            if frame.from.is_some() {
-                self.video.push(&frame.frame, frame.decoded_at, markers);
-            }
-        }
+    fn send(&self, command: EngineCommand) {
+        // Only fails once the engine has stopped, which the report shows anyway.
+        let _ = self.observer.send(command);
+    }
+
+    fn video(&self) -> &VideoAnalyzer {
+        &self.observer.frames.analyzer
+    }
+
+    /// When we got into the room.
+    fn joined(&self) -> Option<Instant> {
+        self.observer.view.in_call_at
+    }
+
+    /// When the (first) peer connection connected.
+    fn connected(&self) -> Option<Instant> {
+        self.observer
+            .view
+            .participants
+            .values()
+            .filter_map(|p| p.connected_at)
+            .min()
+    }
+
+    /// The latest statistics of the connection to the other side.
+    fn last_stats(&self) -> Option<ParticipantStats> {
+        self.observer
+            .view
+            .participants
+            .values()
+            .find_map(|p| p.stats.clone())
+    }
+
+    /// The verification code shown for the other side.
+    fn code(&self) -> Option<String> {
+        self.observer
+            .view
+            .participants
+            .values()
+            .find_map(|p| p.code.clone())
+    }
+
+    /// Chat texts from the other side.
+    fn chats(&self) -> impl Iterator<Item = &str> {
+        self.observer
+            .view
+            .chats
+            .iter()
+            .filter(|c| c.name != self.name)
+            .map(|c| c.text.as_str())
     }
 }
 
@@ -281,11 +308,11 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
     let meter = ProcessMeter::start();
     let markers = options.video_file.is_none();
 
-    let mut alice = Side::start("alice", options)?;
-    let mut bob = Side::start("bob", options)?;
+    let mut alice = Side::start("alice", options, markers)?;
+    let mut bob = Side::start("bob", options, markers)?;
     let room = "loopback".to_owned();
     for side in [&alice, &bob] {
-        side.engine
+        side.observer
             .send(EngineCommand::Join {
                 url: url.clone(),
                 room: room.clone(),
@@ -294,57 +321,51 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
             .map_err(|e| LoopbackError::Setup(e.to_string()))?;
     }
 
-    let poll = Duration::from_millis(2);
-    let setup_deadline = Instant::now() + Duration::from_secs(20);
     let mut failures = Vec::new();
-    // Setup: both joined, then both connected.
-    while Instant::now() < setup_deadline && !(alice.connected.is_some() && bob.connected.is_some())
-    {
-        alice.pump(markers);
-        bob.pump(markers);
-        std::thread::sleep(poll);
-    }
-    let both_joined = match (alice.joined, bob.joined) {
+    // Setup: both joined, then both connected (or 20 s, reported below).
+    let _ = observer::pump_all_until(
+        &mut [&mut alice.observer, &mut bob.observer],
+        "both peer connections connected",
+        Duration::from_secs(20),
+        |o| o.iter().all(|side| side.view.connected() > 0),
+    );
+    let both_joined = match (alice.joined(), bob.joined()) {
         (Some(a), Some(b)) => a.max(b),
         _ => {
             failures.push("the peers did not both join the room".to_owned());
             Instant::now()
         }
     };
-    if alice.connected.is_none() || bob.connected.is_none() {
+    if alice.connected().is_none() || bob.connected().is_none() {
         failures.push("the peer connection did not connect within 20 s".to_owned());
     }
 
     let chat_a = "hello bob, from alice — ünïcödé ✓".to_owned();
     let chat_b = "hi alice! from bob 🎉".to_owned();
-    let mut chats_sent = false;
     let call_start = Instant::now();
-    let call_end = call_start + Duration::from_secs_f64(options.seconds.max(1.0));
+    let call_length = Duration::from_secs_f64(options.seconds.max(1.0));
     if failures.is_empty() {
-        while Instant::now() < call_end {
-            alice.pump(markers);
-            bob.pump(markers);
-            // Chat once the data channels have had a moment to open.
-            if !chats_sent && call_start.elapsed() > Duration::from_millis(500) {
-                let _ = alice.engine.send(EngineCommand::SendChat(chat_a.clone()));
-                let _ = bob.engine.send(EngineCommand::SendChat(chat_b.clone()));
-                chats_sent = true;
-            }
-            std::thread::sleep(poll);
-        }
+        // The call itself is a stretch of time: measured, whatever arrives.
+        let chat_after = Duration::from_millis(500);
+        observer::pump_all_for(&mut [&mut alice.observer, &mut bob.observer], chat_after);
+        // Chat once the data channels have had a moment to open.
+        alice.send(EngineCommand::SendChat(chat_a.clone()));
+        bob.send(EngineCommand::SendChat(chat_b.clone()));
+        observer::pump_all_for(
+            &mut [&mut alice.observer, &mut bob.observer],
+            call_length.saturating_sub(call_start.elapsed()),
+        );
     }
     let measured_seconds = call_start.elapsed().as_secs_f64();
     // Stop the cameras, let what is in flight arrive, and take one more stats round, so the
     // final "sent" and "received" counts describe the same pictures.
     for side in [&alice, &bob] {
-        let _ = side.engine.send(EngineCommand::SetCamera(false));
+        side.send(EngineCommand::SetCamera(false));
     }
-    let settle = Instant::now() + Duration::from_millis(1300);
-    while Instant::now() < settle {
-        alice.pump(markers);
-        bob.pump(markers);
-        std::thread::sleep(poll);
-    }
+    observer::pump_all_for(
+        &mut [&mut alice.observer, &mut bob.observer],
+        Duration::from_millis(1300),
+    );
     let process = ProcessFigures {
         cpu_percent_of_one_core: meter.cpu_percent_of_one_core(),
         peak_rss_mb: ProcessMeter::peak_rss_mb(),
@@ -352,18 +373,19 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
 
     // Hang up cleanly.
     for side in [&alice, &bob] {
-        let _ = side.engine.send(EngineCommand::Leave);
+        side.send(EngineCommand::Leave);
     }
-    let hangup_deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < hangup_deadline && !(alice.ended && bob.ended) {
-        alice.pump(markers);
-        bob.pump(markers);
-        std::thread::sleep(poll);
-    }
+    // Not hanging up within 5 s is not a call failure; the engines are shut down below anyway.
+    let _ = observer::pump_all_until(
+        &mut [&mut alice.observer, &mut bob.observer],
+        "both calls ended",
+        Duration::from_secs(5),
+        |o| o.iter().all(|side| side.view.ended.is_some()),
+    );
 
     let setup_ms = SetupTimes {
-        connected: ms_since(both_joined, alice.connected.max(bob.connected)),
-        first_video_frame: both_max(alice.video.first_at, bob.video.first_at)
+        connected: ms_since(both_joined, alice.connected().max(bob.connected())),
+        first_video_frame: both_max(alice.video().first_at, bob.video().first_at)
             .and_then(|t| ms_since(both_joined, Some(t))),
         first_audio: both_max(
             alice.probe.first_decoded_audio(),
@@ -393,24 +415,15 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         options,
         &mut failures,
     );
-    let codes: Vec<String> = [&alice.code, &bob.code]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
+    let codes: Vec<String> = [alice.code(), bob.code()].into_iter().flatten().collect();
     if codes.len() != 2 || codes[0] != codes[1] {
         failures.push(format!(
             "verification codes differ or are missing: {codes:?}"
         ));
     }
-    for side in [&alice, &bob] {
-        for e in &side.errors {
-            tracing::warn!(side = side.name, error = %e, "engine error during the call");
-        }
-    }
-
-    alice.engine.shutdown();
-    bob.engine.shutdown();
+    // Engine errors were logged as they came (the observer logs them).
+    alice.observer.shutdown();
+    bob.observer.shutdown();
     runtime.block_on(server.shutdown(Duration::from_secs(1)));
 
     Ok(LoopbackReport {
@@ -432,9 +445,10 @@ fn both_max(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 /// The figures of `sender` → `receiver`.
 fn direction(sender: &Side, receiver: &Side, markers: bool, beeps: bool) -> Direction {
-    let rx = receiver.last_stats.clone().unwrap_or_default();
-    let tx = sender.last_stats.clone().unwrap_or_default();
-    let seconds = receiver.video.span_seconds().unwrap_or(0.0);
+    let rx = receiver.last_stats().unwrap_or_default();
+    let tx = sender.last_stats().unwrap_or_default();
+    let video = receiver.video();
+    let seconds = video.span_seconds().unwrap_or(0.0);
     let kbps = |bytes: u64| {
         if seconds > 0.0 {
             bytes as f64 * 8.0 / 1000.0 / seconds
@@ -453,22 +467,22 @@ fn direction(sender: &Side, receiver: &Side, markers: bool, beeps: bool) -> Dire
     };
     Direction {
         frames_sent: tx.frames_sent,
-        frames_received: receiver.video.frames,
-        fps: receiver.video.fps(),
-        resolution: receiver.video.resolution.map(|(w, h)| format!("{w}x{h}")),
+        frames_received: video.frames,
+        fps: video.fps(),
+        resolution: video.resolution.map(|(w, h)| format!("{w}x{h}")),
         video_kbps: kbps(rx.video_bytes_received),
         audio_kbps: kbps(rx.audio_bytes_received),
         latency_ms: if markers {
-            Percentiles::of(&receiver.video.latencies_ms)
+            Percentiles::of(&video.latencies_ms)
         } else {
             None
         },
         audio_latency_ms: audio,
-        freezes: receiver.video.freezes,
-        longest_freeze_ms: receiver.video.longest_gap_ms,
-        corrupt_frames: receiver.video.corrupt,
-        out_of_order_frames: receiver.video.out_of_order,
-        skipped_frames: receiver.video.skipped,
+        freezes: video.freezes,
+        longest_freeze_ms: video.longest_gap_ms,
+        corrupt_frames: video.corrupt,
+        out_of_order_frames: video.out_of_order,
+        skipped_frames: video.skipped,
         decode_errors: rx.decode_errors,
         frames_skipped_awaiting_keyframe: rx.frames_skipped_awaiting_keyframe,
         frames_dropped_decoder_behind: rx.frames_dropped_decoder_behind,
@@ -528,7 +542,7 @@ fn check_direction(
     if options.audio_file.is_none() && d.beeps_heard == 0 {
         failures.push(format!("{to} heard no audio markers from {from}"));
     }
-    if !receiver.chats.iter().any(|c| c == chat) {
+    if !receiver.chats().any(|c| c == chat) {
         failures.push(format!(
             "the chat message from {from} did not arrive intact at {to}"
         ));

@@ -132,12 +132,16 @@ async fn call(room: &str, firefox_first: bool) {
     browser.type_into("#chat-input", "hello from Firefox").await;
     browser.click("#chat-send").await;
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let later = browser.stats().await;
-    let (a0, a1) = (
-        u64_at(&first[&id], &["audio", "totalSamplesReceived"]),
-        u64_at(&later[&id], &["audio", "totalSamplesReceived"]),
-    );
+    let a0 = u64_at(&first[&id], &["audio", "totalSamplesReceived"]);
+    let later = browser
+        .wait_stats("received audio rising", JOIN, |s| {
+            s[&id]["audio"]["totalSamplesReceived"]
+                .as_u64()
+                .unwrap_or(0)
+                > a0
+        })
+        .await;
+    let a1 = u64_at(&later[&id], &["audio", "totalSamplesReceived"]);
     assert!(
         a1 > a0,
         "totalSamplesReceived stalled at {a0} -> {a1}: {later:#}"

@@ -56,16 +56,16 @@ async fn assert_browser_decodes(browser: &Browser, id: &str) -> Value {
                 && s[id]["audio"]["totalSamplesReceived"].as_u64().unwrap_or(0) > 0
         })
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let later = browser.stats().await;
-    let (v0, v1) = (
-        u64_at(&first[id], &["video", "framesDecoded"]),
-        u64_at(&later[id], &["video", "framesDecoded"]),
-    );
-    let (a0, a1) = (
-        u64_at(&first[id], &["audio", "totalSamplesReceived"]),
-        u64_at(&later[id], &["audio", "totalSamplesReceived"]),
-    );
+    let v0 = u64_at(&first[id], &["video", "framesDecoded"]);
+    let a0 = u64_at(&first[id], &["audio", "totalSamplesReceived"]);
+    let later = browser
+        .wait_stats("video and audio counters rising", JOIN, |s| {
+            s[id]["video"]["framesDecoded"].as_u64().unwrap_or(0) > v0
+                && s[id]["audio"]["totalSamplesReceived"].as_u64().unwrap_or(0) > a0
+        })
+        .await;
+    let v1 = u64_at(&later[id], &["video", "framesDecoded"]);
+    let a1 = u64_at(&later[id], &["audio", "totalSamplesReceived"]);
     assert!(v1 > v0, "framesDecoded stalled at {v0} -> {v1}: {later:#}");
     assert!(
         a1 > a0,
@@ -482,15 +482,15 @@ async fn frame_markers_survive_both_ways_and_measure_latency() {
             .unwrap(),
         json!(true)
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The page has read a second's worth of the native pattern's markers (30 fps).
     let seen = browser
-        .client
-        .execute(
-            "return window.confab.markers(arguments[0])",
-            vec![json!(id)],
+        .wait_eval(
+            "the page reads the native pattern's markers",
+            JOIN,
+            &format!("return window.confab.markers({})", json!(id)),
+            |m| m["frames"].as_u64().is_some_and(|n| n >= 30),
         )
-        .await
-        .unwrap();
+        .await;
     let report = native.await.unwrap();
     assert_eq!(report["ok"], true, "{report:#}");
 

@@ -8,10 +8,11 @@
 )]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use confab_engine::testing::{small_engine_config, start_engine};
-use confab_engine::{EngineCommand, EngineEvent};
+use confab_engine::EngineCommand;
+use confab_engine::observer::CallObserver;
+use confab_engine::testing::{small_engine_config, start_engine, wait_until};
 use confab_test_support::signaling::start_server_runtime;
 
 fn confab() -> Command {
@@ -21,7 +22,7 @@ fn confab() -> Command {
 #[test]
 fn headless_join_exchanges_media_with_an_engine_and_reports_json() {
     let (rt, server) = start_server_runtime();
-    let host = start_engine(small_engine_config("host"));
+    let mut host = CallObserver::new("host", start_engine(small_engine_config("host")));
     host.send(EngineCommand::Join {
         url: server.ws_url(),
         room: "cli".into(),
@@ -67,22 +68,12 @@ fn headless_join_exchanges_media_with_an_engine_and_reports_json() {
     assert!(report["frames_sent"].as_u64().unwrap() > 10);
 
     // The host saw the guest's video and the same verification code.
-    let mut host_code = None;
-    let mut host_frames = 0;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && (host_code.is_none() || host_frames == 0) {
-        while let Ok(ev) = host.events().try_recv() {
-            if let EngineEvent::VerificationCode { code, .. } = ev {
-                host_code = Some(code);
-            }
-        }
-        while let Ok(f) = host.video().try_recv() {
-            if f.from.is_some() {
-                host_frames += 1;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let guest = |host: &CallObserver| host.view.participants.values().next().cloned();
+    wait_until(&mut host, "the guest's video and code at the host", |h| {
+        guest(h).is_some_and(|g| g.code.is_some() && g.frames > 0)
+    });
+    let g = guest(&host).unwrap();
+    let (host_code, host_frames) = (g.code, g.frames);
     // The host's frame queue keeps the newest pictures (drop-oldest), so some are still there.
     assert!(host_frames > 0, "the host decoded the guest's video");
     assert_eq!(p["verification_code"].as_str(), host_code.as_deref());

@@ -52,6 +52,7 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
+        // Polled: std's `Child` has no wait with a timeout.
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();

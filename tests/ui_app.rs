@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use confab::ui::address::parse_confab_link;
 use confab::ui::app::Screen;
 use confab::ui::{AppOptions, ConfabApp};
-use confab_engine::testing::{small_engine_config, start_engine};
-use confab_engine::{CallState, EngineCommand, EngineEvent, VideoInput};
+use confab_engine::observer::CallObserver;
+use confab_engine::testing::{small_engine_config, start_engine, wait_until};
+use confab_engine::{EngineCommand, VideoInput};
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
@@ -52,6 +53,7 @@ fn step_until(
             return;
         }
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        // The UI's state is only seen by stepping it; between steps the engine runs.
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -86,14 +88,15 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
     let url = h.state().hosted_url().expect("hosting");
 
     // Ben joins from a second engine.
-    let ben = start_engine(small_engine_config("Ben"));
+    let mut ben = CallObserver::new("Ben", start_engine(small_engine_config("Ben")));
     ben.send(EngineCommand::Join {
         url,
         room: "ui-room".into(),
         password: None,
     })
     .unwrap();
-    let ben_id = wait_for_id(&ben);
+    wait_until(&mut ben, "the second engine joins", |b| b.view.id.is_some());
+    let ben_id = ParticipantId(ben.view.id.clone().unwrap());
     step_until(&mut h, "Ben's tile shows decoded video", |h| {
         h.state().frames_shown(&Some(ben_id.clone())) > 5 && shows(h, "Ben")
     });
@@ -120,16 +123,12 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
     assert_eq!(h.state().chat_draft(), "hi Ben");
     h.key_press(egui::Key::Enter);
     let deadline = Instant::now() + Duration::from_secs(15);
-    let mut got = false;
-    while !got {
+    // Ann's side is a UI that only runs when stepped: step it, and wait up to 10 ms for Ben's
+    // engine to report something between steps.
+    while !ben.view.chats_from("Ann").any(|t| t == "hi Ben") {
         assert!(Instant::now() < deadline, "Ben never got Ann's message");
         h.step();
-        while let Ok(ev) = ben.events().try_recv() {
-            if let EngineEvent::Chat { text, name, .. } = ev {
-                got |= text == "hi Ben" && name == "Ann";
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
+        ben.pump(Duration::from_millis(10));
     }
 
     // The call view with both cameras off, so the snapshot compares layout, not moving video.
@@ -154,18 +153,6 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
         h.query_by_label("Host a call").is_some()
     });
     drop(ben);
-}
-
-fn wait_for_id(engine: &confab_engine::Engine) -> ParticipantId {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        assert!(Instant::now() < deadline, "the second engine did not join");
-        if let Ok(EngineEvent::CallState(CallState::InCall { id, .. })) =
-            engine.events().recv_timeout(Duration::from_millis(50))
-        {
-            return id;
-        }
-    }
 }
 
 #[test]

@@ -131,6 +131,7 @@ fn the_app_shows_remote_video_in_a_real_window() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut whole, mut centre, mut in_call) = (0.0, 0.0, false);
     while Instant::now() < deadline {
+        // Polled: the app is another process, seen only through screenshots of the display.
         std::thread::sleep(Duration::from_secs(1));
         assert!(app.try_wait().unwrap().is_none(), "the app exited early");
         let ok = Command::new("import")

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use confab_test_support::signaling::{
-    Closed, RawClient, STEP_TIMEOUT, assert_server_serves, start_server,
+    Closed, RawClient, STEP_TIMEOUT, assert_server_serves, start_server, wait_for_server,
 };
 use serde_json::json;
 use signaling_client::protocol::ServerMessage;
@@ -432,7 +432,8 @@ case!(
     async |s: &ServerHandle| {
         let mut c = RawClient::connect(&s.ws_url()).await;
         c.join("idle", "idle").await;
-        // Not reading means not answering the server's pings: silence.
+        // Not reading means not answering the server's pings: silence. A sleep on purpose:
+        // what is tested is time passing without a pong (twice the idle timeout).
         tokio::time::sleep(Duration::from_millis(1200)).await;
         assert_eq!(c.expect_error().await, ErrorCode::IdleTimeout);
         assert_eq!(c.expect_closed().await, Closed::Code(1001));
@@ -499,7 +500,10 @@ case!(
         // Free the room so the fresh-client check can create one.
         a.send_text(r#"{"v":1,"type":"leave"}"#).await;
         b.send_text(r#"{"v":1,"type":"leave"}"#).await;
-        wait_until(|| s.room_stats().rooms == 1).await;
+        wait_for_server("the rooms left (only the bystanders' remains)", || {
+            s.room_stats().rooms == 1
+        })
+        .await;
     }
 );
 
@@ -519,7 +523,11 @@ case!(
         assert_eq!(over.expect_closed().await, Closed::Code(1013));
         a.send_text(r#"{"v":1,"type":"leave"}"#).await;
         b.send_text(r#"{"v":1,"type":"leave"}"#).await;
-        wait_until(|| s.connection_count() == 2).await;
+        wait_for_server(
+            "the refused connection gone, a and b still connected",
+            || s.connection_count() == 2,
+        )
+        .await;
     }
 );
 
@@ -556,14 +564,3 @@ case!(
         c.join("other", "ok").await;
     }
 );
-
-async fn wait_until(cond: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not reached in time"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}

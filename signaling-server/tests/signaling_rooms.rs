@@ -10,7 +10,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use confab_test_support::signaling::{RawClient, STEP_TIMEOUT, assert_server_serves, start_server};
+use confab_test_support::signaling::{
+    RawClient, STEP_TIMEOUT, assert_server_serves, start_server, wait_for_server,
+};
 use hmac::{Hmac, Mac};
 use signaling_client::protocol::ServerMessage;
 use signaling_client::{
@@ -648,7 +650,9 @@ async fn client_resumes_after_a_network_drop_and_the_others_notice_nothing() {
         },
     )
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // B signals once the server has seen A's connection drop, so that the server keeps it for A
+    // (instead of writing it to the dead connection).
+    wait_for_server("A's connection dropped", || server.connection_count() == 1).await;
     b.send_signal(
         wa.id.clone(),
         Signal::Answer {

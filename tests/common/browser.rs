@@ -153,6 +153,7 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
             assert!(Instant::now() < deadline, "{what} did not start");
+            // Polled: the driver says nothing when it starts listening.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -219,6 +220,24 @@ impl Browser {
             shows: "stats",
         };
         poll.until(|| self.stats(), ok).await
+    }
+
+    /// Polls the value of `script` (a function body, as for [`eval`](Self::eval)) until `ok`
+    /// holds; panics with the last value after `timeout`.
+    pub async fn wait_eval(
+        &self,
+        what: &str,
+        timeout: Duration,
+        script: &str,
+        ok: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let poll = Poll {
+            what,
+            timeout,
+            every: Duration::from_millis(100),
+            shows: "value",
+        };
+        poll.until(|| self.eval(script), ok).await
     }
 
     /// The text of the element matching `css`.
@@ -438,11 +457,13 @@ pub async fn wait_for_participants(http_url: &str, n: u64, timeout: Duration) {
             return;
         }
         assert!(Instant::now() < deadline, "never {n} participants: {body}");
+        // Polled: `/healthz` is read on demand.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Reads a value from the page every `every` until a condition holds.
+/// Reads a value from the page every `every` until a condition holds. Polled: WebDriver gives
+/// the test no way to be told when the page changes.
 struct Poll<'a> {
     what: &'a str,
     timeout: Duration,

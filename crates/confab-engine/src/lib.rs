@@ -16,6 +16,7 @@
 //! | [`verification`] | the short code derived from both DTLS fingerprints |
 //! | [`media`] | sources, codecs, conversion, jitter buffer, mixer |
 //! | [`devices`] | cameras, microphones, speakers, hot-plug watching |
+//! | [`observer`] | driving an engine headless: its events and pictures, waits on them |
 
 pub mod api;
 pub mod codec_versions;
@@ -25,6 +26,7 @@ pub mod incoming;
 pub mod measure;
 pub mod media;
 pub mod negotiation;
+pub mod observer;
 mod outgoing;
 pub mod peer;
 pub mod reasons;

@@ -107,6 +107,7 @@ fn play_for(
     while start.elapsed() < how_long && !until() {
         speaker.play(&block());
         next += Duration::from_millis(20);
+        // Real-time pacing, on purpose: a speaker is fed 20 ms of audio every 20 ms.
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }

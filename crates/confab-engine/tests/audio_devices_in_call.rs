@@ -28,10 +28,11 @@ use confab_engine::api::AudioSink;
 use confab_engine::devices::microphone::Microphone;
 use confab_engine::devices::speaker::Speaker;
 use confab_engine::media::{AudioFrame, AudioSource, CaptureTime, synthetic_audio};
-use confab_engine::testing::{small_engine_config, start_engine};
-use confab_engine::{
-    AudioInput, AudioOutput, EngineCommand, EngineEvent, LinkState, MediaProbe, VideoInput,
+use confab_engine::observer::CallObserver;
+use confab_engine::testing::{
+    PlayoutCounter, WAIT_GUARD, small_engine_config, start_engine, wait_all_until,
 };
+use confab_engine::{AudioInput, AudioOutput, EngineCommand, LinkState, MediaProbe, VideoInput};
 use confab_test_support::pulse::Pulse;
 use confab_test_support::signaling::start_server_runtime;
 
@@ -106,6 +107,7 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
                     .collect();
                 speaker.play(&block);
                 next += Duration::from_millis(20);
+                // Real-time pacing, on purpose: the "voice" is played at its own speed.
                 if let Some(wait) = next.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
@@ -117,11 +119,13 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
     let played = Arc::new(Played::default());
     let mut ann_config = small_engine_config("ann");
     ann_config.probe = Some(Arc::clone(&played) as Arc<dyn MediaProbe>);
-    let ann = start_engine(ann_config);
+    let mut ann = CallObserver::new("ann", start_engine(ann_config));
+    let ben_played = Arc::new(PlayoutCounter::default());
     let mut ben_config = small_engine_config("ben");
     ben_config.audio_input = AudioInput::Microphone("pulseaudio:confab_mic.monitor".into());
     ben_config.video_input = VideoInput::Synthetic;
-    let ben = start_engine(ben_config);
+    ben_config.probe = Some(Arc::clone(&ben_played) as Arc<dyn MediaProbe>);
+    let mut ben = CallObserver::new("ben", start_engine(ben_config));
     ben.send(EngineCommand::SelectSpeaker(AudioOutput::Speaker(
         "pulseaudio:confab_usb".into(),
     )))
@@ -134,33 +138,26 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
         })
         .unwrap();
     }
-    // Wait until ben decodes ann's video, and drain events as we go.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut ben_notices = Vec::new();
-    let mut links_after_switch = Vec::new();
-    let mut switched = false;
-    let mut drain = |switched: bool, ben_notices: &mut Vec<String>| {
-        while let Ok(ev) = ben.events().try_recv() {
-            match ev {
-                EngineEvent::Device(n) => ben_notices.push(n.message),
-                EngineEvent::Link { state, .. } if switched => links_after_switch.push(state),
-                _ => {}
-            }
-        }
-        while ann.events().try_recv().is_ok() {}
-        let mut frames = 0;
-        while let Ok(f) = ben.video().try_recv() {
-            frames += usize::from(f.from.is_some());
-        }
-        frames
+    let frames_from_ann =
+        |ben: &CallObserver| -> u64 { ben.view.participants.values().map(|p| p.frames).sum() };
+    wait_all_until(&mut [&mut ann, &mut ben], "ben decodes ann's video", |m| {
+        frames_from_ann(m[1]) > 0
+    });
+    // Audio has settled (jitter buffer filled, the headset stream started) once ben's playout
+    // has played half a second of ann's decoded audio.
+    assert!(
+        ben_played.wait_for(ben_played.samples(), Duration::from_millis(500), WAIT_GUARD),
+        "ben's playout never played ann's audio"
+    );
+    let notices = |ben: &CallObserver| -> Vec<String> {
+        ben.view
+            .device_notices
+            .iter()
+            .map(|n| n.message.clone())
+            .collect()
     };
-    while drain(switched, &mut ben_notices) == 0 {
-        assert!(Instant::now() < deadline, "ben never saw ann");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Let audio settle (jitter buffer, device start).
-    std::thread::sleep(Duration::from_secs(1));
-    drain(switched, &mut ben_notices);
+    ben.drain();
+    let ben_notices = notices(&ben);
 
     let on_headset = synthetic_audio::goertzel_power(
         &record_monitor("confab_usb", Duration::from_secs(2)),
@@ -179,13 +176,20 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
     assert!(on_headset > 1e-4, "ann is not heard on the headset");
     assert!(on_default < 1e-8, "ann leaks to the default speaker");
 
+    ben.drain();
+    let frames_before_switch = frames_from_ann(&ben);
+    let switched_at = Instant::now();
+    let played_before_switch = ben_played.samples();
     ben.send(EngineCommand::SelectSpeaker(AudioOutput::Speaker(
         "pulseaudio:confab_test".into(),
     )))
     .unwrap();
-    switched = true;
-    let switched_at = Instant::now();
-    std::thread::sleep(Duration::from_millis(500));
+    // The playout thread takes the switch before its next 20 ms period; half a second of ann's
+    // audio played after the command has gone to the new speaker.
+    assert!(
+        ben_played.wait_for(played_before_switch, Duration::from_millis(500), WAIT_GUARD),
+        "ben's playout stopped after the switch"
+    );
     let on_default = synthetic_audio::goertzel_power(
         &record_monitor("confab_test", Duration::from_secs(2)),
         ANN_HZ,
@@ -202,7 +206,18 @@ fn speaker_switches_mid_call_and_the_microphone_is_heard() {
     assert!(on_default > 1e-4, "ann is not heard on the new speaker");
     assert!(on_headset < 1e-8, "ann still plays on the old speaker");
     // No renegotiation: the link never left "connected", and ann's video still arrives.
-    let frames_after = drain(switched, &mut ben_notices);
+    ben.drain();
+    ann.drain();
+    let frames_after = frames_from_ann(&ben) - frames_before_switch;
+    let ben_notices = notices(&ben);
+    let links_after_switch: Vec<LinkState> = ben
+        .view
+        .participants
+        .values()
+        .flat_map(|p| &p.link_history)
+        .filter(|(at, _)| *at >= switched_at)
+        .map(|(_, state)| *state)
+        .collect();
     println!(
         "{frames_after} frames from ann in the {:.1} s after the switch; ben's notices: {ben_notices:?}",
         switched_at.elapsed().as_secs_f64()

@@ -9,114 +9,57 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use confab_engine::EngineCommand;
+use confab_engine::VideoFrameEvent;
 use confab_engine::media::synthetic_video::read_marker;
-use confab_engine::testing::{small_engine_config, start_engine};
-use confab_engine::{CallState, Engine, EngineCommand, EngineEvent, LinkState, ParticipantStats};
+use confab_engine::observer::{CallObserver, FrameSink};
+use confab_engine::testing::{small_engine_config, start_engine, wait_all_until};
 use confab_test_support::signaling::start_server_runtime;
 use signaling_server::ServerHandle;
 
+/// Every decoded picture must carry an intact synthetic-video marker.
+struct Intact;
+
+impl FrameSink for Intact {
+    fn frame(&mut self, _from: &str, f: &VideoFrameEvent) {
+        assert!(read_marker(&f.frame).is_ok(), "decoded picture is intact");
+    }
+}
+
 /// An engine in a test room and what it has seen.
-struct Member {
-    name: String,
-    engine: Engine,
-    id: Option<String>,
-    joined: BTreeMap<String, String>,
-    left: BTreeSet<String>,
-    connected: BTreeSet<String>,
-    frames_from: BTreeMap<String, u64>,
-    frames_after_leave: u64,
-    chats: Vec<(String, String)>,
-    remote_media: BTreeMap<String, (bool, bool)>,
-    /// The latest statistics of each connection, by remote id, and when they came.
-    stats: BTreeMap<String, (Instant, ParticipantStats)>,
+type Member = CallObserver<Intact>;
+
+fn member(name: &str) -> Member {
+    CallObserver::with_frames(name, start_engine(small_engine_config(name)), Intact)
 }
 
-impl Member {
-    fn start(name: &str) -> Self {
-        let engine = start_engine(small_engine_config(name));
-        Self {
-            name: name.to_owned(),
-            engine,
-            id: None,
-            joined: BTreeMap::new(),
-            left: BTreeSet::new(),
-            connected: BTreeSet::new(),
-            frames_from: BTreeMap::new(),
-            frames_after_leave: 0,
-            chats: Vec::new(),
-            remote_media: BTreeMap::new(),
-            stats: BTreeMap::new(),
-        }
-    }
-
-    fn join(&self, server: &ServerHandle, room: &str) {
-        self.engine
-            .send(EngineCommand::Join {
-                url: server.ws_url(),
-                room: room.to_owned(),
-                password: None,
-            })
-            .unwrap();
-    }
-
-    fn pump(&mut self) {
-        self.pump_events();
-        while let Ok(f) = self.engine.video().try_recv() {
-            let Some(from) = f.from else { continue };
-            assert!(read_marker(&f.frame).is_ok(), "decoded picture is intact");
-            if self.left.contains(from.as_str()) {
-                self.frames_after_leave += 1;
-            }
-            *self.frames_from.entry(from.to_string()).or_default() += 1;
-        }
-    }
-
-    /// Takes events only, leaving decoded pictures queued (a stalled UI).
-    fn pump_events(&mut self) {
-        while let Ok(ev) = self.engine.events().try_recv() {
-            match ev {
-                EngineEvent::CallState(CallState::InCall { id, .. }) => {
-                    self.id = Some(id.to_string());
-                }
-                EngineEvent::ParticipantJoined { id, name } => {
-                    self.joined.insert(id.to_string(), name);
-                }
-                EngineEvent::ParticipantLeft { id } => {
-                    self.left.insert(id.to_string());
-                }
-                EngineEvent::Link {
-                    id,
-                    state: LinkState::Connected,
-                } => {
-                    self.connected.insert(id.to_string());
-                }
-                EngineEvent::Chat { name, text, .. } => self.chats.push((name, text)),
-                EngineEvent::RemoteMedia { id, mic, camera } => {
-                    self.remote_media.insert(id.to_string(), (mic, camera));
-                }
-                EngineEvent::Stats(all) => {
-                    for st in all {
-                        self.stats.insert(st.id.clone(), (Instant::now(), st));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
+fn join(m: &Member, server: &ServerHandle, room: &str) {
+    m.send(EngineCommand::Join {
+        url: server.ws_url(),
+        room: room.to_owned(),
+        password: None,
+    })
+    .unwrap();
 }
 
-fn pump_until(members: &mut [&mut Member], what: &str, done: impl Fn(&[&mut Member]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done(members) {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        for m in members.iter_mut() {
-            m.pump();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+fn id(m: &Member) -> String {
+    m.view.id.clone().unwrap()
+}
+
+/// Pictures `m` decoded from `from`.
+fn frames_from(m: &Member, from: &str) -> u64 {
+    m.view.participant(from).map_or(0, |p| p.frames)
+}
+
+/// Pictures `m` got from participants after seeing them leave.
+fn frames_after_leave(m: &Member) -> u64 {
+    m.view
+        .participants
+        .values()
+        .map(|p| p.frames_after_left)
+        .sum()
 }
 
 /// Three participants: everyone connects to and decodes video from both others (mesh); chat
@@ -124,76 +67,85 @@ fn pump_until(members: &mut [&mut Member], what: &str, done: impl Fn(&[&mut Memb
 #[test]
 fn three_party_mesh_then_one_leaves_mid_call() {
     let (rt, server) = start_server_runtime();
-    let mut a = Member::start("ann");
-    let mut b = Member::start("ben");
-    let mut c = Member::start("cat");
-    a.join(&server, "trio");
-    pump_until(&mut [&mut a], "ann in the room", |m| m[0].id.is_some());
-    b.join(&server, "trio");
-    c.join(&server, "trio");
-    pump_until(
+    let mut a = member("ann");
+    let mut b = member("ben");
+    let mut c = member("cat");
+    join(&a, &server, "trio");
+    wait_all_until(&mut [&mut a], "ann in the room", |m| m[0].view.id.is_some());
+    join(&b, &server, "trio");
+    join(&c, &server, "trio");
+    wait_all_until(
         &mut [&mut a, &mut b, &mut c],
         "everyone decodes both others",
         |m| {
             m.iter().all(|x| {
-                x.connected.len() == 2
-                    && x.frames_from.len() == 2
-                    && x.frames_from.values().all(|n| *n >= 5)
+                let decoding: Vec<u64> = x
+                    .view
+                    .participants
+                    .values()
+                    .map(|p| p.frames)
+                    .filter(|n| *n > 0)
+                    .collect();
+                x.view.connected() == 2 && decoding.len() == 2 && decoding.iter().all(|n| *n >= 5)
             })
         },
     );
     for m in [&a, &b, &c] {
-        assert_eq!(m.joined.len(), 2, "{} saw both others join", m.name);
+        let joined = m.view.participants.values().filter(|p| p.joined).count();
+        assert_eq!(joined, 2, "{} saw both others join", m.label());
     }
 
-    a.engine
-        .send(EngineCommand::SendChat("hello everyone".into()))
+    a.send(EngineCommand::SendChat("hello everyone".into()))
         .unwrap();
-    pump_until(
+    wait_all_until(
         &mut [&mut a, &mut b, &mut c],
         "chat reaches ben and cat",
         |m| {
-            m[1..].iter().all(|x| {
-                x.chats
-                    .iter()
-                    .any(|(n, t)| n == "ann" && t == "hello everyone")
-            })
+            m[1..]
+                .iter()
+                .all(|x| x.view.chats_from("ann").any(|t| t == "hello everyone"))
         },
     );
 
     // Ben mutes: the others see it.
-    b.engine.send(EngineCommand::SetMic(false)).unwrap();
-    let ben = b.id.clone().unwrap();
-    pump_until(
+    b.send(EngineCommand::SetMic(false)).unwrap();
+    let ben = id(&b);
+    wait_all_until(
         &mut [&mut a, &mut b, &mut c],
         "ben's mute reaches ann and cat",
         |m| {
             [&m[0], &m[2]]
                 .iter()
-                .all(|x| x.remote_media.get(&ben) == Some(&(false, true)))
+                .all(|x| x.view.participant(&ben).and_then(|p| p.media) == Some((false, true)))
         },
     );
 
     // Cat leaves mid-call.
-    let cat = c.id.clone().unwrap();
-    c.engine.send(EngineCommand::Leave).unwrap();
-    pump_until(&mut [&mut a, &mut b], "ann and ben see cat leave", |m| {
-        m.iter().all(|x| x.left.contains(&cat))
+    let cat = id(&c);
+    c.send(EngineCommand::Leave).unwrap();
+    wait_all_until(&mut [&mut a, &mut b], "ann and ben see cat leave", |m| {
+        m.iter()
+            .all(|x| x.view.participant(&cat).is_some_and(|p| p.left))
     });
     // The call between the remaining two goes on.
-    let ann = a.id.clone().unwrap();
-    let ann_had = a.frames_from.get(&ben).copied().unwrap_or(0);
-    let ben_had = b.frames_from.get(&ann).copied().unwrap_or(0);
-    pump_until(
+    let ann = id(&a);
+    let ann_had = frames_from(&a, &ben);
+    let ben_had = frames_from(&b, &ann);
+    wait_all_until(
         &mut [&mut a, &mut b],
         "ann and ben keep decoding each other",
-        |m| {
-            m[0].frames_from.get(&ben).copied().unwrap_or(0) > ann_had + 10
-                && m[1].frames_from.get(&ann).copied().unwrap_or(0) > ben_had + 10
-        },
+        |m| frames_from(m[0], &ben) > ann_had + 10 && frames_from(m[1], &ann) > ben_had + 10,
     );
-    assert_eq!(a.frames_after_leave, 0, "no frames from cat after it left");
-    assert_eq!(b.frames_after_leave, 0, "no frames from cat after it left");
+    assert_eq!(
+        frames_after_leave(&a),
+        0,
+        "no frames from cat after it left"
+    );
+    assert_eq!(
+        frames_after_leave(&b),
+        0,
+        "no frames from cat after it left"
+    );
     drop((a, b, c));
     rt.block_on(server.shutdown(Duration::from_secs(1)));
 }
@@ -205,31 +157,38 @@ fn three_party_mesh_then_one_leaves_mid_call() {
 #[test]
 fn a_stalled_consumer_drops_pictures_but_has_no_decode_errors() {
     let (rt, server) = start_server_runtime();
-    let mut a = Member::start("ann");
-    let mut b = Member::start("ben");
-    a.join(&server, "stall");
-    pump_until(&mut [&mut a], "ann in the room", |m| m[0].id.is_some());
-    b.join(&server, "stall");
-    pump_until(&mut [&mut a, &mut b], "both decode each other", |m| {
-        m.iter()
-            .all(|x| x.frames_from.values().next().is_some_and(|n| *n >= 5))
+    let mut a = member("ann");
+    let mut b = member("ben");
+    join(&a, &server, "stall");
+    wait_all_until(&mut [&mut a], "ann in the room", |m| m[0].view.id.is_some());
+    join(&b, &server, "stall");
+    wait_all_until(&mut [&mut a, &mut b], "both decode each other", |m| {
+        m.iter().all(|x| {
+            x.view
+                .participants
+                .values()
+                .next()
+                .is_some_and(|p| p.frames >= 5)
+        })
     });
-    let ben = b.id.clone().unwrap();
+    let ben = id(&b);
 
     // Ann's app takes no pictures for three seconds (events still flow, ben is served).
+    a.set_take_video(false);
     let stalled = Instant::now();
-    let deadline = stalled + Duration::from_secs(30);
-    let stats = loop {
-        a.pump_events();
-        b.pump();
-        if let Some((at, st)) = a.stats.get(&ben)
-            && at.duration_since(stalled) > Duration::from_secs(3)
-        {
-            break st.clone();
-        }
-        assert!(Instant::now() < deadline, "no statistics after the stall");
-        std::thread::sleep(Duration::from_millis(10));
+    let stats_after_stall = |m: &Member| {
+        m.view
+            .participant(&ben)
+            .filter(|p| {
+                p.stats_at
+                    .is_some_and(|at| at.duration_since(stalled) > Duration::from_secs(3))
+            })
+            .and_then(|p| p.stats.clone())
     };
+    wait_all_until(&mut [&mut a, &mut b], "statistics after the stall", |m| {
+        stats_after_stall(m[0]).is_some()
+    });
+    let stats = stats_after_stall(&a).unwrap();
     eprintln!("ann's stats of ben after the stall: {stats:#?}");
     assert!(
         stats.frames_dropped_consumer_slow > 0,
@@ -238,10 +197,11 @@ fn a_stalled_consumer_drops_pictures_but_has_no_decode_errors() {
     assert_eq!(stats.decode_errors, 0, "{stats:?}");
     assert!(stats.video_negotiated);
 
-    // Taking pictures again: they are intact (pump checks every marker) and keep coming.
-    let had = a.frames_from.get(&ben).copied().unwrap_or(0);
-    pump_until(&mut [&mut a, &mut b], "ann decodes ben again", |m| {
-        m[0].frames_from.get(&ben).copied().unwrap_or(0) > had + 10
+    // Taking pictures again: they are intact (`Intact` checks every marker) and keep coming.
+    a.set_take_video(true);
+    let had = frames_from(&a, &ben);
+    wait_all_until(&mut [&mut a, &mut b], "ann decodes ben again", |m| {
+        frames_from(m[0], &ben) > had + 10
     });
     drop((a, b));
     rt.block_on(server.shutdown(Duration::from_secs(1)));

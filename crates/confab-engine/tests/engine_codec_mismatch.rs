@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use confab_engine::EngineCommand;
 use confab_engine::media::opus_codec::{FRAME_SAMPLES, OpusEncoder, OpusEncoderConfig};
+use confab_engine::observer::CallObserver;
 use confab_engine::testing::{small_engine_config, start_engine};
-use confab_engine::{CallState, Engine, EngineCommand, EngineEvent, ParticipantStats};
 use confab_test_support::signaling::start_server_runtime;
 use rtc::data_channel::RTCDataChannelInit;
 use rtc::ice::mdns::MulticastDnsMode;
@@ -58,6 +59,8 @@ use webrtc::rtp_transceiver::RtpSender;
 const GUARD: Duration = Duration::from_secs(30);
 const AUDIO_SSRC: u32 = 0x000a_0d10;
 const VIDEO_SSRC: u32 = 0x000b_0e20;
+/// The VP8-only peer's display name.
+const PEER_NAME: &str = "firefox-like";
 
 /// What the VP8-only peer has seen.
 #[derive(Default)]
@@ -295,11 +298,12 @@ impl Vp8Peer {
 
 /// Runs the VP8-only peer's side of the room: joins, offers if `offers`, answers otherwise,
 /// trickles candidates both ways, and sends Opus (a 440 Hz tone) every 20 ms once connected.
-/// Returns when `stop` is set.
+/// Says on `in_room` when the server has let it in. Returns when `stop` is set.
 async fn run_vp8_peer(
     url: String,
     offers: bool,
     seen_out: Arc<Mutex<Option<Arc<Seen>>>>,
+    in_room: std::sync::mpsc::Sender<()>,
     sdp_out: Arc<Mutex<Vec<String>>>,
     chat_to_send: String,
     stop: Arc<AtomicBool>,
@@ -307,9 +311,11 @@ async fn run_vp8_peer(
     let mut peer = Vp8Peer::new().await;
     *seen_out.lock().unwrap() = Some(Arc::clone(&peer.seen));
     let (client, welcome, mut events) =
-        SignalingClient::connect(ClientConfig::new(url, "codecs", "firefox-like"))
+        SignalingClient::connect(ClientConfig::new(url, "codecs", PEER_NAME))
             .await
             .unwrap();
+    // The welcome came: the server has it in the room.
+    let _ = in_room.send(());
     let mut remote: Option<ParticipantId> = welcome.participants.first().map(|p| p.id.clone());
     if offers {
         let to = remote.clone().expect("the engine is in the room first");
@@ -411,62 +417,43 @@ async fn run_vp8_peer(
     let _ = peer.pc.close().await;
 }
 
-/// What the engine side reported.
-#[derive(Default)]
-struct EngineSide {
-    in_call: bool,
-    chats: Vec<String>,
-    errors: Vec<String>,
-    stats: Option<ParticipantStats>,
+/// What the VP8-only peer has seen, for failure messages.
+fn peer_state(peer: &Mutex<Option<Arc<Seen>>>) -> String {
+    format!(
+        "{:?}",
+        peer.lock().unwrap().as_ref().map(|p| (
+            p.connected.load(Ordering::Relaxed),
+            p.chat_open.load(Ordering::Relaxed),
+            p.audio_packets.load(Ordering::Relaxed),
+            p.messages.lock().unwrap().clone()
+        ))
+    )
 }
 
-impl EngineSide {
-    fn pump(&mut self, engine: &Engine) {
-        while let Ok(event) = engine.events().try_recv() {
-            match event {
-                EngineEvent::CallState(CallState::InCall { .. }) => self.in_call = true,
-                EngineEvent::Chat { name, text, .. } if name == "firefox-like" => {
-                    self.chats.push(text);
-                }
-                EngineEvent::Error(e) => self.errors.push(e.to_string()),
-                EngineEvent::Stats(all) => {
-                    if let Some(s) = all.into_iter().find(|s| s.name == "firefox-like") {
-                        self.stats = Some(s);
-                    }
-                }
-                _ => {}
-            }
-        }
-        while engine.video().try_recv().is_ok() {}
-    }
-}
-
+/// Pumps the engine until `done`; on failure shows what both sides had seen.
 fn pump_until(
-    engine: &Engine,
-    side: &mut EngineSide,
+    engine: &mut CallObserver,
     peer: &Mutex<Option<Arc<Seen>>>,
     what: &str,
-    done: impl Fn(&EngineSide) -> bool,
+    done: impl FnMut(&CallObserver) -> bool,
 ) {
-    let deadline = Instant::now() + GUARD;
-    while !done(side) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for: {what}; engine: chats {:?}, errors {:?}, stats {:#?}; \
-             VP8 peer: {:?}",
-            side.chats,
-            side.errors,
-            side.stats,
-            peer.lock().unwrap().as_ref().map(|p| (
-                p.connected.load(Ordering::Relaxed),
-                p.chat_open.load(Ordering::Relaxed),
-                p.audio_packets.load(Ordering::Relaxed),
-                p.messages.lock().unwrap().clone()
-            )),
+    if let Err(e) = engine.pump_until(what, GUARD, done) {
+        panic!(
+            "{e}; engine: {:#?}; VP8 peer (connected, chat open, audio packets, messages): {}",
+            engine.view,
+            peer_state(peer)
         );
-        side.pump(engine);
-        std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The engine's latest statistics of its connection to the VP8-only peer.
+fn peer_stats(engine: &CallObserver) -> Option<&confab_engine::ParticipantStats> {
+    engine.view.named(PEER_NAME)?.stats.as_ref()
+}
+
+/// When the engine's latest statistics of the VP8-only peer came.
+fn peer_stats_at(engine: &CallObserver) -> Option<Instant> {
+    engine.view.named(PEER_NAME)?.stats_at
 }
 
 /// One call; `vp8_peer_offers` chooses who joins first (the newcomer offers).
@@ -482,12 +469,12 @@ fn call_with_vp8_only_peer(vp8_peer_offers: bool) {
         .enable_all()
         .build()
         .unwrap();
-    let engine = start_engine(small_engine_config("native"));
-    let mut side = EngineSide::default();
+    let mut engine = CallObserver::new("native", start_engine(small_engine_config("native")));
     let seen: Arc<Mutex<Option<Arc<Seen>>>> = Arc::default();
     let sdps: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let join = |engine: &Engine| {
+    let (in_room_tx, in_room) = std::sync::mpsc::channel();
+    let join = |engine: &CallObserver| {
         engine
             .send(EngineCommand::Join {
                 url: server.ws_url(),
@@ -501,6 +488,7 @@ fn call_with_vp8_only_peer(vp8_peer_offers: bool) {
             server.ws_url(),
             vp8_peer_offers,
             Arc::clone(&seen),
+            in_room_tx.clone(),
             Arc::clone(&sdps),
             "hello without H.264".into(),
             Arc::clone(&stop),
@@ -508,19 +496,16 @@ fn call_with_vp8_only_peer(vp8_peer_offers: bool) {
     };
     let peer_task = if vp8_peer_offers {
         join(&engine);
-        pump_until(&engine, &mut side, &seen, "the engine in the room", |s| {
-            s.in_call
+        pump_until(&mut engine, &seen, "the engine in the room", |e| {
+            e.view.id.is_some()
         });
         spawn_peer()
     } else {
         let task = spawn_peer();
-        let deadline = Instant::now() + GUARD;
-        while seen.lock().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the VP8 peer never started");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        // Give its join a moment to reach the server, so that the engine is the newcomer.
-        std::thread::sleep(Duration::from_millis(300));
+        // The engine joins once the server has the peer in the room: the engine is the newcomer.
+        in_room
+            .recv_timeout(GUARD)
+            .expect("the VP8 peer gets into the room");
         join(&engine);
         task
     };
@@ -528,22 +513,19 @@ fn call_with_vp8_only_peer(vp8_peer_offers: bool) {
     // The peer task publishes what it sees once its connection exists.
     let peer_seen = || seen.lock().unwrap().clone();
     pump_until(
-        &engine,
-        &mut side,
+        &mut engine,
         &seen,
         "audio both ways and chat from the VP8 peer",
-        |s| {
-            s.stats
-                .as_ref()
-                .is_some_and(|st| st.audio_bytes_received > 0)
+        |e| {
+            peer_stats(e).is_some_and(|st| st.audio_bytes_received > 0)
                 && peer_seen().is_some_and(|p| p.audio_packets.load(Ordering::Relaxed) > 0)
-                && !s.chats.is_empty()
+                && e.view.chats_from(PEER_NAME).next().is_some()
         },
     );
     engine
         .send(EngineCommand::SendChat("hello from the native side".into()))
         .unwrap();
-    pump_until(&engine, &mut side, &seen, "chat from the engine", |_| {
+    pump_until(&mut engine, &seen, "chat from the engine", |_| {
         peer_seen().is_some_and(|p| {
             p.messages
                 .lock()
@@ -553,19 +535,17 @@ fn call_with_vp8_only_peer(vp8_peer_offers: bool) {
         })
     });
     // Two more stats rounds, so that anything video-related would have shown up.
-    let rounds = Instant::now();
-    pump_until(
-        &engine,
-        &mut side,
-        &seen,
-        "two more seconds of stats",
-        |_| rounds.elapsed() > Duration::from_secs(2),
-    );
+    for round in ["one more stats round", "a second more stats round"] {
+        let before = peer_stats_at(&engine);
+        pump_until(&mut engine, &seen, round, |e| peer_stats_at(e) > before);
+    }
 
     stop.store(true, Ordering::Release);
     peer_rt.block_on(peer_task).unwrap();
     let p = peer_seen().expect("the VP8 peer started");
-    let stats = side.stats.clone().expect("stats for the VP8 peer");
+    let stats = peer_stats(&engine)
+        .cloned()
+        .expect("stats for the VP8 peer");
     let sdps = sdps.lock().unwrap().clone();
     eprintln!("engine's stats of the VP8 peer: {stats:#?}");
     eprintln!(
@@ -574,8 +554,13 @@ fn call_with_vp8_only_peer(vp8_peer_offers: bool) {
         p.video_packets.load(Ordering::Relaxed)
     );
 
-    assert_eq!(side.chats, ["hello without H.264"]);
-    assert!(side.errors.is_empty(), "engine errors: {:?}", side.errors);
+    let chats: Vec<&str> = engine.view.chats_from(PEER_NAME).collect();
+    assert_eq!(chats, ["hello without H.264"]);
+    assert!(
+        engine.view.errors.is_empty(),
+        "engine errors: {:?}",
+        engine.view.errors
+    );
     assert!(!stats.video_negotiated, "{stats:?}");
     assert_eq!(stats.codec, "none");
     assert!(stats.audio_bytes_received > 0);

@@ -79,6 +79,7 @@ impl Side {
                 "{}: timed out waiting for {what}",
                 self.name
             );
+            // Polled: the peer connection's callbacks record into a mutex, with no signal.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -341,6 +342,7 @@ async fn media_flows_again(a: &Side, b: &Side) {
         for side in [a, b] {
             let _ = side.link.write_video(aus[0].clone(), FRAME_INTERVAL).await;
         }
+        // The sending pace (a picture per 50 ms), not a wait for something.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -450,6 +452,7 @@ async fn two_links_connect_exchange_media_chat_and_survive_offer_collision() {
             break stats;
         }
         assert!(tokio::time::Instant::now() < deadline, "no RTT: {stats:?}");
+        // Polled: statistics are read on demand, nothing announces a first RTT.
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(stats.candidate_type.as_deref(), Some("host"), "{stats:?}");

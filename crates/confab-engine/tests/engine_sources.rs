@@ -10,12 +10,31 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
+use confab_engine::observer::{CallObserver, FrameSink};
 use confab_engine::testing::fixtures::{temp_dir, write_clip};
-use confab_engine::testing::{small_engine_config, start_engine};
-use confab_engine::{AudioInput, EngineCommand, VideoInput};
+use confab_engine::testing::{small_engine_config, start_engine, wait_all_until};
+use confab_engine::{AudioInput, EngineCommand, VideoFrameEvent, VideoInput};
+
+/// The sizes of the remote pictures decoded so far.
+#[derive(Default)]
+struct Sizes(BTreeSet<(u32, u32)>);
+
+impl FrameSink for Sizes {
+    fn frame(&mut self, _from: &str, f: &VideoFrameEvent) {
+        self.0.insert((f.frame.width(), f.frame.height()));
+    }
+}
 use confab_test_support::signaling::start_server_runtime;
+
+/// Pumps both until ben has decoded a picture of `w`x`h` from ann.
+fn wait_for_size(a: &mut CallObserver<Sizes>, b: &mut CallObserver<Sizes>, w: u32, h: u32) {
+    wait_all_until(&mut [a, b], &format!("ben decodes {w}x{h} from ann"), |m| {
+        m[1].frames.0.contains(&(w, h))
+    });
+}
 
 #[test]
 fn switching_sources_mid_call_changes_what_the_far_side_decodes() {
@@ -23,8 +42,15 @@ fn switching_sources_mid_call_changes_what_the_far_side_decodes() {
     let clip = dir.join("small.y4m");
     write_clip(&clip, 160, 120, 20);
     let (rt, server) = start_server_runtime();
-    let a = start_engine(small_engine_config("ann"));
-    let b = start_engine(small_engine_config("ben"));
+    let start = |name: &str| {
+        CallObserver::with_frames(
+            name,
+            start_engine(small_engine_config(name)),
+            Sizes::default(),
+        )
+    };
+    let mut a = start("ann");
+    let mut b = start("ben");
     for e in [&a, &b] {
         e.send(EngineCommand::Join {
             url: server.ws_url(),
@@ -33,31 +59,14 @@ fn switching_sources_mid_call_changes_what_the_far_side_decodes() {
         })
         .unwrap();
     }
-    let wait_for_size = |w: u32, h: u32| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            assert!(
-                Instant::now() < deadline,
-                "ben never decoded {w}x{h} from ann"
-            );
-            while a.events().try_recv().is_ok() {}
-            while b.events().try_recv().is_ok() {}
-            if let Ok(f) = b.video().recv_timeout(Duration::from_millis(50))
-                && f.from.is_some()
-                && (f.frame.width(), f.frame.height()) == (w, h)
-            {
-                return;
-            }
-        }
-    };
-    wait_for_size(320, 240);
+    wait_for_size(&mut a, &mut b, 320, 240);
     a.send(EngineCommand::SelectSources {
         video: VideoInput::Y4mFile(clip),
         audio: AudioInput::Synthetic,
     })
     .unwrap();
     // The same video track now carries the clip at its own size.
-    wait_for_size(160, 120);
+    wait_for_size(&mut a, &mut b, 160, 120);
     drop((a, b));
     rt.block_on(server.shutdown(Duration::from_secs(1)));
     let _ = std::fs::remove_dir_all(dir);

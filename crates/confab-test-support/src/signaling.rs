@@ -15,6 +15,22 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long a test waits for any one expected frame before failing.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Waits until `cond` holds for the server's state (its connection count, its rooms), which has
+/// no event to wait on: it is read every 2 ms.
+///
+/// # Panics
+/// After [`STEP_TIMEOUT`], naming `what`.
+pub async fn wait_for_server(what: &str, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server did not reach this state within {STEP_TIMEOUT:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// A signaling server on 127.0.0.1:0 and the runtime it runs on (keep both alive), for tests
 /// that drive engines from plain threads.
 pub fn start_server_runtime() -> (tokio::runtime::Runtime, ServerHandle) {

@@ -3,7 +3,7 @@
 //! thread owns another. Reads are paced at the mode's frame rate (they sleep, like a real
 //! camera's blocking read).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,6 +19,19 @@ use crate::devices::{DeviceError, DeviceInfo};
 pub struct FakeCameras {
     state: Arc<Mutex<Vec<FakeCamera>>>,
     starts: Arc<Mutex<usize>>,
+    counts: Arc<(Mutex<FakeCounts>, Condvar)>,
+}
+
+/// What the capture side asked of the fake cameras, for a test to wait on (rather than sleep
+/// for as long as it should take).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FakeCounts {
+    /// Calls to list the cameras (every open and reopen attempt starts with one).
+    pub lists: usize,
+    /// Calls to start a camera, failed ones included (reopen attempts).
+    pub start_attempts: usize,
+    /// Corrupt frames handed out.
+    pub corrupt_frames: usize,
 }
 
 #[derive(Debug)]
@@ -112,6 +125,36 @@ impl FakeCameras {
         });
     }
 
+    /// What has been asked so far.
+    #[must_use]
+    pub fn counts(&self) -> FakeCounts {
+        *self.counts.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until `until` holds for the counts; false after `timeout`.
+    #[must_use]
+    pub fn wait_counts(&self, timeout: Duration, until: impl Fn(&FakeCounts) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (counts, changed) = &*self.counts;
+        let mut c = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        while !until(&c) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            c = changed
+                .wait_timeout(c, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    fn count(&self, change: impl FnOnce(&mut FakeCounts)) {
+        let (counts, changed) = &*self.counts;
+        change(&mut counts.lock().unwrap_or_else(PoisonError::into_inner));
+        changed.notify_all();
+    }
+
     /// How many times a camera was started (opened or reopened).
     #[must_use]
     pub fn starts(&self) -> usize {
@@ -149,6 +192,7 @@ impl CameraSystem for FakeCameras {
     type Stream = FakeStream;
 
     fn list(&self) -> Result<Vec<DeviceInfo>, DeviceError> {
+        self.count(|c| c.lists += 1);
         Ok(self
             .cameras()
             .iter()
@@ -168,6 +212,7 @@ impl CameraSystem for FakeCameras {
         device: &DeviceInfo,
         request: CaptureRequest,
     ) -> Result<(FakeStream, CameraMode), DeviceError> {
+        self.count(|c| c.start_attempts += 1);
         let cameras = self.cameras();
         let index = device.id.parse::<usize>().unwrap_or(usize::MAX);
         let camera = cameras.get(index).filter(|c| c.plugged).ok_or_else(|| {
@@ -205,6 +250,7 @@ impl CameraSystem for FakeCameras {
             .filter(|c| c.plugged && c.generation == stream.generation)
             .ok_or("No such device (os error 19)")?;
         if camera.corrupt {
+            self.count(|c| c.corrupt_frames += 1);
             return Ok(RawFrame {
                 format: PixelFormat::Mjpeg,
                 width: stream.mode.width,

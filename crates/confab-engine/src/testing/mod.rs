@@ -6,18 +6,24 @@
 //! - [`ImpairmentRelay`]: a user-space UDP relay that drops, delays or black-holes a call's
 //!   packets (this kernel has no `tc netem`).
 //! - [`fixtures`]: Y4M and WAV files for file-fed media.
+//! - [`PlayoutCounter`]: a probe to wait for an engine to have played some decoded audio.
 //! - [`small_engine_config`] and [`start_engine`]: a quick engine for tests.
+//! - [`wait_until`] and [`wait_all_until`]: [`crate::observer`] waits that fail the test, with
+//!   what was seen, when they time out.
 
 mod fake_cameras;
 pub mod fixtures;
 mod impairment_relay;
+mod playout_counter;
 
 use std::sync::Arc;
 
-pub use fake_cameras::FakeCameras;
+pub use fake_cameras::{FakeCameras, FakeCounts};
 pub use impairment_relay::{ImpairmentRelay, strip_candidates};
+pub use playout_counter::PlayoutCounter;
 
 use crate::media::NullSink;
+use crate::observer::{self, CallObserver, FrameSink};
 use crate::{Engine, EngineConfig, VideoSettings};
 
 /// 320x240 at 15 fps, synthetic media, ICE on 127.0.0.1, no preview: quick to run.
@@ -46,4 +52,39 @@ pub fn small_engine_config(name: &str) -> EngineConfig {
 )]
 pub fn start_engine(config: EngineConfig) -> Engine {
     Engine::start(config, Box::new(NullSink), Arc::new(|| {})).expect("the engine starts")
+}
+
+/// How long a test waits for something before it fails. A failure guard only: nothing asserts
+/// on speed.
+pub const WAIT_GUARD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Pumps `observer` until `done` holds.
+///
+/// # Panics
+/// After [`WAIT_GUARD`] (or if the engine stops), naming `what` and showing what was seen.
+pub fn wait_until<F: FrameSink>(
+    observer: &mut CallObserver<F>,
+    what: &str,
+    mut done: impl FnMut(&CallObserver<F>) -> bool,
+) {
+    wait_all_until(&mut [observer], what, |o| done(&*o[0]));
+}
+
+/// Pumps every observer until `done` holds.
+///
+/// # Panics
+/// After [`WAIT_GUARD`] (or if every engine stops), naming `what` and showing what each engine
+/// had seen.
+pub fn wait_all_until<F: FrameSink>(
+    observers: &mut [&mut CallObserver<F>],
+    what: &str,
+    done: impl FnMut(&[&mut CallObserver<F>]) -> bool,
+) {
+    if let Err(e) = observer::pump_all_until(observers, what, WAIT_GUARD, done) {
+        let seen: Vec<String> = observers
+            .iter()
+            .map(|o| format!("{}: {:#?}", o.label(), o.view))
+            .collect();
+        panic!("{e}\n{}", seen.join("\n"));
+    }
 }

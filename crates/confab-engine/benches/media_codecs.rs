@@ -3,7 +3,7 @@
 //! capture-path audio processing (AEC+NS+AGC, render analysis included) per 10 ms frame.
 //! Targets on the reference machine: encode <= 6 ms, decode <= 3 ms, conversion <= 1 ms.
 //!
-//! Run: `cargo bench --bench media_codecs -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p confab-engine --bench media_codecs -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 
