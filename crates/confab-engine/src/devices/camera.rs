@@ -43,6 +43,7 @@ use nokhwa::{Camera, NokhwaError};
 use tracing::{debug, info, warn};
 
 use super::camera_format::{CameraMode, CaptureRequest, FrameDecoder, PixelFormat, choose_mode};
+use super::lifecycle::{Lifecycle, ReopenPolicy};
 use super::{DeviceError, DeviceInfo, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use crate::media::drop_oldest::DropOldestReceiver;
 use crate::media::source::{CaptureThread, Pacing, spawn_video_with};
@@ -58,10 +59,6 @@ const DECODABLE: [FrameFormat; 6] = [
     FrameFormat::GRAY,
 ];
 
-/// First wait before reopening a lost camera; doubles up to [`BACKOFF_MAX`].
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-/// Longest wait between reopen attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// While the camera is lost, a black frame this often keeps `next_frame` returning.
 const PLACEHOLDER_INTERVAL: Duration = Duration::from_millis(250);
 /// Consecutive undecodable frames (~3 s at 30 fps) after which the camera is reopened.
@@ -276,15 +273,14 @@ pub struct CameraSource<S: CameraSystem = Nokhwa> {
     system: S,
     device: DeviceInfo,
     request: CaptureRequest,
-    status: DeviceStatus,
+    /// Lost / back-off / reopen, shared with the other devices ([`ReopenPolicy::CAMERA`]).
+    lifecycle: Lifecycle,
     /// `None` while the camera is lost.
     stream: Option<S::Stream>,
     mode: CameraMode,
     decoder: FrameDecoder,
     pacer: FramePacer,
     bad_frames: u32,
-    backoff: Backoff,
-    next_attempt: Instant,
     next_placeholder: Instant,
 }
 
@@ -320,18 +316,17 @@ impl<S: CameraSystem> CameraSource<S> {
             system,
             device,
             request,
-            status,
+            lifecycle: Lifecycle::new(DeviceKind::Camera, ReopenPolicy::CAMERA, status),
             stream: Some(stream),
             mode,
             decoder,
             pacer: FramePacer::new(request.fps),
             bad_frames: 0,
-            backoff: Backoff::default(),
-            next_attempt: now,
             next_placeholder: now,
         };
-        source.notify(
+        source.lifecycle.notify(
             DeviceState::Running,
+            &source.device.name,
             format!("Camera \"{}\" is on", source.device.name),
         );
         Ok(source)
@@ -355,15 +350,6 @@ impl<S: CameraSystem> CameraSource<S> {
         self.stream.is_none()
     }
 
-    fn notify(&self, state: DeviceState, message: String) {
-        (self.status)(DeviceNotice {
-            kind: DeviceKind::Camera,
-            state,
-            device: self.device.name.clone(),
-            message,
-        });
-    }
-
     /// Closes the camera and reports it lost; reopening starts after the first backoff step.
     fn lose(&mut self, reason: &str) {
         self.stream = None;
@@ -379,10 +365,8 @@ impl<S: CameraSystem> CameraSource<S> {
                 self.device.name
             )
         };
-        self.notify(DeviceState::Lost, message);
-        self.backoff = Backoff::default();
         let now = Instant::now();
-        self.next_attempt = now + self.backoff.next_delay();
+        self.lifecycle.lost(&self.device.name, message, now);
         self.next_placeholder = now;
         self.bad_frames = 0;
     }
@@ -391,7 +375,8 @@ impl<S: CameraSystem> CameraSource<S> {
     /// the next attempt or placeholder. Returns a placeholder frame when one is due.
     fn wait_for_camera(&mut self) -> Result<Option<I420Frame>, SourceError> {
         let now = Instant::now();
-        if now >= self.next_attempt {
+        // The policy reopens only this camera (found again by name), never another one.
+        if self.lifecycle.due(now, false).is_some() {
             let reopened = find_again(&self.system, &self.device).and_then(|device| {
                 let started = self.system.start(&device, self.request)?;
                 Ok((device, started))
@@ -403,15 +388,12 @@ impl<S: CameraSystem> CameraSource<S> {
                     self.stream = Some(stream);
                     self.mode = mode;
                     self.pacer = FramePacer::new(self.request.fps);
-                    self.notify(
-                        DeviceState::Running,
-                        format!("Camera \"{}\" is back", self.device.name),
-                    );
+                    self.lifecycle.reopened(&self.device.name, false);
                     return Ok(None);
                 }
                 Err(e) => {
                     debug!(camera = %self.device.name, error = %e, "camera not back yet");
-                    self.next_attempt = Instant::now() + self.backoff.next_delay();
+                    self.lifecycle.retry_later(Instant::now());
                 }
             }
         }
@@ -423,7 +405,7 @@ impl<S: CameraSystem> CameraSource<S> {
             frame.capture_time = CaptureTime::now();
             return Ok(Some(frame));
         }
-        let wake = self.next_attempt.min(self.next_placeholder);
+        let wake = self.lifecycle.next_attempt().min(self.next_placeholder);
         std::thread::sleep(wake.saturating_duration_since(now));
         Ok(None)
     }
@@ -696,26 +678,6 @@ fn is_capture_node(_index: &CameraIndex) -> bool {
     true
 }
 
-/// Waits between reopen attempts: 0.5 s, 1 s, then 2 s each.
-#[derive(Debug, Clone)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (delay * 2).min(BACKOFF_MAX);
-        delay
-    }
-}
-
 /// Passes at most `fps` frames a second from a camera that may deliver more (a 60 fps-only mode
 /// for a 30 fps call), dropping the surplus before it is decoded. Frames a little early (a
 /// quarter interval) still pass, so a camera at the requested rate with jitter loses none.
@@ -788,16 +750,6 @@ mod tests {
         // A one-second stall, then 60 fps: still no more than 30 fps afterwards.
         let after = admitted(&mut pacer, (0..60).map(|i| 1000 + i * 1000 / 60));
         assert!(after <= 31, "{after}");
-    }
-
-    #[test]
-    fn backoff_grows_to_two_seconds() {
-        let mut b = Backoff::default();
-        let delays: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
-        assert_eq!(
-            delays,
-            [500, 1000, 2000, 2000, 2000].map(Duration::from_millis)
-        );
     }
 
     #[test]

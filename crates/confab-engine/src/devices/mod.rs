@@ -25,11 +25,13 @@
 pub mod audio;
 pub mod camera;
 pub mod camera_format;
+pub mod lifecycle;
 pub mod microphone;
 mod resampler;
 pub mod sound_check;
 pub mod speaker;
 pub mod watcher;
+pub mod worker;
 
 use std::sync::Arc;
 
