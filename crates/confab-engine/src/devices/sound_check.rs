@@ -119,7 +119,7 @@ impl Pacer {
 }
 
 /// Plays and records; see the module docs. Blocks for about `duration` plus a second, more when
-/// the devices are slow to start (up to [`START_TIMEOUT`]).
+/// the devices are slow to start (up to `START_TIMEOUT`).
 ///
 /// # Errors
 /// A [`DeviceError`] if either device cannot be opened or fails during the check.
