@@ -16,16 +16,18 @@
 //! [`ReopenPolicy::CAMERA`]) and its capture thread. Everything that calls nokhwa is in the
 //! `nokhwa_backend` submodule; format choice and decoding are in [`super::camera_format`].
 //!
-//! Opening: the camera is opened, its modes are listed, [`choose_mode`](super::camera_format::choose_mode) picks one, and the stream
-//! is started and one frame read (V4L2 only claims USB bandwidth then). If that mode fails to
-//! start, the next choice is tried (up to three). Errors are [`DeviceError`]s with a sentence for
-//! the user ("No camera found", "Camera \"X\" is busy; ...").
+//! Opening: the camera is opened, its modes are listed,
+//! [`choose_mode`](super::camera_format::choose_mode) picks one, and the stream is started and one
+//! frame read (V4L2 only claims USB bandwidth then). If that mode fails to start, the next choice
+//! is tried (up to three). Errors are [`DeviceError`]s with a sentence for the user ("No camera
+//! found", "Camera \"X\" is busy; ...").
 //!
 //! Running: a read error (unplug, driver reset) or a long run of undecodable frames releases the
 //! camera and reports [`DeviceState::Lost`] once through the [`DeviceStatus`] callback. The source
 //! then tries to reopen the same camera (by name, so a new device index after a replug is fine)
-//! after 0.5 s, 1 s, then every 2 s ([`CAMERA_BACKOFF`](super::lifecycle::CAMERA_BACKOFF)), sleeping in between (no busy loop), and reports
-//! [`DeviceState::Running`] when it is back. A single corrupt frame is just dropped.
+//! after 0.5 s, 1 s, then every 2 s ([`CAMERA_BACKOFF`](super::lifecycle::CAMERA_BACKOFF)),
+//! sleeping in between (no busy loop), and reports [`DeviceState::Running`] when it is back. A
+//! single corrupt frame is just dropped.
 //!
 //! **Stop contract.** The capture thread's runner checks its stop flag between calls to
 //! `next_frame`, so `next_frame` must return regularly:

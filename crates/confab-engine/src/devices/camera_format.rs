@@ -19,14 +19,15 @@
 //! The camera module falls back to the next choice when a mode cannot start (a shared USB bus
 //! refuses raw bandwidth at stream start).
 //!
-//! **Decoding** ([`FrameDecoder`], [`decode_to_i420`]). Every frame becomes an [`I420Frame`](crate::media::I420Frame) in
-//! BT.601 limited range, the pipeline's format: MJPEG through zune-jpeg to RGB, then yuvutils-rs;
-//! YUYV and NV12 by repacking (a copy, no colour maths; yuvutils-rs has no NV12 -> I420 repack
-//! and its YUYV one is broken, see `yuyv_to_i420`); RGB24 / BGR24 through yuvutils-rs; GRAY by mapping
-//! full-range luma into 16..=235 with neutral chroma. Raw camera YUV is already limited range, so
-//! YUYV and NV12 pass through unchanged. A [`FrameDecoder`] then fits the picture to the requested
-//! size: **centre crop** to the requested aspect ratio (even offsets, so chroma stays aligned),
-//! then bilinear scaling with [`Scaler`](crate::media::convert::Scaler). Cropping fills the frame the way call apps show a 4:3
+//! **Decoding** ([`FrameDecoder`], [`decode_to_i420`]). Every frame becomes an
+//! [`I420Frame`](crate::media::I420Frame) in BT.601 limited range, the pipeline's format: MJPEG
+//! through zune-jpeg to RGB, then yuvutils-rs; YUYV and NV12 by repacking (a copy, no colour maths;
+//! yuvutils-rs has no NV12 -> I420 repack and its YUYV one is broken, see `yuyv_to_i420`); RGB24 /
+//! BGR24 through yuvutils-rs; GRAY by mapping full-range luma into 16..=235 with neutral chroma.
+//! Raw camera YUV is already limited range, so YUYV and NV12 pass through unchanged. A
+//! [`FrameDecoder`] then fits the picture to the requested size: **centre crop** to the requested
+//! aspect ratio (even offsets, so chroma stays aligned), then bilinear scaling with
+//! [`Scaler`](crate::media::convert::Scaler). Cropping fills the frame the way call apps show a 4:3
 //! camera in a 16:9 call; letterboxing would spend bitrate on black bars.
 //!
 //! Contract: no input panics. Buffers shorter than the mode needs, JPEGs with no end-of-image

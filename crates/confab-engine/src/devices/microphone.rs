@@ -8,11 +8,13 @@
 //! is still buffered).
 //!
 //! Device loss: the stream's error callback raises a flag; the next call reports
-//! [`DeviceState::Lost`](super::DeviceState::Lost), closes the stream on another thread (closing a dead stream can
-//! block) and falls back to the system default device ([`DeviceState::FellBack`](super::DeviceState::FellBack)). Devices are
-//! reopened on a short-lived thread of their own while the capture thread keeps the call alive
-//! with paced silence; a lost device is retried every [`RETRY_EVERY`], so the thread never
-//! busy-loops, never blocks on the audio system, and always stops promptly. A device that delivers nothing for [`STALL_AFTER`] is treated as lost too.
+//! [`DeviceState::Lost`](super::DeviceState::Lost), closes the stream on another thread (closing a
+//! dead stream can block) and falls back to the system default device
+//! ([`DeviceState::FellBack`](super::DeviceState::FellBack)). Devices are reopened on a short-lived
+//! thread of their own while the capture thread keeps the call alive with paced silence; a lost
+//! device is retried every [`RETRY_EVERY`], so the thread never busy-loops, never blocks on the
+//! audio system, and always stops promptly. A device that delivers nothing for [`STALL_AFTER`] is
+//! treated as lost too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

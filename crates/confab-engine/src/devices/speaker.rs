@@ -9,11 +9,12 @@
 //! rare short glitch, never a growing delay.
 //!
 //! Device loss: the error callback raises a flag, or the device stops asking for audio for
-//! [`STALL_AFTER`] (an audio server that drops a stream whose device went away may say nothing;
-//! the first request may take up to [`FIRST_REQUEST_WITHIN`]); the next `play` reports
-//! [`DeviceState::Lost`](super::DeviceState::Lost) and falls back to the default device ([`DeviceState::FellBack`](super::DeviceState::FellBack));
-//! while nothing works, audio is discarded and the device is retried every
-//! [`RETRY_EVERY`](super::microphone::RETRY_EVERY) (the shared [`lifecycle`](super::lifecycle)). `play` never blocks.
+//! [`STALL_AFTER`] (an audio server that drops a stream whose device went away may say nothing; the
+//! first request may take up to [`FIRST_REQUEST_WITHIN`]); the next `play` reports
+//! [`DeviceState::Lost`](super::DeviceState::Lost) and falls back to the default device
+//! ([`DeviceState::FellBack`](super::DeviceState::FellBack)); while nothing works, audio is
+//! discarded and the device is retried every [`RETRY_EVERY`](super::microphone::RETRY_EVERY) (the
+//! shared [`lifecycle`](super::lifecycle)). `play` never blocks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
