@@ -137,7 +137,8 @@ pub fn run(
     let mic_options = options.clone();
     let mic_status = Arc::clone(status);
     let longest = options.duration + START_TIMEOUT + WARM_UP + TAIL + Duration::from_secs(5);
-    // Dropped on an early return: stopped and joined (the microphone returns every 10 ms).
+    // Dropped on an early return: stopped and joined (it has ended, or its microphone returns
+    // every 10 ms), except after a start timeout, when it is let go.
     let recorder = Worker::spawn(
         "confab-sound-check-mic",
         move |stop| -> Result<Recording, DeviceError> {
@@ -183,7 +184,9 @@ pub fn run(
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
         if waiting.elapsed() > START_TIMEOUT {
+            // The microphone may still be stuck opening: do not wait for it.
             recorder.stop();
+            recorder.detach();
             return Err(DeviceError::Backend(format!(
                 "the microphone delivered no audio within {} s",
                 START_TIMEOUT.as_secs()
