@@ -11,7 +11,6 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,6 +25,7 @@ use super::api::{
 };
 use super::devices::camera::spawn_camera;
 use super::devices::microphone::Microphone;
+use super::devices::worker::{StopFlag, Worker};
 use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use super::media::audio_processing::{
     AudioProcessor, ProcessingControl, ProcessingSettings, RenderFeed,
@@ -161,36 +161,15 @@ enum Track {
 }
 
 /// A running sender thread; dropping it stops and joins the thread (and its capture thread).
-pub(crate) struct SenderThread {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for SenderThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+pub(crate) type SenderThread = Worker;
 
 /// Starts a sender thread named `name` running `body` until the returned handle is dropped
-/// (`body` must return soon after its stop flag is set).
+/// (`body` must return soon after its stop flag is raised).
 fn spawn_sender(
     name: &str,
-    body: impl FnOnce(&AtomicBool) + Send + 'static,
+    body: impl FnOnce(&StopFlag) + Send + 'static,
 ) -> Result<SenderThread, EngineError> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || body(&flag))
-        .map_err(|e| EngineError::Media(format!("cannot start {name}: {e}")))?;
-    Ok(SenderThread {
-        stop,
-        thread: Some(thread),
-    })
+    Worker::spawn(name, move |stop| body(&stop)).map_err(|e| EngineError::Media(e.to_string()))
 }
 
 /// Where a sender thread sends its local preview, when the UI wants one.
@@ -267,7 +246,7 @@ pub(crate) fn spawn_video_sender(
         let mut refused_target: Option<u32> = None;
         let mut bitrate_failures = 0u64;
         let mut last_capture: Option<CaptureTime> = None;
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_raised() {
             let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
                 if capture.is_finished() {
                     report_capture_end(capture, DeviceKind::Camera, is_camera, &status, &errors);
@@ -439,7 +418,7 @@ pub(crate) fn spawn_audio_sender(
         let mut level = LevelMeter::default();
         // Devices deliver 10 ms; Opus takes 20 ms.
         let mut chunker = AudioChunker::new(AudioFrame::SAMPLES_20MS);
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.is_raised() {
             let Ok(captured) = frames.recv_timeout(Duration::from_millis(100)) else {
                 if capture.is_finished() {
                     report_capture_end(capture, DeviceKind::Microphone, is_mic, &status, &errors);

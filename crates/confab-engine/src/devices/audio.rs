@@ -13,7 +13,8 @@ use cpal::{
     SupportedStreamConfigRange,
 };
 
-use super::{DeviceError, DeviceInfo, DeviceKind, DeviceNotice, DeviceState};
+use super::worker::Worker;
+use super::{DeviceError, DeviceInfo, DeviceKind};
 use crate::media::AUDIO_SAMPLE_RATE;
 
 /// The id that stands for the system's default device.
@@ -356,53 +357,6 @@ pub(crate) fn map_error(kind: DeviceKind, name: &str, err: &cpal::Error) -> Devi
     }
 }
 
-/// Opens the requested device, or, when that fails and something particular was requested
-/// (and not `requested_only`), the system default. Returns the stream and whether it is the
-/// default standing in for the requested one; `None` (logged) when nothing could be opened.
-/// Microphone and speaker both reopen a lost device through this.
-pub(crate) fn open_requested_or_default<T>(
-    kind: DeviceKind,
-    requested: Option<&str>,
-    requested_only: bool,
-    open: impl Fn(Option<&str>) -> Result<T, DeviceError>,
-) -> Option<(T, bool)> {
-    let first = match open(requested) {
-        Ok(live) => return Some((live, false)),
-        Err(e) => e,
-    };
-    if !requested_only
-        && requested.is_some()
-        && let Ok(live) = open(None)
-    {
-        return Some((live, true));
-    }
-    tracing::debug!(error = %first, kind = noun(kind), "no device yet");
-    None
-}
-
-/// What to tell the user when a device came back (`fell_back == false`) or the default one
-/// took over (`true`).
-pub(crate) fn reopened_notice(kind: DeviceKind, name: &str, fell_back: bool) -> DeviceNotice {
-    let what = noun(kind);
-    let (state, message) = if fell_back {
-        (
-            DeviceState::FellBack,
-            format!(
-                "Switched to the default {} \"{name}\".",
-                what.to_lowercase()
-            ),
-        )
-    } else {
-        (DeviceState::Running, format!("{what} \"{name}\" is back."))
-    };
-    DeviceNotice {
-        kind,
-        state,
-        device: name.to_string(),
-        message,
-    }
-}
-
 /// Drops a stream whose device failed, on a thread of its own.
 ///
 /// Closing a dead stream can block: cpal's PulseAudio backend waits for the end of a playback
@@ -410,11 +364,12 @@ pub(crate) fn reopened_notice(kind: DeviceKind, name: &str, fell_back: bool) -> 
 /// and playout threads must never wait on that, so the stream is dropped elsewhere; if that
 /// drop hangs, only this short-lived thread is stuck.
 pub(crate) fn retire<T: Send + 'static>(dead: T, what: &'static str) {
-    let spawned = std::thread::Builder::new()
-        .name("confab-audio-retire".into())
-        .spawn(move || drop(dead));
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, what, "cannot start a thread to close a dead stream; leaking it");
+    match Worker::spawn("confab-audio-retire", move |_stop| drop(dead)) {
+        // Nobody waits for a drop that may never end.
+        Ok(worker) => worker.detach(),
+        Err(e) => {
+            tracing::warn!(error = %e, what, "cannot start a thread to close a dead stream; leaking it");
+        }
     }
 }
 
@@ -542,53 +497,6 @@ mod tests {
         assert!(!is_alsa_plugin("alsa:pipewire"));
         assert!(!is_alsa_plugin("alsa:plughw:CARD=PCH,DEV=0"));
         assert!(!is_alsa_plugin("wasapi:{0.0.1.00000000}"));
-    }
-
-    #[test]
-    fn a_lost_device_is_reopened_or_replaced_by_the_default() {
-        let calls = std::cell::RefCell::new(Vec::new());
-        let open = |works: &'static [Option<&'static str>]| {
-            let calls = &calls;
-            move |id: Option<&str>| {
-                calls.borrow_mut().push(id.map(str::to_string));
-                if works.contains(&id) {
-                    Ok(id.unwrap_or("default").to_string())
-                } else {
-                    Err(DeviceError::NotFound("gone".into()))
-                }
-            }
-        };
-        let mic = DeviceKind::Microphone;
-        // The requested device is back.
-        let got = open_requested_or_default(mic, Some("usb"), false, open(&[Some("usb"), None]));
-        assert_eq!(got, Some(("usb".to_string(), false)));
-        // It is gone: the default stands in.
-        let got = open_requested_or_default(mic, Some("usb"), false, open(&[None]));
-        assert_eq!(got, Some(("default".to_string(), true)));
-        // Only the requested one was wanted (a fallback is already playing).
-        calls.borrow_mut().clear();
-        let got = open_requested_or_default(mic, Some("usb"), true, open(&[None]));
-        assert_eq!(got, None);
-        assert_eq!(*calls.borrow(), vec![Some("usb".to_string())]);
-        // Nothing particular was requested and the default fails: no second try.
-        calls.borrow_mut().clear();
-        let got = open_requested_or_default(mic, None, false, open(&[]));
-        assert_eq!(got, None);
-        assert_eq!(*calls.borrow(), vec![None]);
-    }
-
-    #[test]
-    fn notices_say_which_device_came_back_or_took_over() {
-        let n = reopened_notice(DeviceKind::Speaker, "USB Headset", false);
-        assert_eq!(n.state, DeviceState::Running);
-        assert_eq!(n.message, "Speaker \"USB Headset\" is back.");
-        let n = reopened_notice(DeviceKind::Microphone, "Built-in", true);
-        assert_eq!(n.state, DeviceState::FellBack);
-        assert_eq!(n.device, "Built-in");
-        assert_eq!(
-            n.message,
-            "Switched to the default microphone \"Built-in\"."
-        );
     }
 
     #[test]

@@ -11,16 +11,23 @@
 //!   unplug, busy and corrupt-frame switches) in tests; [`spawn_camera_with`] and
 //!   [`CameraSource::open`] take either.
 //!
-//! Opening: the camera is opened, its modes are listed, [`choose_mode`] picks one, and the stream
-//! is started and one frame read (V4L2 only claims USB bandwidth then). If that mode fails to
-//! start, the next choice is tried (up to three). Errors are [`DeviceError`]s with a sentence for
-//! the user ("No camera found", "Camera \"X\" is busy; ...").
+//! This file owns the [`CameraSystem`] boundary, the [`CameraSource`] (decode, pacing, the
+//! lost / reopen cycle, which follows the shared [`lifecycle`](super::lifecycle) with
+//! [`ReopenPolicy::CAMERA`]) and its capture thread. Everything that calls nokhwa is in the
+//! `nokhwa_backend` submodule; format choice and decoding are in [`super::camera_format`].
+//!
+//! Opening: the camera is opened, its modes are listed,
+//! [`choose_mode`](super::camera_format::choose_mode) picks one, and the stream is started and one
+//! frame read (V4L2 only claims USB bandwidth then). If that mode fails to start, the next choice
+//! is tried (up to three). Errors are [`DeviceError`]s with a sentence for the user ("No camera
+//! found", "Camera \"X\" is busy; ...").
 //!
 //! Running: a read error (unplug, driver reset) or a long run of undecodable frames releases the
 //! camera and reports [`DeviceState::Lost`] once through the [`DeviceStatus`] callback. The source
 //! then tries to reopen the same camera (by name, so a new device index after a replug is fine)
-//! after 0.5 s, 1 s, then every 2 s, sleeping in between (no busy loop), and reports
-//! [`DeviceState::Running`] when it is back. A single corrupt frame is just dropped.
+//! after 0.5 s, 1 s, then every 2 s ([`CAMERA_BACKOFF`](super::lifecycle::CAMERA_BACKOFF)),
+//! sleeping in between (no busy loop), and reports [`DeviceState::Running`] when it is back. A
+//! single corrupt frame is just dropped.
 //!
 //! **Stop contract.** The capture thread's runner checks its stop flag between calls to
 //! `next_frame`, so `next_frame` must return regularly:
@@ -31,83 +38,28 @@
 //! - a camera that stays open but stops delivering without an error blocks the read inside the
 //!   backend (nokhwa exposes no read timeout); unplugging ends such a read with an error.
 
-use std::panic::AssertUnwindSafe;
+mod nokhwa_backend;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use nokhwa::utils::{
-    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
-    Resolution,
-};
-use nokhwa::{Camera, NokhwaError};
 use tracing::{debug, info, warn};
 
-use super::camera_format::{CameraMode, CaptureRequest, FrameDecoder, PixelFormat, choose_mode};
+use self::nokhwa_backend::is_disconnect;
+pub use self::nokhwa_backend::{Nokhwa, NokhwaStream, camera_modes, list_cameras};
+use super::camera_format::{CameraMode, CaptureRequest, FrameDecoder, PixelFormat};
+use super::lifecycle::{Lifecycle, ReopenPolicy};
 use super::{DeviceError, DeviceInfo, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use crate::media::drop_oldest::DropOldestReceiver;
 use crate::media::source::{CaptureThread, Pacing, spawn_video_with};
 use crate::media::{CaptureTime, I420Frame, SourceError, VideoSource};
 
-/// Every frame format we can decode, as nokhwa names them.
-const DECODABLE: [FrameFormat; 6] = [
-    FrameFormat::MJPEG,
-    FrameFormat::YUYV,
-    FrameFormat::NV12,
-    FrameFormat::RAWRGB,
-    FrameFormat::RAWBGR,
-    FrameFormat::GRAY,
-];
-
-/// First wait before reopening a lost camera; doubles up to [`BACKOFF_MAX`].
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-/// Longest wait between reopen attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// While the camera is lost, a black frame this often keeps `next_frame` returning.
 const PLACEHOLDER_INTERVAL: Duration = Duration::from_millis(250);
 /// Consecutive undecodable frames (~3 s at 30 fps) after which the camera is reopened.
 const MAX_BAD_FRAMES: u32 = 90;
-/// Modes tried, best first, before giving up on opening a camera.
-const MODE_ATTEMPTS: usize = 3;
 /// Name of the capture thread [`spawn_camera`] starts.
 const THREAD_NAME: &str = "confab-video-camera";
-
-/// Cameras attached now, the system's first one first and marked default.
-///
-/// On Linux only the first video node of each device is listed (a UVC webcam also has a
-/// metadata node that cannot capture). No camera at all is an empty list.
-///
-/// # Errors
-/// [`DeviceError::Backend`] if the platform's camera API cannot be queried.
-pub fn list_cameras() -> Result<Vec<DeviceInfo>, DeviceError> {
-    let found = guard(|| nokhwa::query(ApiBackend::Auto))
-        .map_err(|e| DeviceError::Backend(format!("Cannot list cameras: {e}")))?;
-    let mut cameras: Vec<_> = found
-        .into_iter()
-        .filter(|info| is_capture_node(info.index()))
-        .map(|info| (info.index().clone(), info.human_name()))
-        .collect();
-    cameras.sort_by_key(|(index, _)| (index.as_index().unwrap_or(u32::MAX), index.as_string()));
-    Ok(cameras
-        .into_iter()
-        .enumerate()
-        .map(|(i, (index, name))| DeviceInfo {
-            id: index.as_string(),
-            name,
-            is_default: i == 0,
-        })
-        .collect())
-}
-
-/// The modes camera `id` (an id or a name from [`list_cameras`]) lists, as our decoder sees them.
-/// Opens the camera briefly without streaming.
-///
-/// # Errors
-/// [`DeviceError`] if the camera is missing, busy or cannot be queried.
-pub fn camera_modes(id: &str) -> Result<Vec<CameraMode>, DeviceError> {
-    let device = find_camera(&Nokhwa, id)?;
-    let mut camera = NokhwaStream(Some(open_device(&device)?));
-    list_modes(&mut camera, &device.name)
-}
 
 /// Opens camera `id` (an id or a name from [`list_cameras`]) for frames of `width` x `height` at
 /// up to `fps` frames per second (0: as fast as the camera delivers). Reports
@@ -220,55 +172,6 @@ pub trait CameraSystem {
     fn read(&self, stream: &mut Self::Stream) -> Result<RawFrame, String>;
 }
 
-/// The platform's cameras through nokhwa.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Nokhwa;
-
-/// A nokhwa camera that is streaming; closed (panic-safely) when dropped.
-pub struct NokhwaStream(Option<Camera>);
-
-impl std::fmt::Debug for NokhwaStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NokhwaStream").finish_non_exhaustive()
-    }
-}
-
-impl Drop for NokhwaStream {
-    fn drop(&mut self) {
-        if let Some(camera) = self.0.take() {
-            release(camera);
-        }
-    }
-}
-
-impl CameraSystem for Nokhwa {
-    type Stream = NokhwaStream;
-
-    fn list(&self) -> Result<Vec<DeviceInfo>, DeviceError> {
-        list_cameras()
-    }
-
-    fn start(
-        &self,
-        device: &DeviceInfo,
-        request: CaptureRequest,
-    ) -> Result<(NokhwaStream, CameraMode), DeviceError> {
-        start(device, request)
-    }
-
-    fn read(&self, stream: &mut NokhwaStream) -> Result<RawFrame, String> {
-        let camera = stream.0.as_mut().ok_or("the camera is closed")?;
-        let buffer = guard(|| camera.frame()).map_err(|e| e.to_string())?;
-        let size = buffer.resolution();
-        Ok(RawFrame {
-            format: pixel_format(buffer.source_frame_format()),
-            width: size.width(),
-            height: size.height(),
-            data: buffer.buffer_bytes(),
-        })
-    }
-}
-
 /// A camera as a [`VideoSource`]: [`Pacing::SelfPaced`], frames of the requested size stamped
 /// when they arrived from the device. Not `Send` on [`Nokhwa`]: build it on its capture thread.
 /// The stop contract is in the module docs.
@@ -276,15 +179,14 @@ pub struct CameraSource<S: CameraSystem = Nokhwa> {
     system: S,
     device: DeviceInfo,
     request: CaptureRequest,
-    status: DeviceStatus,
+    /// Lost / back-off / reopen, shared with the other devices ([`ReopenPolicy::CAMERA`]).
+    lifecycle: Lifecycle,
     /// `None` while the camera is lost.
     stream: Option<S::Stream>,
     mode: CameraMode,
     decoder: FrameDecoder,
     pacer: FramePacer,
     bad_frames: u32,
-    backoff: Backoff,
-    next_attempt: Instant,
     next_placeholder: Instant,
 }
 
@@ -320,18 +222,17 @@ impl<S: CameraSystem> CameraSource<S> {
             system,
             device,
             request,
-            status,
+            lifecycle: Lifecycle::new(DeviceKind::Camera, ReopenPolicy::CAMERA, status),
             stream: Some(stream),
             mode,
             decoder,
             pacer: FramePacer::new(request.fps),
             bad_frames: 0,
-            backoff: Backoff::default(),
-            next_attempt: now,
             next_placeholder: now,
         };
-        source.notify(
+        source.lifecycle.notify(
             DeviceState::Running,
+            &source.device.name,
             format!("Camera \"{}\" is on", source.device.name),
         );
         Ok(source)
@@ -355,15 +256,6 @@ impl<S: CameraSystem> CameraSource<S> {
         self.stream.is_none()
     }
 
-    fn notify(&self, state: DeviceState, message: String) {
-        (self.status)(DeviceNotice {
-            kind: DeviceKind::Camera,
-            state,
-            device: self.device.name.clone(),
-            message,
-        });
-    }
-
     /// Closes the camera and reports it lost; reopening starts after the first backoff step.
     fn lose(&mut self, reason: &str) {
         self.stream = None;
@@ -379,10 +271,8 @@ impl<S: CameraSystem> CameraSource<S> {
                 self.device.name
             )
         };
-        self.notify(DeviceState::Lost, message);
-        self.backoff = Backoff::default();
         let now = Instant::now();
-        self.next_attempt = now + self.backoff.next_delay();
+        self.lifecycle.lost(&self.device.name, message, now);
         self.next_placeholder = now;
         self.bad_frames = 0;
     }
@@ -391,7 +281,8 @@ impl<S: CameraSystem> CameraSource<S> {
     /// the next attempt or placeholder. Returns a placeholder frame when one is due.
     fn wait_for_camera(&mut self) -> Result<Option<I420Frame>, SourceError> {
         let now = Instant::now();
-        if now >= self.next_attempt {
+        // The policy reopens only this camera (found again by name), never another one.
+        if self.lifecycle.due(now, false).is_some() {
             let reopened = find_again(&self.system, &self.device).and_then(|device| {
                 let started = self.system.start(&device, self.request)?;
                 Ok((device, started))
@@ -403,15 +294,12 @@ impl<S: CameraSystem> CameraSource<S> {
                     self.stream = Some(stream);
                     self.mode = mode;
                     self.pacer = FramePacer::new(self.request.fps);
-                    self.notify(
-                        DeviceState::Running,
-                        format!("Camera \"{}\" is back", self.device.name),
-                    );
+                    self.lifecycle.reopened(&self.device.name, false);
                     return Ok(None);
                 }
                 Err(e) => {
                     debug!(camera = %self.device.name, error = %e, "camera not back yet");
-                    self.next_attempt = Instant::now() + self.backoff.next_delay();
+                    self.lifecycle.retry_later(Instant::now());
                 }
             }
         }
@@ -423,7 +311,7 @@ impl<S: CameraSystem> CameraSource<S> {
             frame.capture_time = CaptureTime::now();
             return Ok(Some(frame));
         }
-        let wake = self.next_attempt.min(self.next_placeholder);
+        let wake = self.lifecycle.next_attempt().min(self.next_placeholder);
         std::thread::sleep(wake.saturating_duration_since(now));
         Ok(None)
     }
@@ -509,213 +397,6 @@ fn find_again<S: CameraSystem>(system: &S, lost: &DeviceInfo) -> Result<DeviceIn
         .ok_or_else(|| DeviceError::NotFound(format!("Camera \"{}\" is not connected", lost.name)))
 }
 
-/// Opens the device without streaming, in whatever mode it accepts first.
-fn open_device(device: &DeviceInfo) -> Result<Camera, DeviceError> {
-    let index = match device.id.parse::<u32>() {
-        Ok(n) => CameraIndex::Index(n),
-        Err(_) => CameraIndex::String(device.id.clone()),
-    };
-    guard(|| {
-        Camera::new(
-            index,
-            RequestedFormat::with_formats(RequestedFormatType::None, &DECODABLE),
-        )
-    })
-    .map_err(|e| classify(&device.name, &e))
-}
-
-/// The camera's modes that we can decode, without duplicates.
-fn list_modes(stream: &mut NokhwaStream, name: &str) -> Result<Vec<CameraMode>, DeviceError> {
-    let Some(camera) = stream.0.as_mut() else {
-        return Ok(Vec::new());
-    };
-    let mut modes: Vec<CameraMode> = match guard(|| camera.compatible_camera_formats()) {
-        Ok(formats) => formats.into_iter().map(camera_mode).collect(),
-        // Some backends cannot enumerate: the mode it opened in is all we know.
-        Err(e) => {
-            debug!(camera = name, error = %e, "cannot list camera modes");
-            vec![camera_mode(camera.camera_format())]
-        }
-    };
-    let mut seen = std::collections::HashSet::new();
-    modes.retain(|m| seen.insert(*m));
-    Ok(modes)
-}
-
-/// Opens the camera and starts it in the best mode that works.
-fn start(
-    device: &DeviceInfo,
-    request: CaptureRequest,
-) -> Result<(NokhwaStream, CameraMode), DeviceError> {
-    let mut stream = NokhwaStream(Some(open_device(device)?));
-    let mut modes = list_modes(&mut stream, &device.name)?;
-    let Some(camera) = stream.0.as_mut() else {
-        return Err(DeviceError::Backend("the camera is closed".into()));
-    };
-    let mut last_error = None;
-    for _ in 0..MODE_ATTEMPTS {
-        let Some(mode) = choose_mode(&modes, request) else {
-            break;
-        };
-        match start_mode(camera, mode) {
-            Ok(actual) => return Ok((stream, actual)),
-            Err(e) => {
-                debug!(camera = %device.name, %mode, error = %e, "camera mode failed to start");
-                let _ = guard(|| camera.stop_stream());
-                modes.retain(|m| *m != mode);
-                last_error = Some(classify(&device.name, &e));
-            }
-        }
-    }
-    Err(last_error.unwrap_or_else(|| {
-        DeviceError::Unsupported(format!(
-            "Camera \"{}\" offers no picture format Confab can use",
-            device.name
-        ))
-    }))
-}
-
-/// Sets `mode`, opens the stream and reads one frame; returns the mode the camera settled on.
-fn start_mode(camera: &mut Camera, mode: CameraMode) -> Result<CameraMode, NokhwaError> {
-    let fourcc = nokhwa_format(mode.format);
-    let wanted = [fourcc];
-    let format = CameraFormat::new(Resolution::new(mode.width, mode.height), fourcc, mode.fps);
-    let actual = guard(|| {
-        camera.set_camera_requset(RequestedFormat::with_formats(
-            RequestedFormatType::Closest(format),
-            &wanted,
-        ))
-    })?;
-    guard(|| camera.open_stream())?;
-    // V4L2 starts streaming, and a busy USB bus refuses the bandwidth, only on the first read.
-    guard(|| camera.frame())?;
-    Ok(camera_mode(actual))
-}
-
-/// Runs a backend call, turning a panic inside nokhwa into an error.
-fn guard<T>(call: impl FnOnce() -> Result<T, NokhwaError>) -> Result<T, NokhwaError> {
-    std::panic::catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|_| {
-        Err(NokhwaError::GeneralError(
-            "the camera backend panicked".into(),
-        ))
-    })
-}
-
-/// Drops a camera. nokhwa's `Drop` unwraps its stream shutdown, which can fail on an unplugged
-/// device on some backends: that must not end the capture thread.
-fn release(camera: Camera) {
-    if std::panic::catch_unwind(AssertUnwindSafe(move || drop(camera))).is_err() {
-        warn!("the camera backend panicked while closing a camera");
-    }
-}
-
-/// Maps a backend error to a [`DeviceError`] with a sentence for the user.
-fn classify(name: &str, error: &NokhwaError) -> DeviceError {
-    let text = error.to_string();
-    let lower = text.to_lowercase();
-    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-    if has(&["busy", "(os error 16)"]) {
-        DeviceError::Unavailable(format!(
-            "Camera \"{name}\" is busy; close other apps that use it"
-        ))
-    } else if has(&["permission denied", "(os error 13)", "not authorized"]) {
-        DeviceError::Unavailable(format!("No permission to use camera \"{name}\""))
-    } else if has(&["no space left", "(os error 28)"]) {
-        DeviceError::Unavailable(format!(
-            "Camera \"{name}\" cannot stream: not enough USB bandwidth (try another port)"
-        ))
-    } else if is_disconnect(&text) {
-        DeviceError::NotFound(format!("Camera \"{name}\" is not connected"))
-    } else if matches!(error, NokhwaError::GetPropertyError { error: detail, .. } if detail.contains("Fufill"))
-    {
-        DeviceError::Unsupported(format!(
-            "Camera \"{name}\" offers no picture format Confab can use"
-        ))
-    } else {
-        DeviceError::Backend(format!("Camera \"{name}\" failed: {text}"))
-    }
-}
-
-/// Whether a backend error text means the device is gone.
-fn is_disconnect(text: &str) -> bool {
-    let lower = text.to_lowercase();
-    [
-        "no such device",
-        "(os error 19)",
-        "no such file",
-        "(os error 2)",
-    ]
-    .iter()
-    .any(|n| lower.contains(n))
-}
-
-const fn pixel_format(format: FrameFormat) -> PixelFormat {
-    match format {
-        FrameFormat::MJPEG => PixelFormat::Mjpeg,
-        FrameFormat::YUYV => PixelFormat::Yuyv,
-        FrameFormat::NV12 => PixelFormat::Nv12,
-        FrameFormat::RAWRGB => PixelFormat::Rgb24,
-        FrameFormat::RAWBGR => PixelFormat::Bgr24,
-        FrameFormat::GRAY => PixelFormat::Gray,
-    }
-}
-
-const fn nokhwa_format(format: PixelFormat) -> FrameFormat {
-    match format {
-        PixelFormat::Mjpeg => FrameFormat::MJPEG,
-        PixelFormat::Yuyv => FrameFormat::YUYV,
-        PixelFormat::Nv12 => FrameFormat::NV12,
-        PixelFormat::Rgb24 => FrameFormat::RAWRGB,
-        PixelFormat::Bgr24 => FrameFormat::RAWBGR,
-        PixelFormat::Gray => FrameFormat::GRAY,
-    }
-}
-
-fn camera_mode(format: CameraFormat) -> CameraMode {
-    CameraMode {
-        format: pixel_format(format.format()),
-        width: format.width(),
-        height: format.height(),
-        fps: format.frame_rate(),
-    }
-}
-
-/// Linux: whether `/dev/videoN` is the first node of its device (a UVC webcam's second node
-/// carries metadata and cannot capture). Unknown counts as yes.
-#[cfg(target_os = "linux")]
-fn is_capture_node(index: &CameraIndex) -> bool {
-    let Ok(n) = index.as_index() else {
-        return true;
-    };
-    std::fs::read_to_string(format!("/sys/class/video4linux/video{n}/index"))
-        .map_or(true, |node| node.trim() == "0")
-}
-
-#[cfg(not(target_os = "linux"))]
-fn is_capture_node(_index: &CameraIndex) -> bool {
-    true
-}
-
-/// Waits between reopen attempts: 0.5 s, 1 s, then 2 s each.
-#[derive(Debug, Clone)]
-struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self { next: BACKOFF_MIN }
-    }
-}
-
-impl Backoff {
-    fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (delay * 2).min(BACKOFF_MAX);
-        delay
-    }
-}
-
 /// Passes at most `fps` frames a second from a camera that may deliver more (a 60 fps-only mode
 /// for a 30 fps call), dropping the surplus before it is decoded. Frames a little early (a
 /// quarter interval) still pass, so a camera at the requested rate with jitter loses none.
@@ -788,44 +469,5 @@ mod tests {
         // A one-second stall, then 60 fps: still no more than 30 fps afterwards.
         let after = admitted(&mut pacer, (0..60).map(|i| 1000 + i * 1000 / 60));
         assert!(after <= 31, "{after}");
-    }
-
-    #[test]
-    fn backoff_grows_to_two_seconds() {
-        let mut b = Backoff::default();
-        let delays: Vec<_> = (0..5).map(|_| b.next_delay()).collect();
-        assert_eq!(
-            delays,
-            [500, 1000, 2000, 2000, 2000].map(Duration::from_millis)
-        );
-    }
-
-    #[test]
-    fn backend_errors_read_well() {
-        let busy = NokhwaError::OpenStreamError("Device or resource busy (os error 16)".into());
-        assert_eq!(
-            classify("HD Webcam", &busy),
-            DeviceError::Unavailable(
-                "Camera \"HD Webcam\" is busy; close other apps that use it".into()
-            )
-        );
-        let gone = NokhwaError::ReadFrameError("No such device (os error 19)".into());
-        assert!(matches!(classify("X", &gone), DeviceError::NotFound(_)));
-        assert!(is_disconnect(&gone.to_string()));
-        let bandwidth = NokhwaError::ReadFrameError("No space left on device (os error 28)".into());
-        assert!(
-            matches!(classify("X", &bandwidth), DeviceError::Unavailable(m) if m.contains("USB"))
-        );
-        let other = NokhwaError::GeneralError("strange".into());
-        assert!(matches!(classify("X", &other), DeviceError::Backend(m) if m.contains("strange")));
-        // "(os error 2)" must not match "(os error 28)".
-        assert!(!is_disconnect("No space left on device (os error 28)"));
-    }
-
-    #[test]
-    fn formats_map_both_ways() {
-        for format in DECODABLE {
-            assert_eq!(nokhwa_format(pixel_format(format)), format);
-        }
     }
 }

@@ -8,11 +8,13 @@
 //! is still buffered).
 //!
 //! Device loss: the stream's error callback raises a flag; the next call reports
-//! [`DeviceState::Lost`], closes the stream on another thread (closing a dead stream can
-//! block) and falls back to the system default device ([`DeviceState::FellBack`]). Devices are
-//! reopened on a short-lived thread of their own while the capture thread keeps the call alive
-//! with paced silence; a lost device is retried every [`RETRY_EVERY`], so the thread never
-//! busy-loops, never blocks on the audio system, and always stops promptly. A device that delivers nothing for [`STALL_AFTER`] is treated as lost too.
+//! [`DeviceState::Lost`](super::DeviceState::Lost), closes the stream on another thread (closing a
+//! dead stream can block) and falls back to the system default device
+//! ([`DeviceState::FellBack`](super::DeviceState::FellBack)). Devices are reopened on a short-lived
+//! thread of their own while the capture thread keeps the call alive with paced silence; a lost
+//! device is retried every [`RETRY_EVERY`], so the thread never busy-loops, never blocks on the
+//! audio system, and always stops promptly. A device that delivers nothing for [`STALL_AFTER`] is
+//! treated as lost too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,17 +23,16 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{
-    DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_requested_or_default, open_stream,
-    reopened_notice, retire,
-};
+use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
+use super::lifecycle::{AUDIO_RETRY, Attempt, Lifecycle, ReopenPolicy, open_requested_or_default};
 use super::resampler::StreamResampler;
-use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
+use super::worker::Worker;
+use super::{DeviceError, DeviceKind, DeviceStatus};
 use crate::media::source::Pacing;
 use crate::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSource, CaptureTime, SourceError};
 
 /// How often a lost microphone is looked for again.
-pub const RETRY_EVERY: Duration = Duration::from_secs(2);
+pub const RETRY_EVERY: Duration = AUDIO_RETRY;
 /// A running stream that delivers nothing for this long is treated as lost.
 pub const STALL_AFTER: Duration = Duration::from_secs(2);
 /// Ring buffer between the callback and the capture thread: 500 ms at the device rate.
@@ -52,16 +53,14 @@ struct LiveInput {
 pub struct Microphone {
     /// The device the user picked (`None`: the default).
     requested: Option<String>,
-    status: DeviceStatus,
+    /// Lost / back-off / reopen / fallback, shared with the other devices.
+    lifecycle: Lifecycle,
     live: Option<LiveInput>,
     resampler: Option<StreamResampler>,
     /// Device-rate samples taken from the ring, not yet in a frame.
     pending: Vec<f32>,
-    next_retry: Instant,
     /// Pacing of the silence sent while no device works.
     silence_due: Instant,
-    /// Whether the current device is a fallback for the requested one.
-    fell_back: bool,
     /// A device being opened in the background (see [`Microphone::start_reopen`]).
     reopening: Option<std::sync::mpsc::Receiver<Option<(LiveInput, bool)>>>,
 }
@@ -87,13 +86,11 @@ impl Microphone {
         let live = open_input(requested.as_deref(), &std::thread::current())?;
         let mut mic = Self {
             requested,
-            status,
+            lifecycle: Lifecycle::new(DeviceKind::Microphone, ReopenPolicy::AUDIO, status),
             resampler: None,
             live: None,
             pending: Vec::new(),
-            next_retry: Instant::now(),
             silence_due: Instant::now(),
-            fell_back: false,
             reopening: None,
         };
         mic.install(live)?;
@@ -138,56 +135,51 @@ impl Microphone {
         Ok(())
     }
 
-    fn notify(&self, state: DeviceState, device: &str, message: String) {
-        (self.status)(DeviceNotice {
-            kind: DeviceKind::Microphone,
-            state,
-            device: device.to_string(),
-            message,
-        });
-    }
-
     /// The device stopped: tell the user, fall back to the default device if the user had
     /// picked another one, else wait for it.
     fn lose(&mut self, why: &str) {
         let Some(old) = self.live.take() else { return };
         tracing::warn!(device = %old.name, why, "microphone lost");
-        self.notify(
-            DeviceState::Lost,
+        self.lifecycle.lost(
             &old.name,
             format!("Microphone \"{}\" stopped working ({why}).", old.name),
+            Instant::now(),
         );
         retire(old, "microphone");
         self.silence_due = Instant::now();
-        self.start_reopen(false);
+        self.start_reopen(Attempt::RequestedOrDefault);
     }
 
-    /// Starts opening the requested device (then, unless `requested_only`, the default one) on
-    /// a thread of its own: opening can take a second or more (an audio server starting a
-    /// stream), and the capture thread keeps delivering paced silence meanwhile.
-    fn start_reopen(&mut self, requested_only: bool) {
-        self.next_retry = Instant::now() + RETRY_EVERY;
+    /// Starts opening the requested device (then, for [`Attempt::RequestedOrDefault`], the
+    /// default one) on a thread of its own: opening can take a second or more (an audio server
+    /// starting a stream), and the capture thread keeps delivering paced silence meanwhile.
+    fn start_reopen(&mut self, attempt: Attempt) {
+        self.lifecycle.retry_later(Instant::now());
+        let requested_only = attempt.requested_only();
         if self.reopening.is_some() {
             return;
         }
         let requested = self.requested.clone();
         let waker = std::thread::current();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("confab-mic-open".into())
-            .spawn(move || {
-                let opened = open_requested_or_default(
-                    DeviceKind::Microphone,
-                    requested.as_deref(),
-                    requested_only,
-                    |id| open_input(id, &waker),
-                );
-                // A microphone dropped meanwhile no longer wants it: it closes here.
-                let _ = tx.send(opened);
-                waker.unpark();
-            });
+        let spawned = Worker::spawn("confab-mic-open", move |_stop| {
+            let opened = open_requested_or_default(
+                DeviceKind::Microphone,
+                requested.as_deref(),
+                requested_only,
+                |id| open_input(id, &waker),
+            );
+            // A microphone dropped meanwhile no longer wants it: it closes here.
+            let _ = tx.send(opened);
+            waker.unpark();
+        });
         match spawned {
-            Ok(_) => self.reopening = Some(rx),
+            // Opening can block in the audio system: the result comes through `rx`, and a
+            // microphone dropped meanwhile does not wait for it.
+            Ok(worker) => {
+                worker.detach();
+                self.reopening = Some(rx);
+            }
             Err(e) => tracing::warn!(error = %e, "cannot start a thread to open the microphone"),
         }
     }
@@ -211,9 +203,7 @@ impl Microphone {
         if self.install(live).is_err() {
             return;
         }
-        (self.status)(reopened_notice(DeviceKind::Microphone, &name, fell_back));
-        // A fallback keeps being replaced by the user's device when it returns.
-        self.fell_back = fell_back;
+        self.lifecycle.reopened(&name, fell_back);
     }
 
     /// One 10 ms frame from `pending` if enough is there.
@@ -286,14 +276,12 @@ impl AudioSource for Microphone {
     fn next_frame(&mut self) -> Result<AudioFrame, SourceError> {
         loop {
             self.finish_reopen();
-            if self.fell_back && Instant::now() >= self.next_retry {
-                // Is the device the user picked back? Switch to it.
-                self.start_reopen(true);
+            // On a fallback: is the device the user picked back? Switch to it. With no
+            // device: try again.
+            if let Some(attempt) = self.lifecycle.due(Instant::now(), self.live.is_some()) {
+                self.start_reopen(attempt);
             }
             let Some(live) = &mut self.live else {
-                if Instant::now() >= self.next_retry {
-                    self.start_reopen(false);
-                }
                 return Ok(self.silence());
             };
             if live.failed.load(Ordering::Relaxed) {

@@ -8,28 +8,72 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`camera`] | camera enumeration, format choice, the capture thread's camera source, reopen after unplug |
-//! | [`camera_format`] | format selection and the MJPEG / YUYV / NV12 / RGB -> I420 decode path |
+//! | [`camera`] | the camera boundary ([`CameraSystem`](camera::CameraSystem)), the capture thread's [`CameraSource`](camera::CameraSource), reopen after unplug; nokhwa itself in `camera/nokhwa_backend.rs` |
+//! | [`camera_format`] | mode choice; the MJPEG / YUYV / NV12 / RGB -> I420 decode path (`decode.rs`, `mjpeg.rs`) and the centre crop (`crop.rs`) |
 //! | [`audio`] | audio device listing, lookup by id, stream configuration choice, cpal error mapping |
 //! | [`microphone`] | [`Microphone`](microphone::Microphone): cpal input -> lock-free ring -> 10 ms frames, device loss and fallback |
 //! | [`speaker`] | [`Speaker`](speaker::Speaker): playout -> lock-free ring -> cpal output, latency cap, device loss and fallback |
+//! | [`lifecycle`] | the lost / back-off / reopen / fall-back / notify cycle all three device kinds share |
+//! | [`worker`] | [`Worker`](worker::Worker), the named, stoppable thread every device thread runs on |
 //! | [`sound_check`] | play a tone through a speaker, record it with a microphone, measure it |
 //! | [`watcher`] | hot-plug: lists devices every few seconds on its own thread, reports changes |
 //! | `resampler` | streaming rubato resampler for devices that do not run at 48 kHz |
 //!
+//! # Device lifecycle
+//!
+//! Every running device is in one of these states, and the UI hears of each change as a
+//! [`DeviceNotice`] ([`DeviceState`] plus the device's name and a sentence to show):
+//!
+//! ```text
+//!   open ──ok──> Running ──fails──> Lost ──requested one opens──> Running
+//!    │                                │
+//!    └─error──> Absent                └──default opens (audio only)──> FellBack
+//!                                                                        │
+//!                          Running <──requested one is back──────────────┘
+//! ```
+//!
+//! - **Opening.** A camera sends `Running` ("Camera "X" is on") once it streams. A camera that
+//!   cannot be opened ends its capture thread with an `Absent` notice carrying the reason; a
+//!   microphone or speaker that cannot be opened is a [`DeviceError`] to the caller, which
+//!   reports `Absent` and goes on without it.
+//! - **Lost.** A device fails: a read or stream error, a microphone that delivers nothing or a
+//!   speaker that stops asking for audio for 2 s, 90 undecodable camera frames in a row. One
+//!   `Lost` notice says so (a camera tells an unplug, "was disconnected; waiting for it to come
+//!   back", from other failures, "stopped working; trying to reopen it"). Failed reopen
+//!   attempts send nothing more. Meanwhile the call goes on: a microphone sends paced silence,
+//!   a speaker discards audio, a camera sends a black frame every 250 ms.
+//! - **Back-off.** A microphone or speaker tries again at once and then every 2 s
+//!   ([`lifecycle::AUDIO_RETRY`]); a camera after 0.5 s, 1 s, then every 2 s
+//!   ([`lifecycle::CAMERA_BACKOFF`]). Threads sleep or park in between, never busy-loop.
+//! - **Reopen or fall back.** Each attempt opens the device the user picked (a camera is found
+//!   again by name, so a new index after a replug is fine). When that fails, a microphone or
+//!   speaker the user picked by id falls back to the system default: `FellBack` ("Switched to
+//!   the default microphone "Y"."). A camera never falls back to another camera.
+//! - **Back.** The picked device opens again: `Running` ("Microphone "X" is back.", "Camera
+//!   "X" is back"). While on the default, the picked device is looked for every 2 s and
+//!   taken back as soon as it opens.
+//!
+//! The schedule, the fallback decision and the notices are one [`lifecycle::Lifecycle`] each
+//! device kind plugs into; how a failure is noticed and what a device sends meanwhile stay
+//! with the device.
+//!
 //! Contract: nothing here panics on a missing or failing device. Opening gives a
 //! [`DeviceError`]; a device that fails while running reports a [`DeviceNotice`] through the
 //! [`DeviceStatus`] callback, waits (no busy loop), and reopens it or falls back to the system
-//! default.
+//! default. Every thread the device code starts is named and runs as a [`worker::Worker`],
+//! whose spawn failure is an error, not a panic (the camera's capture thread is the media
+//! pipeline's [`CaptureThread`](crate::media::source::CaptureThread), also named).
 
 pub mod audio;
 pub mod camera;
 pub mod camera_format;
+pub mod lifecycle;
 pub mod microphone;
 mod resampler;
 pub mod sound_check;
 pub mod speaker;
 pub mod watcher;
+pub mod worker;
 
 use std::sync::Arc;
 

@@ -10,13 +10,13 @@
 
 use std::f64::consts::TAU;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::microphone::Microphone;
 use super::speaker::Speaker;
+use super::worker::Worker;
 use super::{DeviceError, DeviceStatus};
 use crate::api::AudioSink;
 use crate::media::synthetic_audio;
@@ -119,7 +119,7 @@ impl Pacer {
 }
 
 /// Plays and records; see the module docs. Blocks for about `duration` plus a second, more when
-/// the devices are slow to start (up to [`START_TIMEOUT`]).
+/// the devices are slow to start (up to `START_TIMEOUT`).
 ///
 /// # Errors
 /// A [`DeviceError`] if either device cannot be opened or fails during the check.
@@ -134,14 +134,14 @@ pub fn run(
     // The microphone must be opened on the thread that reads it. It records until told to
     // stop, so the whole tone is inside the recording however long the devices take to start.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), DeviceError>>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let recorder_stop = Arc::clone(&stop);
     let mic_options = options.clone();
     let mic_status = Arc::clone(status);
     let longest = options.duration + START_TIMEOUT + WARM_UP + TAIL + Duration::from_secs(5);
-    let recorder = std::thread::Builder::new()
-        .name("confab-sound-check-mic".into())
-        .spawn(move || -> Result<Recording, DeviceError> {
+    // Dropped on an early return: stopped and joined (it has ended, or its microphone returns
+    // every 10 ms), except after a start timeout, when it is let go.
+    let recorder = Worker::spawn(
+        "confab-sound-check-mic",
+        move |stop| -> Result<Recording, DeviceError> {
             let mut mic = match Microphone::open(mic_options.microphone.as_deref(), mic_status) {
                 Ok(mic) => mic,
                 Err(e) => {
@@ -153,7 +153,7 @@ pub fn run(
             let name = mic.device_name().unwrap_or("?").to_string();
             let mut frames = Vec::new();
             let started = Instant::now();
-            while !recorder_stop.load(Ordering::Relaxed) && started.elapsed() < longest {
+            while !stop.is_raised() && started.elapsed() < longest {
                 match mic.next_frame() {
                     Ok(f) => frames.push(f),
                     Err(e) => return Err(DeviceError::Backend(e.to_string())),
@@ -165,8 +165,8 @@ pub fn run(
                 overruns: mic.overruns(),
                 wall: started.elapsed(),
             })
-        })
-        .map_err(|e| DeviceError::Backend(format!("cannot start the recorder: {e}")))?;
+        },
+    )?;
 
     // An audio server may take a while to start a new stream (PulseAudio's null sink wakes on
     // a timer of up to 2 s): keep the speaker fed with silence until the microphone delivers,
@@ -184,7 +184,9 @@ pub fn run(
             Err(std::sync::mpsc::TryRecvError::Empty) => {}
         }
         if waiting.elapsed() > START_TIMEOUT {
-            stop.store(true, Ordering::Relaxed);
+            // The microphone may still be stuck opening: do not wait for it.
+            recorder.stop();
+            recorder.detach();
             return Err(DeviceError::Backend(format!(
                 "the microphone delivered no audio within {} s",
                 START_TIMEOUT.as_secs()
@@ -223,7 +225,7 @@ pub fn run(
         speaker.play(&silence);
         pacer.wait();
     }
-    stop.store(true, Ordering::Relaxed);
+    recorder.stop();
     let speaker_underruns = speaker.underruns() - underruns_before;
     drop(speaker);
     let Recording {
@@ -231,9 +233,7 @@ pub fn run(
         microphone,
         overruns: microphone_overruns,
         wall,
-    } = recorder
-        .join()
-        .map_err(|_| DeviceError::Backend("the recorder thread panicked".into()))??;
+    } = recorder.join()??;
 
     let samples: Vec<f32> = frames
         .iter()

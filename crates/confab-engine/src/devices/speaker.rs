@@ -9,11 +9,12 @@
 //! rare short glitch, never a growing delay.
 //!
 //! Device loss: the error callback raises a flag, or the device stops asking for audio for
-//! [`STALL_AFTER`] (an audio server that drops a stream whose device went away may say nothing;
-//! the first request may take up to [`FIRST_REQUEST_WITHIN`]); the next `play` reports
-//! [`DeviceState::Lost`] and falls back to the default device ([`DeviceState::FellBack`]);
-//! while nothing works, audio is discarded and the device is retried every
-//! [`RETRY_EVERY`](super::microphone::RETRY_EVERY). `play` never blocks.
+//! [`STALL_AFTER`] (an audio server that drops a stream whose device went away may say nothing; the
+//! first request may take up to [`FIRST_REQUEST_WITHIN`]); the next `play` reports
+//! [`DeviceState::Lost`](super::DeviceState::Lost) and falls back to the default device
+//! ([`DeviceState::FellBack`](super::DeviceState::FellBack)); while nothing works, audio is
+//! discarded and the device is retried every [`RETRY_EVERY`](super::microphone::RETRY_EVERY) (the
+//! shared [`lifecycle`](super::lifecycle)). `play` never blocks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,13 +23,11 @@ use std::time::{Duration, Instant};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
-use super::audio::{
-    DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_requested_or_default, open_stream,
-    reopened_notice, retire,
-};
-use super::microphone::{RETRY_EVERY, STALL_AFTER};
+use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
+use super::lifecycle::{Attempt, Lifecycle, ReopenPolicy, open_requested_or_default};
+use super::microphone::STALL_AFTER;
 use super::resampler::StreamResampler;
-use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
+use super::{DeviceError, DeviceKind, DeviceStatus};
 use crate::api::AudioSink;
 use crate::media::{AUDIO_SAMPLE_RATE, AudioFrame};
 
@@ -77,11 +76,10 @@ impl LiveOutput {
 /// A speaker opened through cpal; see the module docs.
 pub struct Speaker {
     requested: Option<String>,
-    status: DeviceStatus,
+    /// Lost / back-off / reopen / fallback, shared with the other devices.
+    lifecycle: Lifecycle,
     live: Option<LiveOutput>,
     resampler: Option<StreamResampler>,
-    next_retry: Instant,
-    fell_back: bool,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -105,11 +103,9 @@ impl Speaker {
         let live = open_output(requested.as_deref())?;
         let mut speaker = Self {
             requested,
-            status,
+            lifecycle: Lifecycle::new(DeviceKind::Speaker, ReopenPolicy::AUDIO, status),
             live: None,
             resampler: None,
-            next_retry: Instant::now(),
-            fell_back: false,
         };
         speaker.install(live)?;
         Ok(speaker)
@@ -146,21 +142,12 @@ impl Speaker {
         Ok(())
     }
 
-    fn notify(&self, state: DeviceState, device: &str, message: String) {
-        (self.status)(DeviceNotice {
-            kind: DeviceKind::Speaker,
-            state,
-            device: device.to_string(),
-            message,
-        });
-    }
-
-    fn try_reopen(&mut self, requested_only: bool) {
-        self.next_retry = Instant::now() + RETRY_EVERY;
+    fn try_reopen(&mut self, attempt: Attempt) {
+        self.lifecycle.retry_later(Instant::now());
         let Some((live, fell_back)) = open_requested_or_default(
             DeviceKind::Speaker,
             self.requested.as_deref(),
-            requested_only,
+            attempt.requested_only(),
             open_output,
         ) else {
             return;
@@ -169,30 +156,33 @@ impl Speaker {
         if self.install(live).is_err() {
             return;
         }
-        self.fell_back = fell_back;
-        (self.status)(reopened_notice(DeviceKind::Speaker, &name, fell_back));
+        self.lifecycle.reopened(&name, fell_back);
     }
 }
 
 impl AudioSink for Speaker {
     fn play(&mut self, samples: &[f32]) {
-        if self.fell_back && Instant::now() >= self.next_retry {
-            self.try_reopen(true);
+        // On a fallback: is the device the user picked back? Switch to it.
+        if let Some(attempt @ Attempt::RequestedOnly) =
+            self.lifecycle.due(Instant::now(), self.live.is_some())
+        {
+            self.try_reopen(attempt);
         }
         if self.live.as_mut().is_some_and(LiveOutput::has_failed) {
             if let Some(old) = self.live.take() {
                 tracing::warn!(device = %old.name, "speaker lost");
-                self.notify(
-                    DeviceState::Lost,
+                self.lifecycle.lost(
                     &old.name,
                     format!("Speaker \"{}\" stopped working.", old.name),
+                    Instant::now(),
                 );
                 retire(old, "speaker");
             }
-            self.try_reopen(false);
+            self.try_reopen(Attempt::RequestedOrDefault);
         }
-        if self.live.is_none() && Instant::now() >= self.next_retry {
-            self.try_reopen(false);
+        // No device: try again when due.
+        if let Some(attempt) = self.lifecycle.due(Instant::now(), self.live.is_some()) {
+            self.try_reopen(attempt);
         }
         let resampled;
         let out = match &mut self.resampler {

@@ -5,21 +5,20 @@
 //! the UI thread. The first list is reported at once; later ones only when they differ.
 //! Dropping the [`DeviceWatcher`] stops the thread (within one poll step).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::worker::{Worker, WorkerError};
 use super::{DeviceList, enumerate};
 
 /// How often devices are listed.
 pub const POLL_EVERY: Duration = Duration::from_secs(3);
+/// Name of the watcher's thread.
+const THREAD_NAME: &str = "confab-devices";
 
 /// The running watcher thread.
 #[derive(Debug)]
 pub struct DeviceWatcher {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _thread: Worker,
 }
 
 impl DeviceWatcher {
@@ -30,7 +29,7 @@ impl DeviceWatcher {
     pub fn spawn(
         every: Duration,
         on_change: impl Fn(DeviceList) + Send + 'static,
-    ) -> std::io::Result<Self> {
+    ) -> Result<Self, WorkerError> {
         Self::spawn_with(every, enumerate, on_change)
     }
 
@@ -42,38 +41,19 @@ impl DeviceWatcher {
         every: Duration,
         list: impl Fn() -> DeviceList + Send + 'static,
         on_change: impl Fn(DeviceList) + Send + 'static,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_thread = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("confab-devices".into())
-            .spawn(move || {
-                let mut last: Option<DeviceList> = None;
-                while !stop_thread.load(Ordering::Relaxed) {
-                    let now = list();
-                    if last.as_ref() != Some(&now) {
-                        on_change(now.clone());
-                        last = Some(now);
-                    }
-                    let until = Instant::now() + every;
-                    while Instant::now() < until && !stop_thread.load(Ordering::Relaxed) {
-                        std::thread::sleep(Duration::from_millis(50).min(every));
-                    }
+    ) -> Result<Self, WorkerError> {
+        let thread = Worker::spawn(THREAD_NAME, move |stop| {
+            let mut last: Option<DeviceList> = None;
+            while !stop.is_raised() {
+                let now = list();
+                if last.as_ref() != Some(&now) {
+                    on_change(now.clone());
+                    last = Some(now);
                 }
-            })?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for DeviceWatcher {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+                stop.sleep(every);
+            }
+        })?;
+        Ok(Self { _thread: thread })
     }
 }
 
@@ -81,8 +61,8 @@ impl Drop for DeviceWatcher {
 mod tests {
     use super::*;
     use crate::devices::DeviceInfo;
-    use std::sync::Mutex;
-    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn reports_the_first_list_and_then_only_changes() {
