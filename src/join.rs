@@ -24,9 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, bail};
 use confab_engine::devices::DeviceNotice;
 use confab_engine::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
-use confab_engine::media::NullSink;
-use confab_engine::media::synthetic_video::read_marker;
 use confab_engine::media::{AudioFrame, CaptureTime};
+use confab_engine::media::{NullSink, read_marker};
 use confab_engine::observer::{CallObserver, FrameSink};
 use confab_engine::{
     AudioInput, AudioOutput, Engine, EngineCommand, EngineConfig, MediaProbe, VideoFrameEvent,

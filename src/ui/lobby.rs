@@ -4,7 +4,7 @@ use eframe::egui;
 
 use super::app::{ConfabApp, Screen};
 use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice, ThemeChoice};
-use confab_engine::devices::audio::DEFAULT_DEVICE;
+use confab_engine::devices::DEFAULT_DEVICE;
 use confab_engine::devices::{DeviceInfo, DeviceKind};
 
 impl ConfabApp {

@@ -11,7 +11,7 @@ use eframe::egui::{ColorImage, Context, TextureHandle, TextureOptions};
 
 use confab_engine::VideoFrameEvent;
 use confab_engine::media::CaptureTime;
-use confab_engine::media::convert::i420_to_rgba;
+use confab_engine::media::i420_to_rgba;
 use signaling_client::ParticipantId;
 
 /// Frame-to-screen samples kept (most recent).

@@ -12,8 +12,8 @@
 
 use std::hint::black_box;
 
-use confab_engine::devices::camera_format::{FrameDecoder, PixelFormat};
 use confab_engine::media::CaptureTime;
+use confab_engine::testing::devices::{FrameDecoder, PixelFormat};
 use criterion::{Criterion, criterion_main};
 
 #[path = "../tests/common/camera_frames.rs"]

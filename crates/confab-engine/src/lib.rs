@@ -1,34 +1,60 @@
-//! The call engine: everything between devices and the network, with no UI types.
+//! The call engine: everything between devices and the network, with no UI types (this crate
+//! does not depend on eframe, egui, wgpu or winit).
 //!
-//! The rest of the app talks to an [`Engine`] only through [`EngineCommand`]s in and
-//! [`EngineEvent`]s (plus decoded [`VideoFrameEvent`]s) out; a [`Repaint`] callback wakes the UI
-//! when something arrives. The engine runs on its own tokio runtime (threads `confab-engine*`)
-//! and its own media threads (`confab-video-*`, `confab-audio-*`, `confab-playout`).
+//! The app talks to an [`Engine`] only through [`EngineCommand`]s in and [`EngineEvent`]s (plus
+//! decoded [`VideoFrameEvent`]s) out; a [`Repaint`] callback wakes the UI when something
+//! arrives. The engine runs on its own tokio runtime (threads `confab-engine*`) and its own media
+//! threads (`confab-video-*`, `confab-audio-*`, `confab-playout`).
+//!
+//! # Public surface
+//!
+//! | what | where |
+//! |---|---|
+//! | start, command, stop | [`Engine`], [`EngineCommand`], [`EngineError`] |
+//! | configuration | [`EngineConfig`], [`VideoSettings`], [`VideoInput`], [`AudioInput`], [`AudioOutput`], [`media::ProcessingSettings`] |
+//! | events | [`EngineEvent`], [`CallState`], [`LinkState`], [`VideoFrameEvent`] |
+//! | why a call ended, what went wrong | [`EndReason`], [`Problem`] ([`reasons`]) |
+//! | statistics | [`ParticipantStats`] (in [`EngineEvent::Stats`], once a second) |
+//! | media traits | [`AudioSink`] (where played audio goes; [`media::NullSink`] discards it), [`MediaProbe`] (taps for measurements) |
+//! | pictures for display | [`media::I420Frame`], [`media::i420_to_rgba`] |
+//! | device listing | [`devices::enumerate`], [`devices::DeviceList`], [`devices::DeviceInfo`], [`devices::DeviceKind`], [`devices::DEFAULT_DEVICE`]; notices [`devices::DeviceNotice`], [`devices::DeviceState`] |
+//! | sound check | [`devices::sound_check`] |
+//! | the peer-to-peer data-channel protocol | [`data_message`] |
+//! | the verification code | [`verification`] |
+//! | driving an engine headless (loopback, `confab join`, tests) | [`observer`], [`measure`] |
+//! | codec library versions (`--version`) | [`codec_versions`] |
+//! | the media toolkit (frames, codecs, jitter buffer, mixer, file and synthetic sources) | [`media`] |
+//! | test doubles, only with the `testing` feature | `testing` |
+//!
+//! Everything else is `pub(crate)`: the session, the peer connection, the receive path, the
+//! send path and the device internals.
+//!
+//! # Modules inside
 //!
 //! | module | owns |
 //! |---|---|
 //! | [`api`] | config, commands, events, stats types, the probe and sink traits |
-//! | `session` | the room/call state machine (signaling, negotiation, peers, stats) |
-//! | [`negotiation`] | perfect negotiation decisions for one peer connection |
-//! | [`peer`] | one webrtc-rs peer connection: tracks, data channel, RTCP, stats |
+//! | `session` | the call: a state machine without I/O (`session::call_core`), the task that carries out its actions, the stats collector |
+//! | `negotiation` | perfect negotiation decisions for one peer connection |
+//! | `peer` | one webrtc-rs peer connection: tracks, data channel, RTCP, stats; received media leaves it through a `MediaInlet` |
 //! | `outgoing` | capture → encode → every connected peer |
-//! | [`incoming`] | decoder threads, jitter buffers + mixer, playout |
+//! | `incoming` | decoder threads, jitter buffers + mixer, playout |
 //! | [`verification`] | the short code derived from both DTLS fingerprints |
 //! | [`media`] | sources, codecs, conversion, jitter buffer, mixer |
-//! | [`devices`] | cameras, microphones, speakers, hot-plug watching |
+//! | [`devices`] | cameras, microphones, speakers, hot-plug watching, one reopen lifecycle |
 //! | [`observer`] | driving an engine headless: its events and pictures, waits on them |
 
 pub mod api;
 pub mod codec_versions;
 pub mod data_message;
 pub mod devices;
-pub mod incoming;
+pub(crate) mod incoming;
 pub mod measure;
 pub mod media;
-pub mod negotiation;
+pub(crate) mod negotiation;
 pub mod observer;
 mod outgoing;
-pub mod peer;
+pub(crate) mod peer;
 pub mod reasons;
 mod session;
 #[cfg(any(test, feature = "testing"))]

@@ -115,6 +115,7 @@ impl Negotiation {
     }
 
     /// Whether the connection is in the stable signaling state (no offer outstanding).
+    #[cfg(test)]
     pub fn is_stable(&self) -> bool {
         self.stable && !self.making_offer
     }

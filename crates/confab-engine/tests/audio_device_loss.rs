@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confab_engine::api::AudioSink;
-use confab_engine::devices::microphone::Microphone;
-use confab_engine::devices::speaker::Speaker;
 use confab_engine::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use confab_engine::media::{AudioFrame, AudioSource, CaptureTime, synthetic_audio};
+use confab_engine::testing::devices::Microphone;
+use confab_engine::testing::devices::Speaker;
 use confab_test_support::pulse::Pulse;
 
 const TONE_HZ: f64 = 660.0;

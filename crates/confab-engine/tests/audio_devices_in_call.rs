@@ -25,10 +25,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use confab_engine::api::AudioSink;
-use confab_engine::devices::microphone::Microphone;
-use confab_engine::devices::speaker::Speaker;
 use confab_engine::media::{AudioFrame, AudioSource, CaptureTime, synthetic_audio};
 use confab_engine::observer::CallObserver;
+use confab_engine::testing::devices::Microphone;
+use confab_engine::testing::devices::Speaker;
 use confab_engine::testing::{
     PlayoutCounter, WAIT_GUARD, small_engine_config, start_engine, wait_all_until,
 };

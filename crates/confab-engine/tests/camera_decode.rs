@@ -9,15 +9,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use confab_engine::devices::camera::{list_cameras, spawn_camera, spawn_camera_with};
-use confab_engine::devices::camera_format::{
-    CameraMode, CaptureRequest, DecodeError, FrameDecoder, PixelFormat, decode_to_i420,
-};
 use confab_engine::devices::{DeviceNotice, DeviceState, DeviceStatus};
 use confab_engine::media::SourceError;
 use confab_engine::media::convert::{Scaler, i420_to_rgba, psnr, rgba_to_i420};
 use confab_engine::media::{CaptureTime, I420Frame};
 use confab_engine::testing::FakeCameras;
+use confab_engine::testing::devices::{
+    CameraMode, CaptureRequest, DecodeError, FrameDecoder, PixelFormat, decode_to_i420,
+};
+use confab_engine::testing::devices::{list_cameras, spawn_camera, spawn_camera_with};
 
 const W: u32 = 1280;
 const H: u32 = 720;

@@ -21,7 +21,7 @@ use confab_engine::media::h264::{H264Encoder, H264EncoderConfig};
 use confab_engine::media::jitter_buffer::RtpAudioPacket;
 use confab_engine::media::opus_codec::{FRAME_SAMPLES, OpusEncoder, OpusEncoderConfig};
 use confab_engine::media::synthetic_video::SyntheticVideo;
-use confab_engine::peer::{
+use confab_engine::testing::peer::{
     AudioInlet, BitrateRange, ConnectionState, MediaInlet, PeerError, PeerEvent, PeerLink,
     PeerSettings, ReceivedFrame, VideoInlet,
 };

@@ -2,7 +2,7 @@
 //! listing them, opening one in the best mode for the call, and keeping it alive across unplugs.
 //!
 //! - [`list_cameras`] lists capture devices for a picker (ids are backend indexes as strings).
-//! - [`open_camera`] opens one as a [`CameraSource`], a [`VideoSource`] that yields I420 frames
+//! - [`CameraSource::open`] opens one as a [`CameraSource`], a [`VideoSource`] that yields I420 frames
 //!   of exactly the requested size ([`FrameDecoder`] crops and scales when the camera cannot give
 //!   that size), paced at no more than the requested frame rate.
 //! - [`spawn_camera`] does that on a named capture thread, which is how it must be used: nokhwa's
@@ -46,7 +46,7 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use self::nokhwa_backend::is_disconnect;
-pub use self::nokhwa_backend::{Nokhwa, NokhwaStream, camera_modes, list_cameras};
+pub use self::nokhwa_backend::{Nokhwa, list_cameras};
 use super::camera_format::{CameraMode, CaptureRequest, FrameDecoder, PixelFormat};
 use super::lifecycle::{Lifecycle, ReopenPolicy};
 use super::{DeviceError, DeviceInfo, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
@@ -61,26 +61,8 @@ const MAX_BAD_FRAMES: u32 = 90;
 /// Name of the capture thread [`spawn_camera`] starts.
 const THREAD_NAME: &str = "confab-video-camera";
 
-/// Opens camera `id` (an id or a name from [`list_cameras`]) for frames of `width` x `height` at
-/// up to `fps` frames per second (0: as fast as the camera delivers). Reports
-/// [`DeviceState::Running`] through `status` once streaming. Call it on the thread that will read
-/// the source ([`spawn_camera`] does).
-///
-/// # Errors
-/// [`DeviceError::NotFound`] ("No camera found", or no camera with that id or name),
-/// [`DeviceError::Unavailable`] (busy, no permission, no USB bandwidth),
-/// [`DeviceError::Unsupported`] (no usable mode, or a zero size), [`DeviceError::Backend`].
-pub fn open_camera(
-    id: &str,
-    width: u32,
-    height: u32,
-    fps: u32,
-    status: DeviceStatus,
-) -> Result<CameraSource, DeviceError> {
-    CameraSource::open(Nokhwa, id, CaptureRequest { width, height, fps }, status)
-}
-
-/// Opens camera `id` on a new capture thread ([`open_camera`]'s arguments) and streams its frames
+/// Opens camera `id` (an id or a name from [`list_cameras`]) on a new capture thread for frames of
+/// `width` x `height` at up to `fps` frames per second, and streams its frames
 /// into a drop-oldest channel holding `capacity` frames. If the camera cannot be opened the
 /// thread ends at once: `status` gets a [`DeviceState::Absent`] notice with the reason, and
 /// [`CaptureThread::stop`] returns it as [`SourceError::Device`].
@@ -202,10 +184,14 @@ impl<S: CameraSystem> std::fmt::Debug for CameraSource<S> {
 }
 
 impl<S: CameraSystem> CameraSource<S> {
-    /// [`open_camera`] on any [`CameraSystem`].
+    /// Opens camera `id` (an id or a name from [`CameraSystem::list`]) on `system` for frames
+    /// of the requested size and rate. Reports [`DeviceState::Running`] through `status` once
+    /// streaming. Call it on the thread that will read the source ([`spawn_camera`] does).
     ///
     /// # Errors
-    /// As [`open_camera`].
+    /// [`DeviceError::NotFound`] (no camera, or none with that id or name),
+    /// [`DeviceError::Unavailable`] (busy, no permission, no USB bandwidth),
+    /// [`DeviceError::Unsupported`] (no usable mode, or a zero size), [`DeviceError::Backend`].
     pub fn open(
         system: S,
         id: &str,
@@ -236,24 +222,6 @@ impl<S: CameraSystem> CameraSource<S> {
             format!("Camera \"{}\" is on", source.device.name),
         );
         Ok(source)
-    }
-
-    /// The camera as listed (id and name).
-    #[must_use]
-    pub fn device(&self) -> &DeviceInfo {
-        &self.device
-    }
-
-    /// The mode the camera streams in (the latest, after a reopen).
-    #[must_use]
-    pub const fn mode(&self) -> CameraMode {
-        self.mode
-    }
-
-    /// True while the camera is lost and being reopened.
-    #[must_use]
-    pub const fn is_lost(&self) -> bool {
-        self.stream.is_none()
     }
 
     /// Closes the camera and reports it lost; reopening starts after the first backoff step.

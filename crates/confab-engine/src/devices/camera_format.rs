@@ -49,11 +49,9 @@ mod mjpeg;
 
 use std::fmt;
 
-pub use self::crop::{CropRect, crop_rect};
-pub use self::decode::{
-    DecodeError, FrameDecoder, decode_to_i420, full_to_limited_luma, raw_frame_len,
-};
-pub use self::mjpeg::jpeg_extent;
+pub use self::decode::FrameDecoder;
+#[cfg(any(test, feature = "testing"))]
+pub use self::decode::{DecodeError, decode_to_i420, raw_frame_len};
 
 /// How a camera lays out the bytes of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

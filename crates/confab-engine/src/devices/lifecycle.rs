@@ -220,6 +220,7 @@ impl Lifecycle {
 
     /// Whether the default device stands in for the requested one.
     #[must_use]
+    #[cfg(test)]
     pub const fn fell_back(&self) -> bool {
         self.fell_back
     }

@@ -12,7 +12,7 @@
 //! dead stream can block) and falls back to the system default device
 //! ([`DeviceState::FellBack`](super::DeviceState::FellBack)). Devices are reopened on a short-lived
 //! thread of their own while the capture thread keeps the call alive with paced silence; a lost
-//! device is retried every [`RETRY_EVERY`], so the thread never busy-loops, never blocks on the
+//! device is retried every [`AUDIO_RETRY`](super::lifecycle::AUDIO_RETRY), so the thread never busy-loops, never blocks on the
 //! audio system, and always stops promptly. A device that delivers nothing for [`STALL_AFTER`] is
 //! treated as lost too.
 
@@ -24,15 +24,13 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 
 use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
-use super::lifecycle::{AUDIO_RETRY, Attempt, Lifecycle, ReopenPolicy, open_requested_or_default};
+use super::lifecycle::{Attempt, Lifecycle, ReopenPolicy, open_requested_or_default};
 use super::resampler::StreamResampler;
 use super::worker::Worker;
 use super::{DeviceError, DeviceKind, DeviceStatus};
 use crate::media::source::Pacing;
 use crate::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSource, CaptureTime, SourceError};
 
-/// How often a lost microphone is looked for again.
-pub const RETRY_EVERY: Duration = AUDIO_RETRY;
 /// A running stream that delivers nothing for this long is treated as lost.
 pub const STALL_AFTER: Duration = Duration::from_secs(2);
 /// Ring buffer between the callback and the capture thread: 500 ms at the device rate.
@@ -105,6 +103,7 @@ impl Microphone {
 
     /// The rate the device runs at (48 000 means no resampling).
     #[must_use]
+    #[cfg(any(test, feature = "testing"))]
     pub fn device_rate(&self) -> Option<u32> {
         self.live.as_ref().map(|l| l.rate)
     }

@@ -8,15 +8,15 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`camera`] | the camera boundary ([`CameraSystem`](camera::CameraSystem)), the capture thread's [`CameraSource`](camera::CameraSource), reopen after unplug; nokhwa itself in `camera/nokhwa_backend.rs` |
-//! | [`camera_format`] | mode choice; the MJPEG / YUYV / NV12 / RGB -> I420 decode path (`decode.rs`, `mjpeg.rs`) and the centre crop (`crop.rs`) |
-//! | [`audio`] | audio device listing, lookup by id, stream configuration choice, cpal error mapping |
-//! | [`microphone`] | [`Microphone`](microphone::Microphone): cpal input -> lock-free ring -> 10 ms frames, device loss and fallback |
-//! | [`speaker`] | [`Speaker`](speaker::Speaker): playout -> lock-free ring -> cpal output, latency cap, device loss and fallback |
-//! | [`lifecycle`] | the lost / back-off / reopen / fall-back / notify cycle all three device kinds share |
-//! | [`worker`] | [`Worker`](worker::Worker), the named, stoppable thread every device thread runs on |
+//! | `camera` | the camera boundary (`CameraSystem`), the capture thread's `CameraSource`, reopen after unplug; nokhwa itself in `camera/nokhwa_backend.rs` |
+//! | `camera_format` | mode choice; the MJPEG / YUYV / NV12 / RGB -> I420 decode path (`decode.rs`, `mjpeg.rs`) and the centre crop (`crop.rs`) |
+//! | `audio` | audio device listing, lookup by id, stream configuration choice, cpal error mapping |
+//! | `microphone` | `Microphone`: cpal input -> lock-free ring -> 10 ms frames, device loss and fallback |
+//! | `speaker` | `Speaker`: playout -> lock-free ring -> cpal output, latency cap, device loss and fallback |
+//! | `lifecycle` | the lost / back-off / reopen / fall-back / notify cycle all three device kinds share |
+//! | `worker` | `Worker`, the named, stoppable thread every device thread runs on |
 //! | [`sound_check`] | play a tone through a speaker, record it with a microphone, measure it |
-//! | [`watcher`] | hot-plug: lists devices every few seconds on its own thread, reports changes |
+//! | `watcher` | hot-plug: lists devices every few seconds on its own thread, reports changes |
 //! | `resampler` | streaming rubato resampler for devices that do not run at 48 kHz |
 //!
 //! # Device lifecycle
@@ -43,8 +43,8 @@
 //!   attempts send nothing more. Meanwhile the call goes on: a microphone sends paced silence,
 //!   a speaker discards audio, a camera sends a black frame every 250 ms.
 //! - **Back-off.** A microphone or speaker tries again at once and then every 2 s
-//!   ([`lifecycle::AUDIO_RETRY`]); a camera after 0.5 s, 1 s, then every 2 s
-//!   ([`lifecycle::CAMERA_BACKOFF`]). Threads sleep or park in between, never busy-loop.
+//!   (`lifecycle::AUDIO_RETRY`); a camera after 0.5 s, 1 s, then every 2 s
+//!   (`lifecycle::CAMERA_BACKOFF`). Threads sleep or park in between, never busy-loop.
 //! - **Reopen or fall back.** Each attempt opens the device the user picked (a camera is found
 //!   again by name, so a new index after a replug is fine). When that fails, a microphone or
 //!   speaker the user picked by id falls back to the system default: `FellBack` ("Switched to
@@ -53,27 +53,29 @@
 //!   "X" is back"). While on the default, the picked device is looked for every 2 s and
 //!   taken back as soon as it opens.
 //!
-//! The schedule, the fallback decision and the notices are one [`lifecycle::Lifecycle`] each
+//! The schedule, the fallback decision and the notices are one `lifecycle::Lifecycle` each
 //! device kind plugs into; how a failure is noticed and what a device sends meanwhile stay
 //! with the device.
 //!
 //! Contract: nothing here panics on a missing or failing device. Opening gives a
 //! [`DeviceError`]; a device that fails while running reports a [`DeviceNotice`] through the
 //! [`DeviceStatus`] callback, waits (no busy loop), and reopens it or falls back to the system
-//! default. Every thread the device code starts is named and runs as a [`worker::Worker`],
+//! default. Every thread the device code starts is named and runs as a `worker::Worker`,
 //! whose spawn failure is an error, not a panic (the camera's capture thread is the media
 //! pipeline's [`CaptureThread`](crate::media::source::CaptureThread), also named).
 
-pub mod audio;
-pub mod camera;
-pub mod camera_format;
-pub mod lifecycle;
-pub mod microphone;
+pub(crate) mod audio;
+pub(crate) mod camera;
+pub(crate) mod camera_format;
+pub(crate) mod lifecycle;
+pub(crate) mod microphone;
 mod resampler;
 pub mod sound_check;
-pub mod speaker;
-pub mod watcher;
-pub mod worker;
+pub(crate) mod speaker;
+pub(crate) mod watcher;
+pub(crate) mod worker;
+
+pub use audio::DEFAULT_DEVICE;
 
 use std::sync::Arc;
 
@@ -193,7 +195,7 @@ pub fn enumerate() -> DeviceList {
 ///
 /// # Errors
 /// The speaker's [`DeviceError`] (the caller decides whether to fall back to silence).
-pub fn open_sink(
+pub(crate) fn open_sink(
     output: &crate::api::AudioOutput,
     status: DeviceStatus,
 ) -> Result<Box<dyn crate::api::AudioSink>, DeviceError> {

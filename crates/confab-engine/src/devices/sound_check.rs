@@ -1,7 +1,7 @@
 //! Sound check: play a tone through a speaker, record it with a microphone, and measure what
 //! came back (`confab sound-check`, and the real-device test on a PulseAudio null sink).
 //!
-//! It drives the same [`Speaker`] and [`Microphone`] the engine uses: the tone goes through the
+//! It drives the same `Speaker` and `Microphone` the engine uses: the tone goes through the
 //! speaker's resampler, ring buffer and device callback, and comes back through the
 //! microphone's callback, ring buffer and 10 ms framing. The analysis is pure and unit-tested:
 //! the dominant frequency (zero crossings refined by a Goertzel peak search), the RMS level in

@@ -13,7 +13,7 @@
 //! first request may take up to [`FIRST_REQUEST_WITHIN`]); the next `play` reports
 //! [`DeviceState::Lost`](super::DeviceState::Lost) and falls back to the default device
 //! ([`DeviceState::FellBack`](super::DeviceState::FellBack)); while nothing works, audio is
-//! discarded and the device is retried every [`RETRY_EVERY`](super::microphone::RETRY_EVERY) (the
+//! discarded and the device is retried every [`AUDIO_RETRY`](super::lifecycle::AUDIO_RETRY) (the
 //! shared [`lifecycle`](super::lifecycle)). `play` never blocks.
 
 use std::sync::Arc;

@@ -120,6 +120,7 @@ impl<T: Send + 'static> Worker<T> {
 
     /// The thread's name.
     #[must_use]
+    #[cfg(test)]
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -127,12 +128,6 @@ impl<T: Send + 'static> Worker<T> {
     /// Asks the thread to stop without waiting for it.
     pub fn stop(&self) {
         self.stop.raise();
-    }
-
-    /// Whether the thread's body has returned.
-    #[must_use]
-    pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Asks the thread to stop, waits for it and returns what its body returned.

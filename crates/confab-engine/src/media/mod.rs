@@ -52,6 +52,9 @@ pub mod synthetic_video;
 pub mod wav;
 pub mod y4m;
 
+pub use audio_processing::ProcessingSettings;
+pub use convert::i420_to_rgba;
 pub use frame::{AUDIO_SAMPLE_RATE, AudioChunker, AudioFrame, CaptureTime, FrameError, I420Frame};
 pub use sink::{AudioSink, NullSink};
 pub use source::{AudioSource, SourceError, VideoSource};
+pub use synthetic_video::read_marker;

@@ -99,6 +99,7 @@ impl MediaInlet {
 
     /// An inlet that discards all received media.
     #[must_use]
+    #[cfg(any(test, feature = "testing"))]
     pub fn discard() -> Self {
         Self::new(Discard, Discard)
     }

@@ -117,10 +117,8 @@ use tracing::debug;
 use webrtc::data_channel::DataChannel;
 use webrtc::peer_connection::{PeerConnection, StatsSelector};
 
-pub use codecs::{H264_PAYLOAD_TYPE, OPUS_PAYLOAD_TYPE};
 pub use events::{
-    BitrateRange, CHAT_LABEL, CHAT_STREAM_ID, ConnectionState, MAX_CHAT_BYTES, PeerError,
-    PeerEvent, PeerSettings, PeerStats,
+    BitrateRange, ConnectionState, MAX_CHAT_BYTES, PeerError, PeerEvent, PeerSettings, PeerStats,
 };
 pub use inlet::{AudioInlet, Discard, MediaInlet, ReceivedFrame, VideoInlet};
 
@@ -160,6 +158,7 @@ impl PeerLink {
     }
 
     /// True while the signalling state is stable (no offer outstanding in either direction).
+    #[cfg(any(test, feature = "testing"))]
     pub fn is_stable(&self) -> bool {
         self.shared.stable.load(Ordering::Acquire)
     }
@@ -256,6 +255,7 @@ impl PeerLink {
     }
 
     /// The current send-side bandwidth estimate (GCC over TWCC), in bits per second.
+    #[cfg(any(test, feature = "testing"))]
     pub fn bandwidth_estimate_bps(&self) -> u64 {
         self.bwe.bps()
     }

@@ -10,6 +10,9 @@
 //! - [`small_engine_config`] and [`start_engine`]: a quick engine for tests.
 //! - [`wait_until`] and [`wait_all_until`]: [`crate::observer`] waits that fail the test, with
 //!   what was seen, when they time out.
+//! - [`peer`] and [`devices`]: the engine-internal types that integration tests drive directly
+//!   (one peer connection; a camera, microphone or speaker), re-exported only here: they are
+//!   not part of the engine's public API.
 
 mod fake_cameras;
 pub mod fixtures;
@@ -21,6 +24,25 @@ use std::sync::Arc;
 pub use fake_cameras::{FakeCameras, FakeCounts};
 pub use impairment_relay::{ImpairmentRelay, strip_candidates};
 pub use playout_counter::PlayoutCounter;
+
+/// One webrtc-rs peer connection, driven without a session (`tests/engine_peer.rs`).
+pub mod peer {
+    pub use crate::peer::{
+        AudioInlet, BitrateRange, ConnectionState, Discard, MediaInlet, PeerError, PeerEvent,
+        PeerLink, PeerSettings, ReceivedFrame, VideoInlet,
+    };
+}
+
+/// Capture and playout devices opened directly (device tests and the camera decode bench).
+pub mod devices {
+    pub use crate::devices::camera::{list_cameras, spawn_camera, spawn_camera_with};
+    pub use crate::devices::camera_format::{
+        CameraMode, CaptureRequest, DecodeError, FrameDecoder, PixelFormat, decode_to_i420,
+        raw_frame_len,
+    };
+    pub use crate::devices::microphone::Microphone;
+    pub use crate::devices::speaker::Speaker;
+}
 
 use crate::media::NullSink;
 use crate::observer::{self, CallObserver, FrameSink};

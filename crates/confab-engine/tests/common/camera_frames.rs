@@ -5,7 +5,7 @@
 #![allow(dead_code, reason = "each includer uses a part")]
 #![allow(clippy::unwrap_used, reason = "fixtures: a panic is the test failing")]
 
-use confab_engine::devices::camera_format::{PixelFormat, raw_frame_len};
+use confab_engine::testing::devices::{PixelFormat, raw_frame_len};
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
 /// The fixed seed of [`noisy_picture`]'s noise (xorshift32), so every run decodes the same bytes.

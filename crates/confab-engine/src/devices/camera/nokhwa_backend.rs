@@ -2,7 +2,7 @@
 //! Windows) behind [`CameraSystem`].
 //!
 //! Owns everything that touches nokhwa: listing capture devices ([`list_cameras`], one node
-//! per device on Linux), listing a camera's modes ([`camera_modes`]), starting a camera in the
+//! per device on Linux), starting a camera in the
 //! best mode that works (up to three modes are tried, best first, and a mode only counts as
 //! started once one frame was read: V4L2 claims USB bandwidth then), reading frames, and
 //! closing cameras.
@@ -20,7 +20,7 @@ use nokhwa::utils::{
 use nokhwa::{Camera, NokhwaError};
 use tracing::{debug, warn};
 
-use super::{CameraSystem, RawFrame, find_camera};
+use super::{CameraSystem, RawFrame};
 use crate::devices::camera_format::{CameraMode, CaptureRequest, PixelFormat, choose_mode};
 use crate::devices::{DeviceError, DeviceInfo};
 
@@ -62,17 +62,6 @@ pub fn list_cameras() -> Result<Vec<DeviceInfo>, DeviceError> {
             is_default: i == 0,
         })
         .collect())
-}
-
-/// The modes camera `id` (an id or a name from [`list_cameras`]) lists, as our decoder sees them.
-/// Opens the camera briefly without streaming.
-///
-/// # Errors
-/// [`DeviceError`] if the camera is missing, busy or cannot be queried.
-pub fn camera_modes(id: &str) -> Result<Vec<CameraMode>, DeviceError> {
-    let device = find_camera(&Nokhwa, id)?;
-    let mut camera = NokhwaStream(Some(open_device(&device)?));
-    list_modes(&mut camera, &device.name)
 }
 
 /// The platform's cameras through nokhwa.

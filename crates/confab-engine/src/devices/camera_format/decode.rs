@@ -90,12 +90,6 @@ impl FrameDecoder {
         })
     }
 
-    /// The size every output frame has.
-    #[must_use]
-    pub const fn output_size(&self) -> (u32, u32) {
-        (self.width, self.height)
-    }
-
     /// Decodes one camera frame of `format` and nominal size `width` x `height` (an MJPEG frame's
     /// own header wins over the nominal size), then crops and scales it to the output size.
     ///
@@ -135,6 +129,7 @@ impl FrameDecoder {
 ///
 /// # Errors
 /// A [`DecodeError`] for a short or corrupt buffer.
+#[cfg(any(test, feature = "testing"))]
 pub fn decode_to_i420(
     format: PixelFormat,
     width: u32,
