@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use confab_engine::devices::DeviceList;
 use confab_engine::devices::DEFAULT_DEVICE;
+use confab_engine::devices::DeviceList;
 use confab_engine::media::ProcessingSettings;
 use confab_engine::{AudioInput, AudioOutput, VideoInput};
 
