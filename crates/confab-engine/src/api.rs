@@ -356,8 +356,11 @@ pub struct ParticipantStats {
     /// decode error or a dropped unit, until the keyframe we ask for arrives. Cumulative.
     pub frames_skipped_awaiting_keyframe: u64,
     /// Access units from it dropped before decoding because our decoder was behind (its queue
-    /// was full): local CPU load, not the network or the sender. Cumulative.
+    /// was full, the oldest went): local CPU load, not the network or the sender. Cumulative.
     pub frames_dropped_decoder_behind: u64,
+    /// Audio packets from it dropped (oldest first) between the link and its jitter buffer
+    /// because playout did not pull them in time: local load, not the network. Cumulative.
+    pub audio_packets_dropped_receiver_behind: u64,
     /// Decoded pictures dropped because the app did not take them in time: the engine's
     /// decoded-picture queue (shared by all participants, drop-oldest) was full when one of
     /// this participant's pictures arrived. With several participants the picture dropped may

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use signaling_client::{ClientEvent, Participant, ParticipantId, Signal, Welcome};
 use tracing::{debug, info, warn};
 
+pub(crate) use super::actions::{Action, AfterCreate, PeerView};
 use crate::api::{CallState, EngineEvent, LinkState};
 use crate::data_message::{DataMessage, Received};
 use crate::negotiation::{Negotiation, OfferDecision};
@@ -27,109 +28,6 @@ pub(crate) const RESTART_INTERVAL: Duration = Duration::from_secs(5);
 /// Our mic/camera state is re-sent to everyone this often (in one-second ticks).
 pub(crate) const MEDIA_STATE_REFRESH_TICKS: u64 = 5;
 
-/// What to do once a requested peer connection exists.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum AfterCreate {
-    /// We are the newcomer (or the server forgot us): offer.
-    Offer,
-    /// The remote offered first: answer this SDP.
-    Answer(String),
-}
-
-/// Something for the session loop to carry out.
-#[derive(Debug, Clone)]
-pub(crate) enum Action {
-    /// Tell the UI.
-    Emit(EngineEvent),
-    /// Relay a signal through the signaling server.
-    Signal {
-        /// To whom.
-        to: ParticipantId,
-        /// What.
-        signal: Signal,
-    },
-    /// Create the peer connection, decoder and jitter buffer for `id`; then report
-    /// [`CallCore::peer_ready`] (or nothing, after emitting the failure, if it cannot).
-    CreatePeer {
-        /// Who.
-        id: ParticipantId,
-        /// Whether we are the polite side of the pair.
-        polite: bool,
-        /// What to do once it exists.
-        then: AfterCreate,
-    },
-    /// Create an offer (an ICE-restart offer when `ice_restart`); report
-    /// [`CallCore::offer_created`].
-    CreateOffer {
-        /// To whom.
-        id: ParticipantId,
-        /// Restart ICE with it.
-        ice_restart: bool,
-    },
-    /// Apply a remote offer and create the answer; report [`CallCore::offer_accepted`].
-    AcceptOffer {
-        /// From whom.
-        id: ParticipantId,
-        /// The offer.
-        sdp: String,
-        /// Roll back our own pending offer first (we are polite and offers crossed).
-        rollback_first: bool,
-    },
-    /// Apply a remote answer.
-    ApplyAnswer {
-        /// From whom.
-        id: ParticipantId,
-        /// The answer.
-        sdp: String,
-    },
-    /// Add a remote ICE candidate; `quiet` when it belongs to an offer we ignored (a refusal is
-    /// then expected and not logged).
-    AddCandidate {
-        /// From whom.
-        id: ParticipantId,
-        /// The candidate signal as received.
-        candidate: Signal,
-        /// Do not log a refusal.
-        quiet: bool,
-    },
-    /// Close the connection, decoder and jitter buffer of `id` (joins the decoder: no frame of
-    /// it is delivered afterwards).
-    ClosePeer {
-        /// Who.
-        id: ParticipantId,
-    },
-    /// The connection to `id` is up: start sending it our media.
-    StartSending {
-        /// To whom.
-        id: ParticipantId,
-    },
-    /// Compute the verification code from both fingerprints and emit it; report
-    /// [`CallCore::verification_shown`].
-    ShowVerificationCode {
-        /// For which connection.
-        id: ParticipantId,
-    },
-    /// Send a data-channel message to each of `to`; with `report`, failures become a
-    /// [`Problem::ChatNotDelivered`].
-    SendData {
-        /// Recipients.
-        to: Vec<ParticipantId>,
-        /// The message.
-        message: DataMessage,
-        /// Report who it did not reach.
-        report: bool,
-    },
-    /// Ask `id` for a keyframe of its video (PLI).
-    SendPli {
-        /// Whom.
-        id: ParticipantId,
-    },
-    /// A remote asked for a keyframe of our video.
-    RequestLocalKeyframe,
-    /// Leave the signaling server and stop our senders.
-    CloseSignaling,
-}
-
 /// What the core keeps per remote participant with a peer connection.
 #[derive(Debug)]
 struct PeerState {
@@ -140,17 +38,6 @@ struct PeerState {
     last_restart: Option<Instant>,
     code_sent: bool,
     chat_open: bool,
-}
-
-/// What the stats collector needs to know about one peer from the core.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct PeerView {
-    /// Display name.
-    pub(crate) name: String,
-    /// Link state.
-    pub(crate) state: LinkState,
-    /// PLIs we sent it.
-    pub(crate) plis_sent: u64,
 }
 
 /// The call state machine (see the module docs).
@@ -560,98 +447,6 @@ impl CallCore {
         (out, true)
     }
 
-    // ---- results of actions ----
-
-    /// The peer connection asked for by [`Action::CreatePeer`] exists.
-    pub(crate) fn peer_ready(
-        &mut self,
-        id: &ParticipantId,
-        polite: bool,
-        then: AfterCreate,
-    ) -> Vec<Action> {
-        self.peers.insert(
-            id.clone(),
-            PeerState {
-                negotiation: Negotiation::new(polite),
-                state: LinkState::Connecting,
-                last_pli: None,
-                plis_sent: 0,
-                last_restart: None,
-                code_sent: false,
-                chat_open: false,
-            },
-        );
-        let mut out = vec![Action::Emit(EngineEvent::Link {
-            id: id.clone(),
-            state: LinkState::Connecting,
-        })];
-        match then {
-            AfterCreate::Offer => out.extend(self.make_offer(id, false)),
-            AfterCreate::Answer(sdp) => out.extend(self.remote_offer(id, sdp)),
-        }
-        out
-    }
-
-    /// The offer asked for by [`Action::CreateOffer`] was created (`Ok(sdp)`) or not.
-    pub(crate) fn offer_created(
-        &mut self,
-        id: &ParticipantId,
-        ice_restart: bool,
-        result: Result<String, String>,
-    ) -> Vec<Action> {
-        let Some(peer) = self.peers.get_mut(id) else {
-            return Vec::new();
-        };
-        peer.negotiation.offer_sent(result.is_ok());
-        match result {
-            Ok(sdp) => {
-                let signal = if ice_restart {
-                    Signal::IceRestart { sdp }
-                } else {
-                    Signal::Offer { sdp }
-                };
-                vec![Action::Signal {
-                    to: id.clone(),
-                    signal,
-                }]
-            }
-            Err(e) => {
-                warn!(%id, error = %e, "cannot create an offer");
-                Vec::new()
-            }
-        }
-    }
-
-    /// The offer handed over by [`Action::AcceptOffer`] was applied and answered (`Ok(sdp)`).
-    pub(crate) fn offer_accepted(
-        &mut self,
-        id: &ParticipantId,
-        result: Result<String, String>,
-    ) -> Vec<Action> {
-        match result {
-            Ok(sdp) => {
-                if let Some(peer) = self.peers.get_mut(id) {
-                    peer.negotiation.answered();
-                }
-                vec![Action::Signal {
-                    to: id.clone(),
-                    signal: Signal::Answer { sdp },
-                }]
-            }
-            Err(e) => {
-                warn!(%id, error = %e, "cannot answer an offer");
-                Vec::new()
-            }
-        }
-    }
-
-    /// The verification code for `id` was shown (both fingerprints were known).
-    pub(crate) fn verification_shown(&mut self, id: &ParticipantId) {
-        if let Some(peer) = self.peers.get_mut(id) {
-            peer.code_sent = true;
-        }
-    }
-
     // ---- shared steps ----
 
     fn create_peer(&mut self, id: &ParticipantId, then: AfterCreate) -> Vec<Action> {
@@ -740,6 +535,12 @@ impl CallCore {
     }
 }
 
+mod results;
+
 #[cfg(test)]
 #[path = "call_core_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "call_core_data_tests.rs"]
+mod data_tests;

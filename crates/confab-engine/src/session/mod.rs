@@ -23,10 +23,12 @@
 //! - When a participant leaves, its decoder is stopped before `ParticipantLeft` is emitted, so no
 //!   frame of it arrives afterwards.
 
+mod actions;
 pub(crate) mod call_core;
+mod executor;
 pub(crate) mod stats_collector;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -36,7 +38,7 @@ use signaling_client::{
     ClientConfig, ClientEvent, ParticipantId, Signal, SignalingClient, Welcome,
 };
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::api::AudioOutput;
 use super::api::{CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, VideoFrameEvent};
@@ -47,8 +49,7 @@ use super::media::opus_codec::OpusDecoder;
 use super::outgoing::{Outgoing, Preview, SenderThread, spawn_audio_sender, spawn_video_sender};
 use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings};
 use super::reasons::{EndReason, Problem};
-use super::verification::verification_code;
-use call_core::{Action, CallCore};
+use call_core::CallCore;
 use stats_collector::{DecoderSnapshot, EncoderSnapshot, PeerSample, StatsCollector};
 
 /// Sends signals; a trait so the session can be driven with a fake signaling channel in tests.
@@ -354,142 +355,6 @@ impl Session {
         self.execute(actions).await;
     }
 
-    /// Carries out `actions` in order; results of asynchronous steps go back to the core and
-    /// its answers are carried out in turn.
-    async fn execute(&mut self, actions: Vec<Action>) {
-        let mut queue: VecDeque<Action> = actions.into();
-        while let Some(action) = queue.pop_front() {
-            let follow_up = self.carry_out(action).await;
-            for a in follow_up.into_iter().rev() {
-                queue.push_front(a);
-            }
-        }
-    }
-
-    async fn carry_out(&mut self, action: Action) -> Vec<Action> {
-        match action {
-            Action::Emit(event) => self.emit(event),
-            Action::Signal { to, signal } => {
-                if let Some(s) = &self.signaling {
-                    s.send(&to, signal);
-                }
-            }
-            Action::CreatePeer { id, polite, then } => {
-                if self.create_peer(&id).await {
-                    return self.core.peer_ready(&id, polite, then);
-                }
-            }
-            Action::CreateOffer { id, ice_restart } => {
-                if let Some(link) = self.link(&id) {
-                    let result = link
-                        .create_offer(ice_restart)
-                        .await
-                        .map_err(|e| e.to_string());
-                    return self.core.offer_created(&id, ice_restart, result);
-                }
-            }
-            Action::AcceptOffer {
-                id,
-                sdp,
-                rollback_first,
-            } => {
-                if let Some(link) = self.link(&id) {
-                    let result = link
-                        .accept_offer(&sdp, rollback_first)
-                        .await
-                        .map_err(|e| e.to_string());
-                    return self.core.offer_accepted(&id, result);
-                }
-            }
-            Action::ApplyAnswer { id, sdp } => {
-                if let Some(link) = self.link(&id)
-                    && let Err(e) = link.accept_answer(&sdp).await
-                {
-                    warn!(%id, error = %e, "cannot apply an answer");
-                }
-            }
-            Action::AddCandidate {
-                id,
-                candidate:
-                    Signal::Candidate {
-                        candidate,
-                        sdp_mid,
-                        sdp_mline_index,
-                        username_fragment,
-                    },
-                quiet,
-            } => {
-                if let Some(link) = self.link(&id)
-                    && let Err(e) = link
-                        .add_remote_candidate(
-                            candidate,
-                            sdp_mid,
-                            sdp_mline_index,
-                            username_fragment,
-                        )
-                        .await
-                    && !quiet
-                {
-                    debug!(%id, error = %e, "remote candidate refused");
-                }
-            }
-            Action::AddCandidate { .. } => {}
-            Action::ClosePeer { id } => self.close_peer(&id).await,
-            Action::StartSending { id } => {
-                if let Some(link) = self.link(&id) {
-                    self.outgoing.add_peer(id, link);
-                }
-            }
-            Action::ShowVerificationCode { id } => {
-                if let Some(link) = self.link(&id)
-                    && let Some((local, remote)) = link.fingerprints().await
-                {
-                    self.core.verification_shown(&id);
-                    self.emit(EngineEvent::VerificationCode {
-                        id,
-                        code: verification_code(&local, &remote),
-                    });
-                }
-            }
-            Action::SendData {
-                to,
-                message,
-                report,
-            } => {
-                let text = message.encode();
-                let mut failed = Vec::new();
-                for id in to {
-                    let Some(link) = self.link(&id) else { continue };
-                    if let Err(e) = link.send_chat(&text).await {
-                        debug!(%id, error = %e, "data-channel message not sent");
-                        failed.push(format!("{}: {e}", self.core.name_of(&id)));
-                    }
-                }
-                if report && !failed.is_empty() {
-                    self.emit(EngineEvent::Error(Problem::ChatNotDelivered { to: failed }));
-                }
-            }
-            Action::SendPli { id } => {
-                if let Some(link) = self.link(&id)
-                    && let Err(e) = link.request_keyframe().await
-                {
-                    debug!(%id, error = %e, "PLI not sent");
-                }
-            }
-            Action::RequestLocalKeyframe => self.outgoing.request_keyframe(),
-            Action::CloseSignaling => {
-                if let Some(client) = self.client.take() {
-                    client.leave().await;
-                }
-                self.signaling = None;
-                self.signaling_events = None;
-                self.video_sender = None;
-                self.audio_sender = None;
-            }
-        }
-        Vec::new()
-    }
-
     fn link(&self, id: &ParticipantId) -> Option<Arc<PeerLink>> {
         self.peers.get(id).map(|p| Arc::clone(&p.link))
     }
@@ -595,15 +460,17 @@ impl Session {
             let link = Arc::clone(&peer.link);
             let decoder = DecoderSnapshot::of(&peer.decoder.counters);
             let link_stats = link.stats().await;
-            let audio_delay_ms = self
+            let (audio_delay_ms, audio_inlet_dropped) = self
                 .mixer
                 .lock()
                 .ok()
-                .and_then(|m| {
-                    m.buffer(&id)
-                        .map(|b| b.target_delay().as_secs_f64() * 1000.0)
+                .map(|m| {
+                    let delay = m
+                        .buffer(&id)
+                        .map_or(0.0, |b| b.target_delay().as_secs_f64() * 1000.0);
+                    (delay, m.inlet_dropped(&id).unwrap_or(0))
                 })
-                .unwrap_or(0.0);
+                .unwrap_or((0.0, 0));
             samples.push(PeerSample {
                 id,
                 view,
@@ -611,6 +478,7 @@ impl Session {
                 video_negotiated: link.video_negotiated(),
                 decoder,
                 audio_delay_ms,
+                audio_inlet_dropped,
             });
         }
         let v = &self.config.video;

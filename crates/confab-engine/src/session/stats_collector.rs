@@ -64,6 +64,8 @@ pub(crate) struct PeerSample {
     pub(crate) video_negotiated: bool,
     pub(crate) decoder: DecoderSnapshot,
     pub(crate) audio_delay_ms: f64,
+    /// Packets its audio inlet dropped so far.
+    pub(crate) audio_inlet_dropped: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +151,7 @@ impl StatsCollector {
                 decode_errors: d.decode_errors,
                 frames_skipped_awaiting_keyframe: d.skipped_awaiting_keyframe,
                 frames_dropped_decoder_behind: d.dropped_decoder_behind,
+                audio_packets_dropped_receiver_behind: s.audio_inlet_dropped,
                 frames_dropped_consumer_slow: d.dropped_consumer_slow,
                 plis_sent: link.plis_sent.max(s.view.plis_sent),
                 nacks_sent: link.nacks_sent,
@@ -218,6 +221,7 @@ mod tests {
                 ..DecoderSnapshot::default()
             },
             audio_delay_ms: 40.0,
+            audio_inlet_dropped: 3,
         }
     }
 
@@ -262,6 +266,7 @@ mod tests {
         assert!((s.decode_ms_per_frame - 2.0).abs() < 1e-9);
         assert!((s.encode_ms_per_frame - 3.0).abs() < 1e-9);
         assert_eq!(s.name, "A");
+        assert_eq!(s.audio_packets_dropped_receiver_behind, 3);
     }
 
     #[test]

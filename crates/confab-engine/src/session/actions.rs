@@ -1,0 +1,125 @@
+//! What the call's state machine ([`super::call_core::CallCore`]) asks the session loop to do
+//! ([`Action`]), and what it tells the stats collector about a peer ([`PeerView`]).
+//!
+//! Contract: actions are carried out in the order given; those that do something asynchronous
+//! on a peer connection name the `CallCore` method that takes their result, and the loop calls
+//! it before carrying out anything else, so no other input interleaves.
+
+use signaling_client::{ParticipantId, Signal};
+
+use crate::api::{EngineEvent, LinkState};
+use crate::data_message::DataMessage;
+
+/// What to do once a requested peer connection exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AfterCreate {
+    /// We are the newcomer (or the server forgot us): offer.
+    Offer,
+    /// The remote offered first: answer this SDP.
+    Answer(String),
+}
+
+/// Something for the session loop to carry out.
+#[derive(Debug, Clone)]
+pub(crate) enum Action {
+    /// Tell the UI.
+    Emit(EngineEvent),
+    /// Relay a signal through the signaling server.
+    Signal {
+        /// To whom.
+        to: ParticipantId,
+        /// What.
+        signal: Signal,
+    },
+    /// Create the peer connection, decoder and jitter buffer for `id`; then report
+    /// [`super::call_core::CallCore::peer_ready`] (or nothing, after emitting the failure, if it cannot).
+    CreatePeer {
+        /// Who.
+        id: ParticipantId,
+        /// Whether we are the polite side of the pair.
+        polite: bool,
+        /// What to do once it exists.
+        then: AfterCreate,
+    },
+    /// Create an offer (an ICE-restart offer when `ice_restart`); report
+    /// [`super::call_core::CallCore::offer_created`].
+    CreateOffer {
+        /// To whom.
+        id: ParticipantId,
+        /// Restart ICE with it.
+        ice_restart: bool,
+    },
+    /// Apply a remote offer and create the answer; report [`super::call_core::CallCore::offer_accepted`].
+    AcceptOffer {
+        /// From whom.
+        id: ParticipantId,
+        /// The offer.
+        sdp: String,
+        /// Roll back our own pending offer first (we are polite and offers crossed).
+        rollback_first: bool,
+    },
+    /// Apply a remote answer.
+    ApplyAnswer {
+        /// From whom.
+        id: ParticipantId,
+        /// The answer.
+        sdp: String,
+    },
+    /// Add a remote ICE candidate; `quiet` when it belongs to an offer we ignored (a refusal is
+    /// then expected and not logged).
+    AddCandidate {
+        /// From whom.
+        id: ParticipantId,
+        /// The candidate signal as received.
+        candidate: Signal,
+        /// Do not log a refusal.
+        quiet: bool,
+    },
+    /// Close the connection, decoder and jitter buffer of `id` (joins the decoder: no frame of
+    /// it is delivered afterwards).
+    ClosePeer {
+        /// Who.
+        id: ParticipantId,
+    },
+    /// The connection to `id` is up: start sending it our media.
+    StartSending {
+        /// To whom.
+        id: ParticipantId,
+    },
+    /// Compute the verification code from both fingerprints and emit it; report
+    /// [`super::call_core::CallCore::verification_shown`].
+    ShowVerificationCode {
+        /// For which connection.
+        id: ParticipantId,
+    },
+    /// Send a data-channel message to each of `to`; with `report`, failures become a
+    /// [`crate::Problem::ChatNotDelivered`].
+    SendData {
+        /// Recipients.
+        to: Vec<ParticipantId>,
+        /// The message.
+        message: DataMessage,
+        /// Report who it did not reach.
+        report: bool,
+    },
+    /// Ask `id` for a keyframe of its video (PLI).
+    SendPli {
+        /// Whom.
+        id: ParticipantId,
+    },
+    /// A remote asked for a keyframe of our video.
+    RequestLocalKeyframe,
+    /// Leave the signaling server and stop our senders.
+    CloseSignaling,
+}
+
+/// What the stats collector needs to know about one peer from the core.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PeerView {
+    /// Display name.
+    pub(crate) name: String,
+    /// Link state.
+    pub(crate) state: LinkState,
+    /// PLIs we sent it.
+    pub(crate) plis_sent: u64,
+}
