@@ -179,8 +179,8 @@ pub fn spawn_router(
     });
 }
 
-/// Two links, A and B, wired to each other: each one's candidates are forwarded to the other and its
-/// events and media are recorded. Nothing is negotiated yet.
+/// Two links, A and B, wired to each other: each one's candidates are forwarded to the other,
+/// and its events and media are recorded. Nothing is negotiated yet.
 pub async fn pair() -> (Side, Side) {
     // `RUST_LOG=confab_engine::peer=trace` shows what the links do when a run fails.
     let _ = tracing_subscriber::fmt()
