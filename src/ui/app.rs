@@ -1,5 +1,7 @@
 //! The app: persisted settings, the one engine, and which screen shows.
 //!
+//! What each engine event does to the model is in the sibling `engine_events` module.
+//!
 //! The UI thread never blocks on the engine: each frame drains engine events and decoded frames
 //! with `try_recv`, updates its model, and draws. The engine wakes the UI (repaint) when
 //! something arrives, so an idle lobby or a call without new frames does not spin.
@@ -17,12 +19,10 @@ use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
 use super::settings_file::{Loaded, SettingsFile};
 use super::video::VideoTextures;
-use confab_engine::devices::{DeviceKind, DeviceList, DeviceNotice, DeviceState};
+use confab_engine::devices::{DeviceKind, DeviceList, DeviceNotice};
 use confab_engine::media::NullSink;
 use confab_engine::{AudioOutput, VideoInput};
-use confab_engine::{
-    CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats,
-};
+use confab_engine::{Engine, EngineCommand, EngineConfig, LinkState, ParticipantStats};
 
 /// eframe storage key under which versions before the settings file kept [`Settings`] (read
 /// once, to migrate them).
@@ -316,25 +316,6 @@ impl ConfabApp {
         self.settings.video_input(&self.devices) != VideoInput::None
     }
 
-    fn on_devices(&mut self, list: DeviceList) {
-        let before = self.settings.video_input(&self.devices);
-        self.devices = list;
-        if self.settings.video_input(&self.devices) != before {
-            self.sources_changed();
-        }
-    }
-
-    fn on_device_notice(&mut self, notice: DeviceNotice) {
-        self.device_notes.retain(|n| n.kind != notice.kind);
-        let in_call = matches!(self.screen, Screen::InCall(_));
-        if in_call {
-            self.toast(notice.message.clone());
-        }
-        if notice.state != DeviceState::Running {
-            self.device_notes.push(notice);
-        }
-    }
-
     /// Starts the embedded server and joins it.
     pub(super) fn host(&mut self) {
         self.lobby_error = None;
@@ -460,166 +441,6 @@ impl ConfabApp {
         if !self.toasts.is_empty() {
             // Wake up again to fade toasts out.
             ctx.request_repaint_after(Duration::from_millis(250));
-        }
-    }
-
-    fn on_event(&mut self, event: EngineEvent) {
-        match event {
-            EngineEvent::CallState(state) => self.on_call_state(state),
-            EngineEvent::ParticipantJoined { id, name } => {
-                if let Screen::InCall(call) = &mut self.screen {
-                    if !call.remotes.contains_key(&id) {
-                        call.order.push(id.clone());
-                    }
-                    call.remotes.insert(
-                        id,
-                        Remote {
-                            name: name.clone(),
-                            mic: true,
-                            camera: true,
-                            link: LinkState::Connecting,
-                            stats: None,
-                            code: None,
-                        },
-                    );
-                    self.toast(format!("{name} joined"));
-                }
-            }
-            EngineEvent::ParticipantLeft { id } => {
-                if let Screen::InCall(call) = &mut self.screen
-                    && let Some(r) = call.remotes.remove(&id)
-                {
-                    call.order.retain(|o| *o != id);
-                    let name = r.name;
-                    self.videos.remove(&Some(id));
-                    self.toast(format!("{name} left"));
-                }
-            }
-            EngineEvent::Link { id, state } => {
-                let mut note = None;
-                if let Screen::InCall(call) = &mut self.screen
-                    && let Some(r) = call.remotes.get_mut(&id)
-                {
-                    if state == LinkState::Reconnecting && r.link == LinkState::Connected {
-                        note = Some(format!("Connection to {} lost; reconnecting…", r.name));
-                    }
-                    if state == LinkState::Connected && r.link == LinkState::Reconnecting {
-                        note = Some(format!("Reconnected to {}", r.name));
-                    }
-                    r.link = state;
-                }
-                if let Some(n) = note {
-                    self.toast(n);
-                }
-            }
-            EngineEvent::RemoteMedia { id, mic, camera } => {
-                if let Screen::InCall(call) = &mut self.screen
-                    && let Some(r) = call.remotes.get_mut(&id)
-                {
-                    r.mic = mic;
-                    r.camera = camera;
-                }
-                if !camera {
-                    self.videos.remove(&Some(id));
-                }
-            }
-            EngineEvent::Chat {
-                from,
-                name,
-                text,
-                at,
-            } => {
-                if let Screen::InCall(call) = &mut self.screen {
-                    let mine = call.my_id.as_ref() == Some(&from);
-                    call.chat.push(ChatLine {
-                        name,
-                        text,
-                        at,
-                        mine,
-                    });
-                    if !self.chat_open && !mine {
-                        call.unread += 1;
-                    }
-                }
-            }
-            EngineEvent::VerificationCode { id, code } => {
-                if let Screen::InCall(call) = &mut self.screen
-                    && let Some(r) = call.remotes.get_mut(&id)
-                {
-                    r.code = Some(code);
-                }
-            }
-            EngineEvent::Stats(all) => {
-                if let Screen::InCall(call) = &mut self.screen {
-                    for s in all {
-                        if let Some(r) = call.remotes.get_mut(&ParticipantId(s.id.clone())) {
-                            r.stats = Some(s);
-                        }
-                    }
-                }
-            }
-            EngineEvent::MicLevel(db) => self.mic_level_db = db,
-            EngineEvent::Devices(list) => self.on_devices(list),
-            EngineEvent::Device(notice) => self.on_device_notice(notice),
-            EngineEvent::Error(problem) => {
-                let text = super::wording::problem(&problem);
-                match &self.screen {
-                    Screen::Lobby | Screen::Connecting { .. } => self.lobby_error = Some(text),
-                    _ => self.toast(text),
-                }
-            }
-        }
-    }
-
-    fn on_call_state(&mut self, state: CallState) {
-        match state {
-            CallState::Idle => {}
-            CallState::Connecting => {}
-            CallState::InCall { id, room } => match &mut self.screen {
-                Screen::InCall(call) => {
-                    if call.reconnecting {
-                        call.reconnecting = false;
-                        self.toast("Back in touch with the server");
-                    }
-                }
-                _ => {
-                    self.screen = Screen::InCall(Call {
-                        room,
-                        my_id: Some(id),
-                        started: Instant::now(),
-                        remotes: BTreeMap::new(),
-                        order: Vec::new(),
-                        chat: Vec::new(),
-                        mic_on: true,
-                        camera_on: self.has_camera(),
-                        reconnecting: false,
-                        unread: 0,
-                    });
-                }
-            },
-            CallState::Reconnecting => {
-                if let Screen::InCall(call) = &mut self.screen {
-                    call.reconnecting = true;
-                }
-            }
-            CallState::Ended { reason } => {
-                let duration = match &self.screen {
-                    Screen::InCall(call) => Some(call.started.elapsed()),
-                    _ => None,
-                };
-                if duration.is_none() {
-                    // Never got in: that is a lobby error, not an ended call.
-                    self.lobby_error = Some(super::wording::end_reason(&reason));
-                    self.screen = Screen::Lobby;
-                    let _ = self.engine.send(EngineCommand::Preview(true));
-                } else {
-                    self.screen = Screen::Ended {
-                        duration,
-                        reason: super::wording::end_reason(&reason),
-                    };
-                }
-                self.videos.clear_remote();
-            }
         }
     }
 

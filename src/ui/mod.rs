@@ -3,9 +3,11 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`app`] | [`ConfabApp`]: settings, the engine, the screens, engine event handling |
+//! | [`app`] | [`ConfabApp`]: settings, the engine, the screens, draining the engine each frame |
+//! | `engine_events` | engine events turned into changes to the model (call, toasts, devices) |
 //! | `lobby` | name, room, host/join, device pickers with preview and level meter |
-//! | `call_view` | tiles grid, picture-in-picture, controls and shortcuts, chat, stats, toasts |
+//! | `call_view` | tiles grid, picture-in-picture, controls and shortcuts, toasts, ended screen |
+//! | `call_panels` | the chat side panel and the statistics window of a call |
 //! | [`video`] | decoded frames written into long-lived textures |
 //! | [`host`] | the embedded signaling server behind "Host a call" |
 //! | [`address`] | what a person pastes to join, turned into a signaling URL |
@@ -15,7 +17,9 @@
 
 pub mod address;
 pub mod app;
+mod call_panels;
 mod call_view;
+mod engine_events;
 pub mod host;
 mod lobby;
 pub mod settings;

@@ -1,0 +1,183 @@
+//! The call view's two optional panels: the chat side panel and the statistics window.
+//!
+//! Contract: both draw from the current [`Screen::InCall`] call and draw nothing on any other
+//! screen; the chat panel only sends what was typed (through `send_chat`), the statistics window
+//! only reads. When they show (the `c` / `s` shortcuts, the controls) is decided in `call_view`.
+
+use eframe::egui::{self, Key};
+
+use super::app::{ConfabApp, Screen};
+
+impl ConfabApp {
+    /// The chat side panel: history (newest at the bottom) and the message field; Enter or
+    /// "Send" sends.
+    pub(super) fn chat_panel(&mut self, ui: &mut egui::Ui) {
+        let mut send = false;
+        egui::Panel::right("chat")
+            .default_size(280.0)
+            .show(ui, |ui| {
+                ui.heading("Messages");
+                ui.separator();
+                let input_height = 36.0;
+                egui::ScrollArea::vertical()
+                    .max_height(ui.available_height() - input_height)
+                    .stick_to_bottom(true)
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| {
+                        if let Screen::InCall(call) = &self.screen {
+                            if call.chat.is_empty() {
+                                ui.weak(
+                                    "Messages go straight to the others, end-to-end encrypted.",
+                                );
+                            }
+                            for line in &call.chat {
+                                ui.horizontal_wrapped(|ui| {
+                                    ui.weak(clock(line.at));
+                                    if line.mine {
+                                        ui.strong("You");
+                                    } else {
+                                        ui.strong(&line.name);
+                                    }
+                                    ui.label(&line.text);
+                                });
+                            }
+                        }
+                    });
+                ui.horizontal(|ui| {
+                    let field = ui.add(
+                        egui::TextEdit::singleline(&mut self.chat_input)
+                            .hint_text("Message (Enter sends)")
+                            .desired_width(ui.available_width() - 50.0),
+                    );
+                    field.widget_info(|| {
+                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
+                    });
+                    if field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                        send = true;
+                        field.request_focus();
+                    }
+                    send |= ui.button("Send").clicked();
+                });
+            });
+        if send {
+            self.send_chat();
+        }
+    }
+
+    /// The statistics window, one table per remote in arrival order; closing it clears
+    /// [`ConfabApp::stats_open`].
+    pub(super) fn stats_window(&mut self, ctx: &egui::Context) {
+        let Screen::InCall(call) = &self.screen else {
+            return;
+        };
+        let mut open = true;
+        egui::Window::new("Statistics")
+            .open(&mut open)
+            .default_width(360.0)
+            .show(ctx, |ui| {
+                for id in &call.order {
+                    let Some(r) = call.remotes.get(id) else {
+                        continue;
+                    };
+                    ui.strong(&r.name);
+                    match &r.stats {
+                        None => {
+                            ui.weak("waiting for statistics…");
+                        }
+                        Some(s) => {
+                            egui::Grid::new(("stats", id.as_str()))
+                                .num_columns(2)
+                                .show(ui, |ui| {
+                                    let rows = [
+                                        (
+                                            "Resolution",
+                                            s.resolution_in.clone().unwrap_or_else(|| "-".into()),
+                                        ),
+                                        (
+                                            "Frames/s in / out",
+                                            format!("{:.0} / {:.0}", s.fps_in, s.fps_out),
+                                        ),
+                                        (
+                                            "Video kbit/s in / out",
+                                            format!(
+                                                "{:.0} / {:.0}",
+                                                s.video_kbps_in, s.video_kbps_out
+                                            ),
+                                        ),
+                                        (
+                                            "Audio kbit/s in / out",
+                                            format!(
+                                                "{:.0} / {:.0}",
+                                                s.audio_kbps_in, s.audio_kbps_out
+                                            ),
+                                        ),
+                                        (
+                                            "Round trip",
+                                            s.rtt_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
+                                        ),
+                                        ("Packets lost", s.packets_lost.to_string()),
+                                        ("Jitter", format!("{:.1} ms", s.jitter_ms)),
+                                        (
+                                            "Codec",
+                                            if s.video_negotiated {
+                                                s.codec.to_owned()
+                                            } else {
+                                                "no common video codec (audio and chat only)"
+                                                    .to_owned()
+                                            },
+                                        ),
+                                        (
+                                            "Path",
+                                            s.candidate_type.clone().unwrap_or_else(|| "-".into()),
+                                        ),
+                                        (
+                                            "Bandwidth estimate",
+                                            format!("{:.0} kbit/s", s.bandwidth_estimate_kbps),
+                                        ),
+                                        ("Audio delay", format!("{:.0} ms", s.audio_delay_ms)),
+                                        (
+                                            "PLI / NACK sent",
+                                            format!("{} / {}", s.plis_sent, s.nacks_sent),
+                                        ),
+                                        (
+                                            "Decode errors",
+                                            format!(
+                                                "{} (awaiting keyframe {})",
+                                                s.decode_errors, s.frames_skipped_awaiting_keyframe
+                                            ),
+                                        ),
+                                        (
+                                            "Dropped: decoder / screen",
+                                            format!(
+                                                "{} / {}",
+                                                s.frames_dropped_decoder_behind,
+                                                s.frames_dropped_consumer_slow
+                                            ),
+                                        ),
+                                    ];
+                                    for (k, v) in rows {
+                                        ui.label(k);
+                                        ui.monospace(v);
+                                        ui.end_row();
+                                    }
+                                });
+                        }
+                    }
+                    ui.separator();
+                }
+                if let Some(p50) = self.frame_to_screen_p50_ms() {
+                    ui.weak(format!("Frame to screen: {p50:.1} ms (median)"));
+                }
+            });
+        if !open {
+            self.stats_open = false;
+        }
+    }
+}
+
+/// `HH:MM` of a system time in the local time zone.
+fn clock(at: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Local>::from(at)
+        .format("%H:%M")
+        .to_string()
+}
