@@ -191,7 +191,7 @@ where
     S: VideoSource,
     F: FnOnce() -> Result<S, SourceError> + Send + 'static,
 {
-    spawn_runner(thread_name.to_string(), capacity, move |run| {
+    spawn_runner(thread_name, capacity, move |run| {
         let mut source = make()?;
         let pacing = source.pacing();
         run(pacing, &mut || source.next_frame())
@@ -223,7 +223,7 @@ where
     S: AudioSource,
     F: FnOnce() -> Result<S, SourceError> + Send + 'static,
 {
-    spawn_runner(thread_name.to_string(), capacity, move |run| {
+    spawn_runner(thread_name, capacity, move |run| {
         let mut source = make()?;
         let pacing = source.pacing();
         run(pacing, &mut || source.next_frame())
@@ -237,7 +237,7 @@ type RunLoop<'a, T> = &'a mut dyn FnMut(
 ) -> Result<(), SourceError>;
 
 fn spawn_runner<T, B>(
-    name: String,
+    name: &str,
     capacity: usize,
     body: B,
 ) -> Result<(CaptureThread, DropOldestReceiver<T>), SourceError>
@@ -247,7 +247,7 @@ where
 {
     let (tx, rx) = drop_oldest::channel(capacity);
     let dropped = tx.drop_counter();
-    let worker = Worker::spawn(&name, move |stop| {
+    let worker = Worker::spawn(name, move |stop| {
         let mut run = |pacing: Pacing,
                        next: &mut dyn FnMut() -> Result<T, SourceError>|
          -> Result<(), SourceError> {
