@@ -65,8 +65,9 @@ struct Unit {
     index: u64,
 }
 
-/// The video half of a participant's [`MediaInlet`]: queues access units for its decoder
-/// thread (drop-oldest, see the module docs). Cheap to clone; every clone feeds the same queue.
+/// The video half of a participant's [`MediaInlet`](crate::peer::MediaInlet): queues access
+/// units for its decoder thread (drop-oldest, see the module docs). Cheap to clone; every clone
+/// feeds the same queue.
 #[derive(Clone)]
 pub(crate) struct DecoderInlet {
     queue: DropOldestSender<Unit>,
