@@ -60,6 +60,7 @@ mod session;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod verification;
+mod worker;
 
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;

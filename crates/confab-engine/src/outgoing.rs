@@ -25,7 +25,6 @@ use super::api::{
 };
 use super::devices::camera::spawn_camera;
 use super::devices::microphone::Microphone;
-use super::devices::worker::{StopFlag, Worker};
 use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use super::media::audio_processing::{
     AudioProcessor, ProcessingControl, ProcessingSettings, RenderFeed,
@@ -41,6 +40,7 @@ use super::media::y4m::Y4mSource;
 use super::media::{AudioChunker, AudioFrame, CaptureTime, I420Frame, SourceError};
 use super::peer::PeerLink;
 use super::reasons::Problem;
+use super::worker::{StopFlag, Worker};
 
 /// Shared between the session (which steers) and the sender threads (which obey).
 pub(crate) struct Outgoing {

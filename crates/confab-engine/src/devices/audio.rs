@@ -13,9 +13,9 @@ use cpal::{
     SupportedStreamConfigRange,
 };
 
-use super::worker::Worker;
 use super::{DeviceError, DeviceInfo, DeviceKind};
 use crate::media::AUDIO_SAMPLE_RATE;
+use crate::worker::Worker;
 
 /// The id that stands for the system's default device.
 pub const DEFAULT_DEVICE: &str = "default";

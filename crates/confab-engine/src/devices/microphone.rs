@@ -26,10 +26,10 @@ use cpal::{FromSample, SampleFormat, SizedSample, StreamConfig};
 use super::audio::{DEFAULT_DEVICE, is_fatal_stream_error, map_error, open_stream, retire};
 use super::lifecycle::{Attempt, Lifecycle, ReopenPolicy, open_requested_or_default};
 use super::resampler::StreamResampler;
-use super::worker::Worker;
 use super::{DeviceError, DeviceKind, DeviceStatus};
 use crate::media::source::Pacing;
 use crate::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSource, CaptureTime, SourceError};
+use crate::worker::Worker;
 
 /// A running stream that delivers nothing for this long is treated as lost.
 pub const STALL_AFTER: Duration = Duration::from_secs(2);

@@ -14,7 +14,6 @@
 //! | `microphone` | `Microphone`: cpal input -> lock-free ring -> 10 ms frames, device loss and fallback |
 //! | `speaker` | `Speaker`: playout -> lock-free ring -> cpal output, latency cap, device loss and fallback |
 //! | `lifecycle` | the lost / back-off / reopen / fall-back / notify cycle all three device kinds share |
-//! | `worker` | `Worker`, the named, stoppable thread every device thread runs on |
 //! | [`sound_check`] | play a tone through a speaker, record it with a microphone, measure it |
 //! | `watcher` | hot-plug: lists devices every few seconds on its own thread, reports changes |
 //! | `resampler` | streaming rubato resampler for devices that do not run at 48 kHz |
@@ -60,7 +59,7 @@
 //! Contract: nothing here panics on a missing or failing device. Opening gives a
 //! [`DeviceError`]; a device that fails while running reports a [`DeviceNotice`] through the
 //! [`DeviceStatus`] callback, waits (no busy loop), and reopens it or falls back to the system
-//! default. Every thread the device code starts is named and runs as a `worker::Worker`,
+//! default. Every thread the device code starts is named and runs as a `crate::worker::Worker`,
 //! whose spawn failure is an error, not a panic (the camera's capture thread is the media
 //! pipeline's [`CaptureThread`](crate::media::source::CaptureThread), also named).
 
@@ -73,7 +72,6 @@ mod resampler;
 pub mod sound_check;
 pub(crate) mod speaker;
 pub(crate) mod watcher;
-pub(crate) mod worker;
 
 pub use audio::DEFAULT_DEVICE;
 
@@ -96,6 +94,12 @@ pub enum DeviceError {
     /// The platform backend failed.
     #[error("{0}")]
     Backend(String),
+}
+
+impl From<crate::worker::WorkerError> for DeviceError {
+    fn from(e: crate::worker::WorkerError) -> Self {
+        Self::Backend(e.to_string())
+    }
 }
 
 /// Which kind of device a notice or a list entry is about.

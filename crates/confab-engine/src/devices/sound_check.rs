@@ -16,11 +16,11 @@ use serde::Serialize;
 
 use super::microphone::Microphone;
 use super::speaker::Speaker;
-use super::worker::Worker;
 use super::{DeviceError, DeviceStatus};
 use crate::api::AudioSink;
 use crate::media::synthetic_audio;
 use crate::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSource, CaptureTime};
+use crate::worker::Worker;
 
 /// What to play and for how long.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use super::worker::{Worker, WorkerError};
 use super::{DeviceList, enumerate};
+use crate::worker::{Worker, WorkerError};
 
 /// How often devices are listed.
 pub const POLL_EVERY: Duration = Duration::from_secs(3);

@@ -13,15 +13,14 @@
 //! capture thread from a `Send` factory and keep it there; the traits themselves do not require
 //! `Send`. The returned
 //! [`CaptureThread`] stops and joins the thread when dropped; a source error ends the thread and is
-//! returned once by [`CaptureThread::stop`].
+//! returned once by [`CaptureThread::stop`]. Underneath, a capture thread is the engine's one
+//! stoppable named-thread handle (`crate::worker::Worker`).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::drop_oldest::{self, DropCounter, DropOldestReceiver, SendOutcome};
 use super::frame::{AudioFrame, I420Frame};
+use crate::worker::{Worker, WorkerError};
 
 /// Errors from a capture source.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +49,15 @@ pub enum SourceError {
     /// The capture thread panicked.
     #[error("capture thread panicked")]
     Panicked,
+}
+
+impl From<WorkerError> for SourceError {
+    fn from(e: WorkerError) -> Self {
+        match e {
+            WorkerError::Spawn { source, .. } => Self::Spawn(source),
+            WorkerError::Panicked { .. } => Self::Panicked,
+        }
+    }
 }
 
 /// How a source's frames are paced in real time.
@@ -114,8 +122,8 @@ impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
 /// Handle to a running capture thread. Dropping it stops and joins the thread.
 #[derive(Debug)]
 pub struct CaptureThread {
-    stop: Arc<AtomicBool>,
-    join: Option<JoinHandle<Result<(), SourceError>>>,
+    /// `None` once stopped.
+    worker: Option<Worker<Result<(), SourceError>>>,
     dropped: DropCounter,
 }
 
@@ -129,7 +137,7 @@ impl CaptureThread {
     /// True once the thread has ended (stopped, source error, or consumer gone).
     #[must_use]
     pub fn is_finished(&self) -> bool {
-        self.join.as_ref().is_none_or(JoinHandle::is_finished)
+        self.worker.as_ref().is_none_or(Worker::is_finished)
     }
 
     /// Stops the thread, waits for it, and returns the source error that ended it, if any.
@@ -141,9 +149,8 @@ impl CaptureThread {
     }
 
     fn stop_and_join(&mut self) -> Result<(), SourceError> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.join.take() {
-            Some(join) => join.join().map_err(|_| SourceError::Panicked)?,
+        match self.worker.take() {
+            Some(worker) => worker.join().map_err(SourceError::from)?,
             None => Ok(()),
         }
     }
@@ -184,7 +191,7 @@ where
     S: VideoSource,
     F: FnOnce() -> Result<S, SourceError> + Send + 'static,
 {
-    spawn_runner(thread_name.to_string(), capacity, move |run| {
+    spawn_runner(thread_name, capacity, move |run| {
         let mut source = make()?;
         let pacing = source.pacing();
         run(pacing, &mut || source.next_frame())
@@ -216,7 +223,7 @@ where
     S: AudioSource,
     F: FnOnce() -> Result<S, SourceError> + Send + 'static,
 {
-    spawn_runner(thread_name.to_string(), capacity, move |run| {
+    spawn_runner(thread_name, capacity, move |run| {
         let mut source = make()?;
         let pacing = source.pacing();
         run(pacing, &mut || source.next_frame())
@@ -230,7 +237,7 @@ type RunLoop<'a, T> = &'a mut dyn FnMut(
 ) -> Result<(), SourceError>;
 
 fn spawn_runner<T, B>(
-    name: String,
+    name: &str,
     capacity: usize,
     body: B,
 ) -> Result<(CaptureThread, DropOldestReceiver<T>), SourceError>
@@ -239,41 +246,35 @@ where
     B: FnOnce(RunLoop<'_, T>) -> Result<(), SourceError> + Send + 'static,
 {
     let (tx, rx) = drop_oldest::channel(capacity);
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread_stop = Arc::clone(&stop);
     let dropped = tx.drop_counter();
-    let join = std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            let mut run = |pacing: Pacing,
-                           next: &mut dyn FnMut() -> Result<T, SourceError>|
-             -> Result<(), SourceError> {
-                let mut deadline = Instant::now();
-                while !thread_stop.load(Ordering::Relaxed) {
-                    if let Pacing::Interval(interval) = pacing {
-                        let now = Instant::now();
-                        if deadline > now {
-                            std::thread::sleep(deadline - now);
-                        } else if now - deadline > interval * 4 {
-                            // Far behind (suspended, overloaded): resynchronise, do not burst.
-                            deadline = now;
-                        }
-                        deadline += interval;
+    let worker = Worker::spawn(name, move |stop| {
+        let mut run = |pacing: Pacing,
+                       next: &mut dyn FnMut() -> Result<T, SourceError>|
+         -> Result<(), SourceError> {
+            let mut deadline = Instant::now();
+            while !stop.is_raised() {
+                if let Pacing::Interval(interval) = pacing {
+                    let now = Instant::now();
+                    if deadline > now {
+                        std::thread::sleep(deadline - now);
+                    } else if now - deadline > interval * 4 {
+                        // Far behind (suspended, overloaded): resynchronise, do not burst.
+                        deadline = now;
                     }
-                    let item = next()?;
-                    if tx.send(item) == SendOutcome::Disconnected {
-                        break;
-                    }
+                    deadline += interval;
                 }
-                Ok(())
-            };
-            body(&mut run)
-        })
-        .map_err(SourceError::Spawn)?;
+                let item = next()?;
+                if tx.send(item) == SendOutcome::Disconnected {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        body(&mut run)
+    })?;
     Ok((
         CaptureThread {
-            stop,
-            join: Some(join),
+            worker: Some(worker),
             dropped,
         },
         rx,

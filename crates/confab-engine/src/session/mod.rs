@@ -505,3 +505,7 @@ async fn next_signaling(events: &mut Option<mpsc::Receiver<ClientEvent>>) -> Opt
 #[cfg(test)]
 #[path = "session_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "session_relay_tests.rs"]
+mod relay_tests;

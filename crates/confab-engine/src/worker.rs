@@ -1,22 +1,27 @@
-//! [`Worker`]: the one stoppable, named thread handle the device code uses.
+//! [`Worker`]: the one stoppable, named thread handle of the whole engine. Device threads
+//! (watcher, microphone opener, sound check, stream retirement), the sender threads, the capture
+//! threads behind [`CaptureThread`](crate::media::source::CaptureThread), the per-participant
+//! video decoders and the playout thread all run as one.
 //!
 //! Contract:
 //! - [`Worker::spawn`] starts a thread with the given name (names show up in debuggers, `top -H`
-//!   and panic messages, so every device thread has one) and hands its body a [`StopFlag`]. A
+//!   and panic messages, so every engine thread has one) and hands its body a [`StopFlag`]. A
 //!   thread that cannot be started is a [`WorkerError::Spawn`], never a panic.
 //! - The body must look at its [`StopFlag`] regularly ([`StopFlag::sleep`] waits in short steps
-//!   and returns early once the flag is raised) and return soon after it is raised.
+//!   and returns early once the flag is raised) and return soon after it is raised. A body that
+//!   blocks on a channel selects on [`StopFlag::raised`] as well, which disconnects the moment
+//!   the flag is raised, so it wakes at once instead of polling.
 //! - Dropping a [`Worker`] raises the flag and joins the thread. [`Worker::join`] does the same
 //!   and hands back the body's result. [`Worker::detach`] lets go of a thread that may block
 //!   in a platform call forever (closing a dead audio stream, opening a slow device): nobody
 //!   waits for it, and its result goes wherever its body sends it.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::DeviceError;
+use crossbeam_channel::{Receiver, Sender};
 
 /// Longest step [`StopFlag::sleep`] sleeps before looking at the flag again.
 const STOP_POLL: Duration = Duration::from_millis(50);
@@ -40,15 +45,28 @@ pub enum WorkerError {
     },
 }
 
-impl From<WorkerError> for DeviceError {
-    fn from(e: WorkerError) -> Self {
-        Self::Backend(e.to_string())
-    }
+/// Raised when the owner of a [`Worker`] wants its thread to end. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct StopFlag(Arc<FlagInner>);
+
+#[derive(Debug)]
+struct FlagInner {
+    raised: AtomicBool,
+    /// Dropped when the flag is raised, which disconnects `raised_rx`.
+    raised_tx: Mutex<Option<Sender<()>>>,
+    raised_rx: Receiver<()>,
 }
 
-/// Raised when the owner of a [`Worker`] wants its thread to end. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
+impl Default for StopFlag {
+    fn default() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        Self(Arc::new(FlagInner {
+            raised: AtomicBool::new(false),
+            raised_tx: Mutex::new(Some(tx)),
+            raised_rx: rx,
+        }))
+    }
+}
 
 impl StopFlag {
     /// A flag that is not raised.
@@ -59,13 +77,25 @@ impl StopFlag {
 
     /// Raises the flag.
     pub fn raise(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.raised.store(true, Ordering::Relaxed);
+        self.0
+            .raised_tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     /// Whether the flag is raised.
     #[must_use]
     pub fn is_raised(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.raised.load(Ordering::Relaxed)
+    }
+
+    /// A channel that never carries a message and disconnects once the flag is raised: select
+    /// on it next to a work queue to wake the moment the owner asks the thread to stop.
+    #[must_use]
+    pub fn raised(&self) -> &Receiver<()> {
+        &self.0.raised_rx
     }
 
     /// Sleeps for `duration`, in steps of at most 50 ms (or `duration`, when shorter), and
@@ -125,6 +155,12 @@ impl<T: Send + 'static> Worker<T> {
         &self.name
     }
 
+    /// True once the body has returned (or the thread was joined or detached).
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
     /// Asks the thread to stop without waiting for it.
     pub fn stop(&self) {
         self.stop.raise();
@@ -159,7 +195,7 @@ impl<T> Drop for Worker<T> {
         };
         self.stop.raise();
         if thread.join().is_err() {
-            tracing::warn!(thread = %self.name, "a device thread panicked");
+            tracing::warn!(thread = %self.name, "an engine thread panicked");
         }
     }
 }
@@ -208,9 +244,36 @@ mod tests {
         let err = worker.join().unwrap_err();
         assert!(matches!(&err, WorkerError::Panicked { name } if name == "confab-test-panic"));
         assert_eq!(
-            DeviceError::from(err),
-            DeviceError::Backend("thread confab-test-panic panicked".into())
+            crate::devices::DeviceError::from(err),
+            crate::devices::DeviceError::Backend("thread confab-test-panic panicked".into())
         );
+    }
+
+    #[test]
+    fn a_body_blocked_on_a_channel_wakes_when_the_flag_is_raised() {
+        let (_work_tx, work_rx) = crossbeam_channel::unbounded::<u32>();
+        let worker = Worker::spawn("confab-test-select", move |stop| {
+            crossbeam_channel::select! {
+                recv(work_rx) -> _ => "work",
+                recv(stop.raised()) -> _ => "stopped",
+            }
+        })
+        .unwrap();
+        assert!(!worker.is_finished());
+        let started = Instant::now();
+        assert_eq!(worker.join().unwrap(), "stopped");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn is_finished_once_the_body_returns() {
+        let worker = Worker::spawn("confab-test-finished", |_stop| 7).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !worker.is_finished() {
+            assert!(Instant::now() < deadline, "the body never returned");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(worker.join().unwrap(), 7);
     }
 
     #[test]

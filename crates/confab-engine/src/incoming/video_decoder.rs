@@ -1,81 +1,43 @@
-//! Incoming media: per-participant video decoder threads and the audio playout thread.
+//! One participant's video decoder thread (`confab-video-dec-<id>`) and the inlet its link
+//! pushes into.
 //!
-//! Received media does not pass through the session task. Each participant's [`PeerLink`]
-//! gets a [`MediaInlet`] when it is created (`receive_inlet`), and its RTP poll tasks push
-//! straight into it:
+//! Owns: [`DecoderInlet`] (the video half of a participant's `MediaInlet`), the bounded
+//! drop-oldest decode queue behind it, [`VideoDecoderThread`] (the thread, a
+//! [`Worker`]) and the [`DecodeCounters`] the stats read.
 //!
-//! ```text
-//! link's video poll task --ReceivedFrame--> DecoderInlet --[drop-oldest, 30]--> confab-video-dec-<id>
-//! link's audio poll task --ArrivedPacket--> mixer inlet  --[drop-oldest, 100]--> jitter buffer
-//!                                                           (moved by the playout thread's pull)
-//! ```
-//!
-//! Video: every access unit goes into that participant's decoder queue, a bounded
-//! [`drop_oldest`] channel: when the decoder is behind, the oldest queued unit is evicted
-//! (counted as *dropped, decoder behind*) and a keyframe is asked for at once. Units carry a
-//! running index, so the decoder sees the hole an eviction leaves and skips to the next keyframe
-//! instead of decoding units whose references are gone. Dropping the oldest (rather than
-//! refusing the newest) means the decoder gets back to the live picture as soon as the keyframe
-//! arrives, instead of first decoding a queue of stale ones. Decoded pictures go to the UI over
-//! a drop-oldest channel and the repaint callback wakes it. The thread decodes only what can
-//! decode: before the first keyframe, and after lost packets, a decode error or a queue
-//! overflow, it skips units until the next IDR and asks the session for a PLI (the session
-//! rate-limits them), so a missing reference is never fed to openh264 and never shown as a
-//! corrupt picture.
-//!
-//! Why a picture did not reach the screen is counted separately (`DecodeCounters`, exposed in
-//! [`super::api::ParticipantStats`]), because the remedies differ:
-//! - **decode errors**: openh264 rejected a unit that should have decoded (corrupt or
-//!   undecodable data: a sender or network problem);
-//! - **skipped awaiting a keyframe**: units whose references were missing (stream joined
-//!   mid-GOP, loss, or one of the drops below);
-//! - **dropped, decoder behind**: evicted from the full decode queue (our CPU, not the
-//!   network);
-//! - **dropped, consumer slow**: decoded pictures the app did not take in time (the UI thread or
-//!   `confab join` loop, not the decoder).
-//!
-//! Audio: the poll task stamps each Opus packet with its arrival time as it leaves the link
-//! and sends it into the participant's inlet queue in the shared mixer
-//! ([`AudioMixer::add_participant_with_inlet`]) without taking the mixer lock. The playout
-//! thread, which pulls 20 ms from the mixer on a steady clock, first moves the queued packets
-//! into their jitter buffers. The jitter buffer cannot play a packet before the next pull in
-//! any case, so this costs no latency, and the poll task never waits while the playout thread
-//! holds the lock to decode and mix. The mix goes to the audio sink (and the probe). The inlet
-//! holds as many packets as a jitter buffer, so it drops only if playout stalls for seconds;
-//! those drops are counted ([`AudioMixer::inlet_dropped`]).
-//!
-//! Contract: once a participant's `VideoDecoderThread` is dropped (participant left), no frame
-//! of that participant is delivered any more, even if its link still pushes into the inlet
-//! (pushes then find the queue disconnected and are discarded).
+//! Contract:
+//! - The link's video poll task pushes every access unit into the [`DecoderInlet`]; when the
+//!   decoder is behind, the oldest queued unit is evicted, counted as *dropped, decoder behind*,
+//!   and a keyframe is asked for at once. Units carry a running index, so the thread sees the
+//!   hole an eviction leaves.
+//! - The thread feeds openh264 only what can decode: before the first keyframe and after lost
+//!   packets, a decode error or an eviction it skips units until the next IDR (counted) and asks
+//!   for a PLI for each (the session rate-limits). Decoded pictures go to the app's drop-oldest
+//!   queue (evictions counted as *dropped, consumer slow*) and the repaint callback wakes it.
+//! - Dropping a [`VideoDecoderThread`] stops the thread after the unit in hand and joins it
+//!   before returning: the session relies on that, so no frame of a participant who left is
+//!   delivered after `ParticipantLeft`. The queue's receiver goes with the thread, so later
+//!   pushes from a link that is still closing are discarded.
+//! - A thread that cannot be started is an [`EngineError::Media`], never a panic.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use signaling_client::ParticipantId;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::EngineError;
-use super::api::{AudioOutput, MediaProbe, Repaint, VideoFrameEvent};
-use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus, open_sink};
-use super::media::CaptureTime;
-use super::media::drop_oldest::{self, DropOldestReceiver, DropOldestSender, SendOutcome};
-use super::media::h264::{AccessUnitKind, H264Decoder, access_unit_kind};
-use super::media::jitter_buffer::FrameKind;
-use super::media::mixer::AudioMixer;
-use super::media::opus_codec::OpusDecoder;
-use super::media::{AudioSink, NullSink};
-#[cfg(doc)]
-use super::peer::PeerLink;
-use super::peer::{Discard, MediaInlet, ReceivedFrame, VideoInlet};
+use crate::EngineError;
+use crate::api::{Repaint, VideoFrameEvent};
+use crate::media::CaptureTime;
+use crate::media::drop_oldest::{self, DropOldestReceiver, DropOldestSender, SendOutcome};
+use crate::media::h264::{AccessUnitKind, H264Decoder, access_unit_kind};
+use crate::peer::{ReceivedFrame, VideoInlet};
+use crate::worker::Worker;
 
 /// Access units waiting for one decoder before the oldest is dropped.
 const DECODE_QUEUE: usize = 30;
-
-/// The mixer shared by the session (push) and the playout thread (pull).
-pub(crate) type SharedMixer = Arc<Mutex<AudioMixer<ParticipantId, OpusDecoder>>>;
 
 /// Counters a decoder thread keeps for the stats (see the module docs for what each means).
 #[derive(Debug, Default)]
@@ -103,8 +65,9 @@ struct Unit {
     index: u64,
 }
 
-/// The video half of a participant's [`MediaInlet`]: queues access units for its decoder
-/// thread (drop-oldest, see the module docs). Cheap to clone; every clone feeds the same queue.
+/// The video half of a participant's [`MediaInlet`](crate::peer::MediaInlet): queues access
+/// units for its decoder thread (drop-oldest, see the module docs). Cheap to clone; every clone
+/// feeds the same queue.
 #[derive(Clone)]
 pub(crate) struct DecoderInlet {
     queue: DropOldestSender<Unit>,
@@ -145,24 +108,13 @@ impl VideoInlet for DecoderInlet {
     }
 }
 
-/// The inlet for a new participant's link: video to `decoder`, audio to the mixer through
-/// `audio` (from [`AudioMixer::add_participant_with_inlet`]), or discarded without one.
-pub(crate) fn receive_inlet(
-    decoder: &VideoDecoderThread,
-    audio: Option<DropOldestSender<super::media::mixer::ArrivedPacket>>,
-) -> MediaInlet {
-    match audio {
-        Some(audio) => MediaInlet::new(decoder.inlet(), audio),
-        None => MediaInlet::new(decoder.inlet(), Discard),
-    }
-}
-
 /// One participant's decoder thread.
 pub(crate) struct VideoDecoderThread {
     inlet: DecoderInlet,
-    /// Dropping it ends the thread, whoever still holds an inlet.
-    stop: Option<crossbeam_channel::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Dropping it raises its stop flag, which ends the thread after the unit in hand whoever
+    /// still holds an inlet, and joins the thread. The queue's receiver goes with the thread, so
+    /// later pushes from a link that is still closing are discarded.
+    _thread: Worker,
     pub(crate) counters: Arc<DecodeCounters>,
 }
 
@@ -247,7 +199,6 @@ impl VideoDecoderThread {
         let decoder = H264Decoder::new().map_err(|e| EngineError::Media(e.to_string()))?;
         let (tx, rx): (DropOldestSender<Unit>, DropOldestReceiver<Unit>) =
             drop_oldest::channel(DECODE_QUEUE);
-        let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let counters = Arc::new(DecodeCounters::default());
         let mut state = DecodeLoop {
             decoder,
@@ -259,21 +210,19 @@ impl VideoDecoderThread {
             awaiting_keyframe: true,
             expected_index: 0,
         };
-        let thread = std::thread::Builder::new()
-            .name(format!("confab-video-dec-{id}"))
-            .spawn(move || {
-                loop {
-                    crossbeam_channel::select! {
-                        recv(rx) -> unit => match unit {
-                            Ok(unit) => state.handle(&unit),
-                            Err(_) => break,
-                        },
-                        // Only ever disconnects: the owner dropped the thread.
-                        recv(stop_rx) -> _ => break,
-                    }
+        let thread = Worker::spawn(&format!("confab-video-dec-{id}"), move |stop| {
+            loop {
+                crossbeam_channel::select! {
+                    recv(rx) -> unit => match unit {
+                        Ok(unit) => state.handle(&unit),
+                        Err(_) => break,
+                    },
+                    // Only ever disconnects: the owner dropped the thread.
+                    recv(stop.raised()) -> _ => break,
                 }
-            })
-            .map_err(|e| EngineError::Media(format!("cannot start a decoder thread: {e}")))?;
+            }
+        })
+        .map_err(|e| EngineError::Media(e.to_string()))?;
         Ok(Self {
             inlet: DecoderInlet {
                 queue: tx,
@@ -282,8 +231,7 @@ impl VideoDecoderThread {
                 keyframe_needed,
                 id,
             },
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _thread: thread,
             counters,
         })
     }
@@ -300,118 +248,6 @@ impl VideoDecoderThread {
     }
 }
 
-impl Drop for VideoDecoderThread {
-    fn drop(&mut self) {
-        // Ends the thread after the unit in hand; the queue's receiver goes with it, so later
-        // pushes from a link that is still closing are discarded.
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// What the playout thread takes besides the mixer.
-pub(crate) struct PlayoutControls {
-    /// Switch to another output (opened on the playout thread; no renegotiation).
-    pub(crate) switch: crossbeam_channel::Receiver<AudioOutput>,
-    /// Where device notices (speaker lost, switched, absent) go.
-    pub(crate) status: DeviceStatus,
-    /// Every played 20 ms also goes here: the echo canceller's far-end reference.
-    pub(crate) render: Option<RenderTap>,
-}
-
-/// Receives what is played, with the sink's output delay (the echo canceller's reference).
-pub(crate) type RenderTap = Arc<dyn Fn(&[f32], Duration) + Send + Sync>;
-
-/// The playout thread: pulls the mixer every 20 ms.
-pub(crate) struct PlayoutThread {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl PlayoutThread {
-    pub(crate) fn spawn(
-        mixer: SharedMixer,
-        mut sink: Box<dyn AudioSink>,
-        probe: Option<Arc<dyn MediaProbe>>,
-        controls: PlayoutControls,
-    ) -> Result<Self, EngineError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("confab-playout".into())
-            .spawn(move || {
-                let period = Duration::from_millis(20);
-                let mut next = Instant::now() + period;
-                while !stop2.load(Ordering::Relaxed) {
-                    if let Ok(output) = controls.switch.try_recv() {
-                        sink = switch_sink(&output, &controls.status);
-                    }
-                    let now = Instant::now();
-                    if next > now {
-                        std::thread::sleep(next - now);
-                    }
-                    next += period;
-                    // After a stall (suspend, debugger) do not try to catch up frame by frame.
-                    if Instant::now() > next + period * 5 {
-                        next = Instant::now() + period;
-                    }
-                    let at = CaptureTime::now();
-                    let mixed = match mixer.lock() {
-                        Ok(mut m) => m.pull(at),
-                        Err(_) => return,
-                    };
-                    let decoded = mixed
-                        .kinds
-                        .iter()
-                        .any(|(_, k)| !matches!(k, FrameKind::Silence));
-                    sink.play(&mixed.samples);
-                    if let Some(render) = &controls.render {
-                        render(&mixed.samples, sink.output_delay());
-                    }
-                    if let Some(p) = &probe {
-                        p.audio_played(&mixed.samples, at, decoded);
-                    }
-                }
-            })
-            .map_err(|e| EngineError::Media(format!("cannot start the playout thread: {e}")))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for PlayoutThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Opens `output`; on failure tells the user and plays nowhere (the call goes on).
-fn switch_sink(output: &AudioOutput, status: &DeviceStatus) -> Box<dyn AudioSink> {
-    match open_sink(output, Arc::clone(status)) {
-        Ok(sink) => sink,
-        Err(e) => {
-            let device = match output {
-                AudioOutput::Speaker(id) => id.clone(),
-                AudioOutput::None => String::new(),
-            };
-            status(DeviceNotice {
-                kind: DeviceKind::Speaker,
-                state: DeviceState::Absent,
-                device,
-                message: format!("{e} You will not hear the others."),
-            });
-            Box::new(NullSink)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The decoder thread's bookkeeping, driven with real H.264 from openh264: what counts as a
@@ -425,6 +261,7 @@ mod tests {
     )]
 
     use std::sync::Condvar;
+    use std::time::Duration;
 
     use super::*;
     use crate::media::drop_oldest::{self, DropOldestReceiver};
