@@ -15,6 +15,7 @@ use signaling_client::{
 };
 
 use super::*;
+use crate::testing::signal_kind;
 
 pub(super) fn id(s: &str) -> ParticipantId {
     ParticipantId(s.into())
@@ -70,21 +71,10 @@ pub(super) fn signals(actions: &[Action]) -> Vec<(String, &'static str)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Signal { to, signal } => Some((to.to_string(), kind(signal))),
+            Action::Signal { to, signal } => Some((to.to_string(), signal_kind(signal))),
             _ => None,
         })
         .collect()
-}
-
-pub(super) fn kind(s: &Signal) -> &'static str {
-    match s {
-        Signal::Offer { .. } => "offer",
-        Signal::Answer { .. } => "answer",
-        Signal::IceRestart { .. } => "ice_restart",
-        Signal::Candidate { .. } => "candidate",
-        Signal::EndOfCandidates => "end_of_candidates",
-        Signal::Hangup { .. } => "hangup",
-    }
 }
 
 /// A core in a room with `others`: our offers answered, each connected with its chat channel

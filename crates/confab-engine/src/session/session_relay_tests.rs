@@ -18,14 +18,12 @@ use tokio::sync::mpsc;
 use super::super::api::{EngineEvent, LinkState};
 use super::super::media::synthetic_video::read_marker;
 use super::SignalSender;
-use super::tests::{
-    Bus, Harness, config, forward_route, participant, start, wait_for, wait_until, welcome,
-};
-use crate::testing::{ImpairmentRelay, strip_candidates};
+use super::tests::{Harness, config, participant, start, wait_for, wait_until, welcome};
+use crate::testing::{ImpairmentRelay, SignalBus, forward_route, strip_candidates};
 
 /// Signals for sessions whose media crosses an [`ImpairmentRelay`] go through this sender:
 /// candidates are rewritten to the relay's mirrors (and SDPs carry none), in order, per sender,
-/// then delivered on the [`Bus`].
+/// then delivered on the [`SignalBus`].
 struct RelaySender(mpsc::UnboundedSender<(ParticipantId, Signal)>);
 
 impl SignalSender for RelaySender {
@@ -61,7 +59,7 @@ fn through_relay(relay: &Arc<ImpairmentRelay>, signal: Signal) -> Signal {
     }
 }
 
-fn relay_sender(me: &str, bus: Arc<Bus>, relay: Arc<ImpairmentRelay>) -> Arc<RelaySender> {
+fn relay_sender(me: &str, bus: Arc<SignalBus>, relay: Arc<ImpairmentRelay>) -> Arc<RelaySender> {
     let me = ParticipantId::from(me);
     let (tx, mut rx) = mpsc::unbounded_channel::<(ParticipantId, Signal)>();
     tokio::spawn(async move {
@@ -83,23 +81,20 @@ fn relay_sender(me: &str, bus: Arc<Bus>, relay: Arc<ImpairmentRelay>) -> Arc<Rel
 
 /// Alice ("aaaa", polite) and Bob ("bbbb", impolite, the newcomer who offers), with media on,
 /// connected through `relay`.
-async fn relayed_call(relay: &Arc<ImpairmentRelay>) -> (Harness, Harness, Arc<Bus>) {
-    let bus = Arc::new(Bus::default());
+async fn relayed_call(relay: &Arc<ImpairmentRelay>) -> (Harness, Harness, Arc<SignalBus>) {
+    let bus = Arc::new(SignalBus::default());
     let a = start(
         config("alice", true),
         welcome("aaaa", &[]),
         relay_sender("aaaa", bus.clone(), relay.clone()),
     )
     .await;
-    bus.routes
-        .lock()
-        .unwrap()
-        .insert("aaaa".into(), a.signaling.clone());
+    bus.connect("aaaa", a.signaling.clone());
     a.signaling
         .send(ClientEvent::ParticipantJoined(participant("bbbb")))
         .await
         .unwrap();
-    let b_queue = bus.reserve_route("bbbb");
+    let b_queue = bus.reserve("bbbb");
     let b = start(
         config("bob", true),
         welcome("bbbb", &["aaaa"]),

@@ -6,8 +6,9 @@
 //! (an engine event, a signal seen by the recorder or the bus, or the session having handled a
 //! later signaling event, [`signaling_handled`]) and fails with a message after a timeout. (The
 //! one fixed pause left, before the chat after the glare, works around a webrtc-rs loss, not a
-//! wait for the session.) The tests whose media crosses an impairment relay are in `session_relay_tests.rs`,
-//! which shares this file's harness.
+//! wait for the session.) The fakes are [`crate::testing::SignalRecorder`] and
+//! [`crate::testing::SignalBus`]. The tests whose media crosses an impairment relay are in
+//! `session_relay_tests.rs`, which shares this file's harness.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +16,6 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,140 +31,7 @@ use super::super::media::jitter_buffer::JitterBufferConfig;
 use super::super::media::mixer::AudioMixer;
 use super::super::outgoing::Outgoing;
 use super::{Session, SignalSender};
-
-/// Keeps every signal the session sends.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<(ParticipantId, Signal)>>);
-
-impl SignalSender for Recorder {
-    fn send(&self, to: &ParticipantId, signal: Signal) {
-        self.0.lock().unwrap().push((to.clone(), signal));
-    }
-}
-
-impl Recorder {
-    fn offers_to(&self) -> Vec<ParticipantId> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| matches!(s, Signal::Offer { .. }))
-            .map(|(to, _)| to.clone())
-            .collect()
-    }
-
-    fn hangups(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, s)| matches!(s, Signal::Hangup { .. }))
-            .count()
-    }
-}
-
-/// Delivers signals between sessions in this process, as the server would, and logs
-/// `(from, signal kind)` for each.
-#[derive(Default)]
-pub(super) struct Bus {
-    pub(super) routes: Mutex<HashMap<ParticipantId, mpsc::Sender<ClientEvent>>>,
-    log: Mutex<Vec<(String, &'static str)>>,
-    /// While `Some`, signals are held here instead of delivered (to make offers cross).
-    held: Mutex<Option<Vec<(ParticipantId, ClientEvent)>>>,
-}
-
-impl Bus {
-    fn hold(&self) {
-        *self.held.lock().unwrap() = Some(Vec::new());
-    }
-
-    fn release(&self) {
-        let held = self.held.lock().unwrap().take().unwrap_or_default();
-        for (to, ev) in held {
-            self.deliver(&to, ev);
-        }
-    }
-
-    pub(super) fn route(&self, to: &ParticipantId) -> Option<mpsc::Sender<ClientEvent>> {
-        self.routes.lock().unwrap().get(to).cloned()
-    }
-
-    fn deliver(&self, to: &ParticipantId, ev: ClientEvent) {
-        if let Some(tx) = self.route(to) {
-            let _ = tx.try_send(ev);
-        }
-    }
-
-    pub(super) fn record(&self, from: &ParticipantId, signal: &Signal) {
-        self.log
-            .lock()
-            .unwrap()
-            .push((from.to_string(), signal_kind(signal)));
-    }
-
-    /// Routes `id`'s signals into a queue before its session exists (it is signalled while it
-    /// starts); [`forward_route`] connects the queue once the session runs.
-    pub(super) fn reserve_route(&self, id: &str) -> mpsc::Receiver<ClientEvent> {
-        let (tx, rx) = mpsc::channel(256);
-        self.routes.lock().unwrap().insert(id.into(), tx);
-        rx
-    }
-
-    pub(super) fn count(&self, from: &str, kind: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(f, k)| f == from && *k == kind)
-            .count()
-    }
-}
-
-/// Forwards a reserved route's queue into a started session.
-pub(super) fn forward_route(
-    mut queue: mpsc::Receiver<ClientEvent>,
-    session: mpsc::Sender<ClientEvent>,
-) {
-    tokio::spawn(async move {
-        while let Some(ev) = queue.recv().await {
-            if session.send(ev).await.is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// The name a signal is logged under.
-fn signal_kind(signal: &Signal) -> &'static str {
-    match signal {
-        Signal::Offer { .. } => "offer",
-        Signal::Answer { .. } => "answer",
-        Signal::IceRestart { .. } => "ice_restart",
-        Signal::Candidate { .. } => "candidate",
-        Signal::EndOfCandidates => "end_of_candidates",
-        Signal::Hangup { .. } => "hangup",
-    }
-}
-
-struct BusSender {
-    me: ParticipantId,
-    bus: Arc<Bus>,
-}
-
-impl SignalSender for BusSender {
-    fn send(&self, to: &ParticipantId, signal: Signal) {
-        self.bus.record(&self.me, &signal);
-        let ev = ClientEvent::Signal {
-            from: self.me.clone(),
-            signal,
-        };
-        if let Some(held) = self.bus.held.lock().unwrap().as_mut() {
-            held.push((to.clone(), ev));
-            return;
-        }
-        self.bus.deliver(to, ev);
-    }
-}
+use crate::testing::{SignalBus, SignalRecorder, forward_route};
 
 pub(super) struct Harness {
     pub(super) commands: mpsc::UnboundedSender<EngineCommand>,
@@ -294,7 +161,7 @@ async fn harness_signaling_handled(h: &Harness, bystander: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn newcomer_offers_to_everyone_already_in_the_room() {
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(SignalRecorder::default());
     let h = start(
         config("me", false),
         welcome("m0", &["p1", "p2"]),
@@ -319,7 +186,7 @@ async fn newcomer_offers_to_everyone_already_in_the_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_participant_waits_for_the_newcomers_offer() {
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(SignalRecorder::default());
     let h = start(config("me", false), welcome("m0", &[]), rec.clone()).await;
     h.signaling
         .send(ClientEvent::ParticipantJoined(participant("p9")))
@@ -336,7 +203,7 @@ async fn existing_participant_waits_for_the_newcomers_offer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signaling_drop_and_resume_keep_the_peer_connections() {
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(SignalRecorder::default());
     let h = start(config("me", false), welcome("m0", &["p1"]), rec.clone()).await;
     wait_for(&h.events, "link to p1", |e| {
         matches!(e, EngineEvent::Link { .. })
@@ -374,7 +241,7 @@ async fn signaling_drop_and_resume_keep_the_peer_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_restart_reconnect_offers_only_to_unknown_participants() {
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(SignalRecorder::default());
     let h = start(config("me", false), welcome("m0", &["p1"]), rec.clone()).await;
     wait_for(&h.events, "link to p1", |e| {
         matches!(e, EngineEvent::Link { .. })
@@ -401,7 +268,7 @@ async fn server_restart_reconnect_offers_only_to_unknown_participants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leave_and_hangup_remove_participants() {
-    let rec = Arc::new(Recorder::default());
+    let rec = Arc::new(SignalRecorder::default());
     let h = start(
         config("me", false),
         welcome("m0", &["p1", "p2"]),
@@ -447,22 +314,13 @@ async fn leave_and_hangup_remove_participants() {
 /// both connected again, chat still crosses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crossing_offers_are_settled_by_perfect_negotiation() {
-    let bus = Arc::new(Bus::default());
-    let a_sender = Arc::new(BusSender {
-        me: "aaaa".into(),
-        bus: bus.clone(),
-    });
-    let b_sender = Arc::new(BusSender {
-        me: "bbbb".into(),
-        bus: bus.clone(),
-    });
+    let bus = Arc::new(SignalBus::default());
+    let a_sender = bus.sender("aaaa");
+    let b_sender = bus.sender("bbbb");
     let a = start(config("alice", false), welcome("aaaa", &[]), a_sender).await;
-    bus.routes
-        .lock()
-        .unwrap()
-        .insert("aaaa".into(), a.signaling.clone());
+    bus.connect("aaaa", a.signaling.clone());
     // Register b's route before it starts offering.
-    let b_queue = bus.reserve_route("bbbb");
+    let b_queue = bus.reserve("bbbb");
     let b = start(config("bob", false), welcome("bbbb", &["aaaa"]), b_sender).await;
     forward_route(b_queue, b.signaling.clone());
     a.signaling

@@ -6,6 +6,9 @@
 //! - [`ImpairmentRelay`]: a user-space UDP relay that drops, delays or black-holes a call's
 //!   packets (this kernel has no `tc netem`).
 //! - [`fixtures`]: Y4M and WAV files for file-fed media.
+//! - [`SignalRecorder`] and [`SignalBus`]: signaling without a server, for driving sessions
+//!   in-process (record what one sends; deliver between several, holding signals to make offers
+//!   cross).
 //! - [`PlayoutCounter`]: a probe to wait for an engine to have played some decoded audio.
 //! - [`small_engine_config`] and [`start_engine`]: a quick engine for tests.
 //! - [`wait_until`] and [`wait_all_until`]: [`crate::observer`] waits that fail the test, with
@@ -18,12 +21,14 @@ mod fake_cameras;
 pub mod fixtures;
 mod impairment_relay;
 mod playout_counter;
+mod signaling_bus;
 
 use std::sync::Arc;
 
 pub use fake_cameras::{FakeCameras, FakeCounts};
 pub use impairment_relay::{ImpairmentRelay, strip_candidates};
 pub use playout_counter::PlayoutCounter;
+pub use signaling_bus::{BusSender, SignalBus, SignalRecorder, forward_route, signal_kind};
 
 /// One webrtc-rs peer connection, driven without a session (`tests/engine_peer.rs`).
 pub mod peer {
