@@ -33,10 +33,10 @@ pub(crate) fn problem(problem: &Problem) -> String {
         Problem::AlreadyInCall => "You are already in a call; hang up first.".into(),
         Problem::NotInCall => "You are not in a call.".into(),
         Problem::JoinFailed(reason) | Problem::SignalingClosed(reason) => end_reason(reason),
-        Problem::SourceFailed { kind, detail } => format!("{} failed: {detail}", device(*kind)),
+        Problem::SourceFailed { kind, detail } => format!("{} failed: {detail}", kind.noun()),
         Problem::SourceStopped { kind, detail } => format!(
             "{} stopped ({detail}). Others will not {} you.",
-            device(*kind),
+            kind.noun(),
             if *kind == DeviceKind::Camera {
                 "see"
             } else {
@@ -49,14 +49,6 @@ pub(crate) fn problem(problem: &Problem) -> String {
         Problem::ChatNotDelivered { to } => {
             format!("Your message did not reach {}.", to.join(", "))
         }
-    }
-}
-
-fn device(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Camera => "Camera",
-        DeviceKind::Microphone => "Microphone",
-        DeviceKind::Speaker => "Speaker",
     }
 }
 

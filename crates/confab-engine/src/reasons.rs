@@ -185,9 +185,9 @@ impl fmt::Display for Problem {
             Self::NotInCall => f.write_str("not in a call"),
             Self::JoinFailed(reason) => write!(f, "cannot join: {reason}"),
             Self::SignalingClosed(reason) => write!(f, "signaling closed: {reason}"),
-            Self::SourceFailed { kind, detail } => write!(f, "{}: {detail}", kind_name(*kind)),
+            Self::SourceFailed { kind, detail } => write!(f, "{}: {detail}", kind.noun()),
             Self::SourceStopped { kind, detail } => {
-                write!(f, "{} stopped: {detail}", kind_name(*kind))
+                write!(f, "{} stopped: {detail}", kind.noun())
             }
             Self::PeerSetup { name, detail } => {
                 write!(f, "cannot set up the connection to {name}: {detail}")
@@ -196,14 +196,6 @@ impl fmt::Display for Problem {
                 write!(f, "chat message not delivered to {}", to.join(", "))
             }
         }
-    }
-}
-
-fn kind_name(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Camera => "camera",
-        DeviceKind::Microphone => "microphone",
-        DeviceKind::Speaker => "speaker",
     }
 }
 

@@ -214,7 +214,7 @@ pub(crate) fn display_name(device: &cpal::Device) -> String {
 /// [`DeviceError::NotFound`] if there is no such device (or no default one).
 pub(crate) fn find(kind: DeviceKind, id: Option<&str>) -> Result<cpal::Device, DeviceError> {
     let host = host();
-    let what = noun(kind);
+    let what = kind.noun();
     match id.filter(|id| *id != DEFAULT_DEVICE) {
         None => {
             let device = if kind == DeviceKind::Microphone {
@@ -259,7 +259,7 @@ fn own_connection(kind: DeviceKind, device: cpal::Device) -> Result<cpal::Device
         let own =
             cpal::host_from_id(cpal::HostId::PulseAudio).map_err(|e| map_error(kind, &name, &e))?;
         return own.device_by_id(&id).ok_or_else(|| {
-            DeviceError::NotFound(format!("{} \"{name}\" is not connected.", noun(kind)))
+            DeviceError::NotFound(format!("{} \"{name}\" is not connected.", kind.noun()))
         });
     }
     let _ = kind;
@@ -294,7 +294,7 @@ pub(crate) fn open_stream<T>(
     let config = choose_config(&ranges, default, input).ok_or_else(|| {
         DeviceError::Unsupported(format!(
             "{} \"{name}\" offers no usable format.",
-            noun(kind)
+            kind.noun()
         ))
     })?;
     let stream_config = StreamConfig {
@@ -314,7 +314,7 @@ pub(crate) fn open_stream<T>(
         build(&device, &name, &fallback, format)
     })?;
     tracing::info!(
-        kind = noun(kind),
+        kind = kind.noun(),
         device = %name,
         rate = stream_config.sample_rate,
         channels = stream_config.channels,
@@ -324,18 +324,9 @@ pub(crate) fn open_stream<T>(
     Ok(stream)
 }
 
-/// "Microphone" / "Speaker" / "Camera".
-pub(crate) fn noun(kind: DeviceKind) -> &'static str {
-    match kind {
-        DeviceKind::Camera => "Camera",
-        DeviceKind::Microphone => "Microphone",
-        DeviceKind::Speaker => "Speaker",
-    }
-}
-
 /// Turns a cpal error into a sentence for the user.
 pub(crate) fn map_error(kind: DeviceKind, name: &str, err: &cpal::Error) -> DeviceError {
-    let what = noun(kind);
+    let what = kind.noun();
     match err.kind() {
         ErrorKind::DeviceNotAvailable => {
             DeviceError::Unavailable(format!("{what} \"{name}\" is not available ({err})."))

@@ -23,7 +23,6 @@
 
 use std::time::{Duration, Instant};
 
-use super::audio::noun;
 use super::{DeviceError, DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 
 /// How often a lost microphone or speaker (or the requested one, while on the default) is
@@ -254,7 +253,7 @@ pub fn open_requested_or_default<T>(
     {
         return Some((live, true));
     }
-    tracing::debug!(error = %first, kind = noun(kind), "no device yet");
+    tracing::debug!(error = %first, kind = kind.noun(), "no device yet");
     None
 }
 
@@ -262,7 +261,7 @@ pub fn open_requested_or_default<T>(
 /// took over (`true`). Camera notices end without a full stop, like its other notices.
 #[must_use]
 pub fn reopened_notice(kind: DeviceKind, name: &str, fell_back: bool) -> DeviceNotice {
-    let what = noun(kind);
+    let what = kind.noun();
     let (state, message) = match (fell_back, kind) {
         (true, _) => (
             DeviceState::FellBack,

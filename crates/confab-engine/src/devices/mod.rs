@@ -114,6 +114,17 @@ pub enum DeviceKind {
     Speaker,
 }
 
+impl DeviceKind {
+    /// "Camera" / "Microphone" / "Speaker", for sentences.
+    pub const fn noun(self) -> &'static str {
+        match self {
+            Self::Camera => "Camera",
+            Self::Microphone => "Microphone",
+            Self::Speaker => "Speaker",
+        }
+    }
+}
+
 /// What happened to a running device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
