@@ -70,8 +70,14 @@ pub(crate) enum Action {
     AddCandidate {
         /// From whom.
         id: ParticipantId,
-        /// The candidate signal as received.
-        candidate: Signal,
+        /// `candidate:...` attribute line.
+        candidate: String,
+        /// The media section it belongs to.
+        sdp_mid: Option<String>,
+        /// That section's index.
+        sdp_mline_index: Option<u16>,
+        /// The ICE generation (ufrag) it belongs to.
+        username_fragment: Option<String>,
         /// Do not log a refusal.
         quiet: bool,
     },

@@ -261,13 +261,21 @@ impl CallCore {
                 }
                 vec![Action::ApplyAnswer { id: from, sdp }]
             }
-            candidate @ Signal::Candidate { .. } => {
+            Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                username_fragment,
+            } => {
                 let Some(peer) = self.peers.get(&from) else {
                     return Vec::new();
                 };
                 vec![Action::AddCandidate {
                     id: from,
                     candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                    username_fragment,
                     quiet: peer.negotiation.ignoring_offer(),
                 }]
             }

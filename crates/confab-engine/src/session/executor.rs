@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 
-use signaling_client::Signal;
 use tracing::{debug, warn};
 
 use super::Session;
@@ -73,13 +72,10 @@ impl Session {
             }
             Action::AddCandidate {
                 id,
-                candidate:
-                    Signal::Candidate {
-                        candidate,
-                        sdp_mid,
-                        sdp_mline_index,
-                        username_fragment,
-                    },
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                username_fragment,
                 quiet,
             } => {
                 if let Some(link) = self.link(&id)
@@ -96,7 +92,6 @@ impl Session {
                     debug!(%id, error = %e, "remote candidate refused");
                 }
             }
-            Action::AddCandidate { .. } => {}
             Action::ClosePeer { id } => self.close_peer(&id).await,
             Action::StartSending { id } => {
                 if let Some(link) = self.link(&id) {
