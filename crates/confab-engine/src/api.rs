@@ -394,4 +394,18 @@ pub struct ParticipantStats {
     pub encode_ms_per_frame: f64,
     /// Mean decode time per picture from it so far.
     pub decode_ms_per_frame: f64,
+    /// RTP packets it retransmitted to us after our NACKs (RTX packets, or repeats on the
+    /// original SSRC), cumulative.
+    pub retransmitted_packets_received: u64,
+    /// RTP packets we retransmitted to it after its NACKs, cumulative.
+    pub retransmitted_packets_sent: u64,
+    /// Lost packets from it rebuilt from forward error correction (Opus in-band FEC, video FEC),
+    /// cumulative.
+    pub fec_recovered_packets: u64,
+    /// Milliseconds of its audio that playout had to conceal (packet loss concealment, because
+    /// the packet was lost or late), cumulative.
+    pub audio_concealed_ms: f64,
+    /// Milliseconds of its audio played out (decoded or concealed), cumulative; with
+    /// `audio_concealed_ms` it gives the concealed share.
+    pub audio_played_ms: f64,
 }
