@@ -92,9 +92,15 @@ impl CallWindow {
         out
     }
 
-    /// The slowest recovery over the outages, `None` without outages.
+    /// The slowest recovery over the outages that ended within the call, `None` without any.
     fn recovery(&self, video: &VideoAnalyzer, receiver: &BeepProbe) -> Option<Recovery> {
-        if self.paths_back.is_empty() {
+        let backs: Vec<CaptureTime> = self
+            .paths_back
+            .iter()
+            .copied()
+            .filter(|b| *b < self.to)
+            .collect();
+        if backs.is_empty() {
             return None;
         }
         let mut worst = Recovery {
@@ -104,7 +110,7 @@ impl CallWindow {
         let since = |back: CaptureTime, t: Option<CaptureTime>| {
             t.map(|t| t.saturating_since(back).as_secs_f64() * 1000.0)
         };
-        for back in &self.paths_back {
+        for back in &backs {
             let v = since(*back, video.first_decoded_after(*back));
             let a = since(*back, receiver.first_played_after(*back));
             worst.video = worst.video.zip(v).map(|(w, v)| w.max(v));

@@ -47,7 +47,10 @@ fn each_gap_over_three_intervals_counts_whole_and_clipped_to_the_window() {
     assert_eq!(v.frozen_ms(at_ms(356), at_ms(589), INTERVAL), 200.0);
     // A gap still open at the end of the window counts up to the end (and the 250 ms gap the
     // window starts in counts from the window's start).
-    assert_eq!(v.frozen_ms(at_ms(1000), at_ms(2083), INTERVAL), 50.0 + 1000.0);
+    assert_eq!(
+        v.frozen_ms(at_ms(1000), at_ms(2083), INTERVAL),
+        50.0 + 1000.0
+    );
     // Before the first picture is setup, not a freeze.
     let late = fed(&[500, 533, 566]);
     assert_eq!(late.frozen_ms(at_ms(0), at_ms(566), INTERVAL), 0.0);
