@@ -226,7 +226,7 @@ pub(super) async fn local_rtcp_loop(
     }
 }
 
-/// Reports the chat channel's opening and its text messages.
+/// Reports the chat channel's opening, its text messages and its closing (once).
 pub(super) async fn chat_loop(shared: Arc<Shared>, channel: Arc<dyn DataChannel>) {
     while let Some(event) = channel.poll().await {
         match event {
@@ -244,10 +244,14 @@ pub(super) async fn chat_loop(shared: Arc<Shared>, channel: Arc<dyn DataChannel>
                 debug!(bytes = message.data.len(), "ignoring binary chat message");
             }
             DataChannelEvent::OnClosing | DataChannelEvent::OnClose => {
-                shared.chat_open.store(false, Ordering::Release);
+                if shared.chat_open.swap(false, Ordering::AcqRel) {
+                    shared.emit(PeerEvent::ChatClosed);
+                }
             }
             other => trace!(?other, "chat channel event"),
         }
     }
-    shared.chat_open.store(false, Ordering::Release);
+    if shared.chat_open.swap(false, Ordering::AcqRel) {
+        shared.emit(PeerEvent::ChatClosed);
+    }
 }
