@@ -351,6 +351,9 @@ function callUi() {
       p.media = media;
       renderTile(id);
     },
+    chatFailed(names, why) {
+      toast(`Your message did not reach ${names.join(", ")} (${why}).`);
+    },
     chat(message) {
       state.chat.push(message);
       appendChat(message);
@@ -552,8 +555,13 @@ function sendChat(ev) {
   ev.preventDefault();
   const text = $("chat-input").value.trim();
   if (!text || !state.call) return;
-  const missed = state.call.sendChat(text);
-  if (missed.length) toast(`Not delivered to ${missed.join(", ")} (still connecting)`);
+  const waiting = state.call.sendChat(text);
+  if (waiting === null) {
+    // Nobody else is here: not sent, not shown as sent, and the text stays in the box.
+    toast("Nobody else is in the call yet, so your message was not sent.");
+    return;
+  }
+  if (waiting.length) toast(`Sending to ${waiting.join(", ")} once connected`);
   $("chat-input").value = "";
 }
 

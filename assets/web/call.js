@@ -8,10 +8,18 @@
 // No DOM here: app.js renders what the `ui` callbacks report.
 //   ui.participantJoined(id, name), ui.participantLeft(id), ui.stream(id, MediaStream),
 //   ui.linkState(id, state), ui.code(id, code), ui.chat({from, name, text, at, mine}),
-//   ui.remoteMedia(id, {mic, camera}), ui.signaling(state, detail), ui.ended(reason)
+//   ui.remoteMedia(id, {mic, camera}), ui.signaling(state, detail), ui.ended(reason),
+//   ui.chatFailed(names, why)
+// - chat is delivered to each participant exactly once, in order, or reported: a message waits
+//   for a participant whose channel is not open yet (or who has no connection yet) and is given
+//   up on, with ui.chatFailed, when they leave, we hang up, or after CHAT_DELIVERY_TIMEOUT_MS;
+//   with nobody else in the room it is not sent at all (sendChat returns null).
 
 import { Peer } from "./peer.js";
 import { Signaling } from "./signaling.js";
+
+/** How long a chat message waits for a participant's channel (the native engine's value). */
+const CHAT_DELIVERY_TIMEOUT_MS = 20000;
 
 export class Call {
   constructor({ url, room, name, password, localStream, ui }) {
@@ -29,6 +37,9 @@ export class Call {
     // Re-send our mic/camera state now and then: it is idempotent, and it heals a message lost
     // as a channel opened (docs/signaling-protocol.md, "Peer to peer").
     this.mediaRefresh = setInterval(() => this.broadcastMedia(), 5000);
+    /** Chat for participants we have no connection with yet: id -> [{text, at}]. */
+    this.early = new Map();
+    this.chatExpiry = setInterval(() => this.expireChat(), 1000);
     this.signaling = new Signaling({
       url, room, name, password,
       handlers: {
@@ -99,6 +110,8 @@ export class Call {
       },
     });
     this.peers.set(id, peer);
+    peer.outbox.push(...(this.early.get(id) || []));
+    this.early.delete(id);
     this.ui.linkState(id, "new");
     return peer;
   }
@@ -119,6 +132,10 @@ export class Call {
 
   removePeer(id, announce) {
     const peer = this.peers.get(id);
+    const name = this.names.get(id) || peer?.name || id;
+    const lost = [...(peer?.takeUndelivered() || []), ...(this.early.get(id) || []).map((m) => m.text)];
+    this.early.delete(id);
+    if (lost.length) this.ui.chatFailed?.([name], "left before it was delivered");
     if (peer) {
       peer.close();
       this.peers.delete(id);
@@ -127,14 +144,39 @@ export class Call {
     if (announce) this.ui.participantLeft(id);
   }
 
-  /** Sends a chat message to everyone; returns the names it could not reach yet. */
+  /** Sends a chat message to everyone in the room; returns the names it waits for (their
+   *  channel is not open yet), or null when nobody else is in the room (nothing is sent). */
   sendChat(text) {
-    const missed = [];
-    for (const peer of this.peers.values()) {
-      if (!peer.sendChat(text)) missed.push(peer.name);
+    const ids = new Set([...this.names.keys(), ...this.peers.keys()]);
+    ids.delete(this.myId);
+    if (!ids.size) return null;
+    const waiting = [];
+    for (const id of ids) {
+      const peer = this.peers.get(id);
+      if (peer) {
+        if (!peer.sendChat(text)) waiting.push(peer.name);
+      } else {
+        if (!this.early.has(id)) this.early.set(id, []);
+        this.early.get(id).push({ text, at: Date.now() });
+        waiting.push(this.names.get(id) || id);
+      }
     }
     this.ui.chat({ from: this.myId, name: this.name, text, at: new Date(), mine: true });
-    return missed;
+    return waiting;
+  }
+
+  /** Gives up on chat that waited too long for a participant. */
+  expireChat() {
+    const failed = [];
+    for (const peer of this.peers.values()) {
+      if (peer.takeUndelivered(CHAT_DELIVERY_TIMEOUT_MS).length) failed.push(peer.name);
+    }
+    for (const [id, queued] of this.early) {
+      const fresh = queued.filter((m) => Date.now() - m.at < CHAT_DELIVERY_TIMEOUT_MS);
+      if (fresh.length < queued.length) failed.push(this.names.get(id) || id);
+      this.early.set(id, fresh);
+    }
+    if (failed.length) this.ui.chatFailed?.(failed, "no connection within 20 s");
   }
 
   setMic(on) {
@@ -187,6 +229,7 @@ export class Call {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.mediaRefresh);
+    clearInterval(this.chatExpiry);
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
     this.localStream?.getTracks().forEach((t) => t.stop());

@@ -6,7 +6,9 @@
 //   H.264 constrained baseline preferred with setCodecPreferences so a native peer never needs
 //   to transcode, Opus audio.
 // - Data channel "chat", negotiated, id 0, ordered: {"t":"chat","text":...} and
-//   {"t":"media","mic":bool,"camera":bool} (sent when it opens and on every change).
+//   {"t":"media","mic":bool,"camera":bool} (sent when it opens and on every change). Chat typed
+//   before the channel is open waits in `outbox` and goes out, in order, when it opens; each
+//   message is handed to the (reliable) channel exactly once.
 // - Perfect negotiation: the side with the smaller participant id is polite. Offers are made
 //   explicitly (the newcomer offers; ICE restarts), never from `negotiationneeded`, exactly like
 //   the native engine, so both sides agree on who is making an offer.
@@ -89,7 +91,12 @@ export class Peer {
       }
     }
     this.chat = this.pc.createDataChannel("chat", { negotiated: true, id: 0, ordered: true });
-    this.chat.onopen = () => this.h.onChatOpen?.();
+    /** Chat texts waiting for the channel, oldest first: {text, at: Date.now()}. */
+    this.outbox = [];
+    this.chat.onopen = () => {
+      this.h.onChatOpen?.();
+      this.flushChat();
+    };
     this.chat.onmessage = (ev) => this.onData(ev.data);
     this.pc.ontrack = (ev) => {
       this.remoteStream.getTracks()
@@ -270,9 +277,26 @@ export class Peer {
     // Any other object (unknown or missing `t`, wrong field types) is ignored.
   }
 
-  /** Sends a chat message; false if the channel is not open yet. */
+  /** Sends a chat message now if the channel is open and nothing is waiting (true), else
+   *  queues it for when it opens (false). */
   sendChat(text) {
-    return this.sendData({ t: "chat", text });
+    if (!this.outbox.length && this.sendData({ t: "chat", text })) return true;
+    this.outbox.push({ text, at: Date.now() });
+    return false;
+  }
+
+  flushChat() {
+    while (this.outbox.length && this.sendData({ t: "chat", text: this.outbox[0].text })) {
+      this.outbox.shift();
+    }
+  }
+
+  /** Removes and returns the queued texts that waited `olderThanMs` or more (all by default). */
+  takeUndelivered(olderThanMs = 0) {
+    const now = Date.now();
+    let n = 0;
+    while (n < this.outbox.length && now - this.outbox[n].at >= olderThanMs) n += 1;
+    return this.outbox.splice(0, n).map((m) => m.text);
   }
 
   sendMediaState(mic, camera) {

@@ -49,6 +49,9 @@ pub(crate) fn problem(problem: &Problem) -> String {
         Problem::ChatNotDelivered { to } => {
             format!("Your message did not reach {}.", to.join(", "))
         }
+        Problem::ChatNoRecipients { .. } => {
+            "Nobody else is in the call yet, so your message was not sent.".into()
+        }
     }
 }
 

@@ -171,10 +171,17 @@ pub enum Problem {
         /// The underlying failure.
         detail: String,
     },
-    /// A chat message did not reach these participants (display names).
+    /// A chat message did not reach these participants (display names): they left, the call
+    /// ended, or their connection did not come up in time while it waited for them.
     ChatNotDelivered {
-        /// Who did not get it, with the reason for each.
+        /// Who did not get it, with the reason for each (and the message, or how many).
         to: Vec<String>,
+    },
+    /// A chat message was not sent because nobody else is in the room (it is not shown as
+    /// sent either).
+    ChatNoRecipients {
+        /// What was typed, so the UI can give it back.
+        text: String,
     },
 }
 
@@ -194,6 +201,9 @@ impl fmt::Display for Problem {
             }
             Self::ChatNotDelivered { to } => {
                 write!(f, "chat message not delivered to {}", to.join(", "))
+            }
+            Self::ChatNoRecipients { .. } => {
+                f.write_str("chat message not sent: nobody else is in the room")
             }
         }
     }

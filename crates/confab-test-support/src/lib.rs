@@ -4,6 +4,7 @@
 //! - [`signaling`]: a real signaling server on 127.0.0.1:0 (on the caller's runtime or on its
 //!   own), and a raw WebSocket client that can send anything.
 //! - [`tcp_proxy`]: a TCP proxy between a client and a server that a test can cut.
+//! - [`coturn`]: a real TURN server (coturn) on 127.0.0.1, for relay-only calls.
 //! - [`pulse`]: a private PulseAudio daemon with null sinks, for real-device tests.
 //! - [`audio`]: test signals (speech-like, tones, noise, echo paths), their measures, and the
 //!   seeds that make them reproducible.
@@ -14,6 +15,7 @@
 )]
 
 pub mod audio;
+pub mod coturn;
 pub mod pulse;
 pub mod signaling;
 pub mod tcp_proxy;

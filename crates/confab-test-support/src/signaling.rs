@@ -34,16 +34,17 @@ pub async fn wait_for_server(what: &str, cond: impl Fn() -> bool) {
 /// A signaling server on 127.0.0.1:0 and the runtime it runs on (keep both alive), for tests
 /// that drive engines from plain threads.
 pub fn start_server_runtime() -> (tokio::runtime::Runtime, ServerHandle) {
+    start_server_runtime_with(ServerConfig::new("127.0.0.1:0".parse().unwrap()))
+}
+
+/// [`start_server_runtime`] with a configuration of the test's own (TURN credentials, limits).
+pub fn start_server_runtime_with(config: ServerConfig) -> (tokio::runtime::Runtime, ServerHandle) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let server = rt
-        .block_on(SignalingServer::start(ServerConfig::new(
-            "127.0.0.1:0".parse().unwrap(),
-        )))
-        .unwrap();
+    let server = rt.block_on(SignalingServer::start(config)).unwrap();
     (rt, server)
 }
 

@@ -97,6 +97,10 @@ pub enum PeerEvent {
     Connection(ConnectionState),
     /// The chat channel opened; [`PeerLink::send_chat`] works from now on.
     ChatOpen,
+    /// The chat channel closed (once, after [`PeerEvent::ChatOpen`]); [`PeerLink::send_chat`]
+    /// fails from now on. It does not close across an ICE restart: the SCTP association, and
+    /// with it the channel, outlives the ICE transport's restart.
+    ChatClosed,
     /// A chat text message from the remote peer.
     Chat(String),
     /// The remote peer asked for a keyframe of our video (PLI or FIR).

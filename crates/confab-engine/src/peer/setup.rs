@@ -37,6 +37,16 @@ const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// Checks per candidate pair before it counts as failed (28 × 50 ms = 1.4 s).
 const ICE_MAX_BINDING_REQUESTS: u16 = 28;
 
+/// Whether `settings` name a TURN server (relay candidates may carry the call).
+fn has_turn(settings: &PeerSettings) -> bool {
+    settings.ice_servers.iter().any(|s| {
+        s.urls.iter().any(|u| {
+            let lower = u.to_ascii_lowercase();
+            lower.starts_with("turn:") || lower.starts_with("turns:")
+        })
+    })
+}
+
 fn ice_servers(settings: &PeerSettings) -> Result<Vec<RTCIceServer>, PeerError> {
     let mut out = Vec::new();
     let mut relay_urls = 0usize;
@@ -147,15 +157,25 @@ impl PeerLink {
         // ICE checks every 50 ms (libwebrtc's pace) instead of the crate's 200 ms: checks start
         // before trickled candidates arrive, and each idle tick was a fifth of a second of call
         // setup. 28 attempts keep the crate's 1.4 s per-pair budget.
-        let setting_engine = SettingEngineBuilder::new()
+        let mut setting_engine = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
             // On an ICE restart, gather (and so trickle) candidates afresh. Without this the
             // crate keeps its old local candidates and announces none for the new ufrag, and the
             // restarted ICE has nothing to check: the call never recovers (seen in
             // `lost_connectivity_triggers_an_ice_restart_and_recovers`).
-            .with_discard_local_candidates_during_ice_restart(true)
-            .build();
+            .with_discard_local_candidates_during_ice_restart(true);
+        if settings.relay_only {
+            // The crate holds back nominating a pair with a relay candidate until 2 s after
+            // checks start (1 s for peer-reflexive ones), in case a direct pair turns up. With
+            // relays only, nothing better can: that wait was 2 of the 3.4 s a relay-only call
+            // took to connect on loopback. (A remote's relay address learnt from its checks
+            // before its trickled candidate is peer-reflexive, hence both.)
+            setting_engine = setting_engine
+                .with_relay_acceptance_min_wait(Some(Duration::ZERO))
+                .with_prflx_acceptance_min_wait(Some(Duration::ZERO));
+        }
+        let setting_engine = setting_engine.build();
 
         let shared = Arc::new(Shared {
             sink: EventSink(Mutex::new(Some(events))),
@@ -185,7 +205,17 @@ impl PeerLink {
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
         match Self::attach(&pc, &shared, estimate).await {
-            Ok(link) => Ok(link),
+            Ok(link) => {
+                if has_turn(settings) {
+                    link.shared.spawn(tasks::relay_flush_loop(
+                        Arc::clone(&link.shared),
+                        Arc::downgrade(&link.pc),
+                        Arc::clone(&link.chat),
+                        settings.relay_only,
+                    ));
+                }
+                Ok(link)
+            }
             Err(e) => {
                 shared.sink.close_with(None);
                 if let Err(close_err) = pc.close().await {

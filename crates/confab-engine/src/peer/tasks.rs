@@ -8,9 +8,12 @@
 //! Every remote track and every local track gets a loop that polls it until `poll()` returns
 //! `None` (connection closed, track ended): the library queues at most 256 events per track and
 //! drops RTP/RTCP beyond that, so a track must never go unpolled.
+//!
+//! A link that may use a TURN relay also runs [`relay_flush_loop`], which keeps relayed packets
+//! from waiting in the library (see there).
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -21,8 +24,8 @@ use webrtc::media_stream::track_local::TrackLocalEvent;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSignalingState,
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSignalingState, StatsSelector,
 };
 
 use super::assembler::FrameAssembler;
@@ -30,6 +33,7 @@ use super::events::{ConnectionState, PeerEvent};
 use super::inlet::ReceivedFrame;
 use super::keyframe::is_keyframe_request;
 use super::shared::{RemoteVideo, Shared, lock};
+use super::stats;
 use crate::media::CaptureTime;
 use crate::media::jitter_buffer::RtpAudioPacket;
 
@@ -39,6 +43,9 @@ const VIDEO_MAX_LATE_PACKETS: u16 = 512;
 /// How long the frame assembler waits for a missing packet (NACK recovery) before dropping the
 /// incomplete frame and reporting `lost_before`.
 const VIDEO_MAX_LATE_TIME: Duration = Duration::from_millis(300);
+/// How often [`relay_flush_loop`] wakes the connection's driver: the most a relayed packet
+/// waits in the library.
+const RELAY_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Forwards connection callbacks into the [`Shared`] state and the event channel.
 pub(super) struct Handler {
@@ -226,7 +233,7 @@ pub(super) async fn local_rtcp_loop(
     }
 }
 
-/// Reports the chat channel's opening and its text messages.
+/// Reports the chat channel's opening, its text messages and its closing (once).
 pub(super) async fn chat_loop(shared: Arc<Shared>, channel: Arc<dyn DataChannel>) {
     while let Some(event) = channel.poll().await {
         match event {
@@ -244,10 +251,62 @@ pub(super) async fn chat_loop(shared: Arc<Shared>, channel: Arc<dyn DataChannel>
                 debug!(bytes = message.data.len(), "ignoring binary chat message");
             }
             DataChannelEvent::OnClosing | DataChannelEvent::OnClose => {
-                shared.chat_open.store(false, Ordering::Release);
+                if shared.chat_open.swap(false, Ordering::AcqRel) {
+                    shared.emit(PeerEvent::ChatClosed);
+                }
             }
             other => trace!(?other, "chat channel event"),
         }
     }
-    shared.chat_open.store(false, Ordering::Release);
+    if shared.chat_open.swap(false, Ordering::AcqRel) {
+        shared.emit(PeerEvent::ChatClosed);
+    }
+}
+
+/// Keeps packets for a TURN relay from waiting inside webrtc-rs 0.21.1.
+///
+/// Its driver loop flushes the TURN relayer's queue *before* it drains the connection's own
+/// output, and a packet for a relay candidate goes from that output into the relayer's queue;
+/// so it leaves only on the loop's next turn: the next socket event or timer, and once ICE is
+/// connected its timer runs every 200 ms. Each DTLS flight through a relay waited that long:
+/// the handshake took ~1.5 s on loopback instead of a few milliseconds. Nothing public flushes
+/// the relayer, but any call that wakes the driver makes it take another turn; setting the chat
+/// channel's low-water mark to the value it already has does that and nothing else.
+///
+/// Runs every [`RELAY_FLUSH_INTERVAL`] while the connection comes up; once connected, only if
+/// the selected pair is relayed (always with `relay_only`), until the link closes.
+pub(super) async fn relay_flush_loop(
+    shared: Arc<Shared>,
+    pc: Weak<dyn PeerConnection>,
+    chat: Arc<dyn DataChannel>,
+    relay_only: bool,
+) {
+    let mut tick = tokio::time::interval(RELAY_FLUSH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut relayed = relay_only;
+    loop {
+        tick.tick().await;
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if !relayed && shared.connected.load(Ordering::Acquire) {
+            let Some(pc) = pc.upgrade() else { return };
+            let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+            if stats::from_report(&report, 0, 0).candidate_type.as_deref() != Some("relay") {
+                debug!("connected without a relay: no more relay flushing");
+                return;
+            }
+            relayed = true;
+        }
+        let Ok(threshold) = chat.buffered_amount_low_threshold().await else {
+            return;
+        };
+        if chat
+            .set_buffered_amount_low_threshold(threshold)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
 }

@@ -7,6 +7,7 @@
 
 use signaling_client::{ParticipantId, Signal};
 
+use super::call_core::Pending;
 use crate::api::{EngineEvent, LinkState};
 use crate::data_message::DataMessage;
 
@@ -98,15 +99,22 @@ pub(crate) enum Action {
         /// For which connection.
         id: ParticipantId,
     },
-    /// Send a data-channel message to each of `to`; with `report`, failures become a
-    /// [`crate::Problem::ChatNotDelivered`].
+    /// Send a data-channel message to each of `to`, best effort (media state: it is re-sent
+    /// periodically anyway).
     SendData {
         /// Recipients.
         to: Vec<ParticipantId>,
         /// The message.
         message: DataMessage,
-        /// Report who it did not reach.
-        report: bool,
+    },
+    /// Hand these chat messages, in order, to the chat channel of `id`; if the link refuses
+    /// one, report it and everything after it to
+    /// [`super::call_core::CallCore::chat_not_sent`].
+    SendChat {
+        /// To whom.
+        id: ParticipantId,
+        /// The messages, oldest first.
+        messages: Vec<Pending>,
     },
     /// Ask `id` for a keyframe of its video (PLI).
     SendPli {

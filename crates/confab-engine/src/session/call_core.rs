@@ -2,6 +2,9 @@
 //! each peer connection, rate limits (PLIs, ICE restarts), the data-channel protocol, and what
 //! the UI is told.
 //!
+//! Chat delivery (per-participant queues, exactly once and in order, or reported) is in
+//! `call_core/chat.rs`.
+//!
 //! Contract: every input is a method, grouped by where it comes from (user commands, signaling,
 //! peer connections, decoder threads, the tick, and the results of actions the loop carried
 //! out); every method returns the [`Action`]s to carry out, in order. Time is an argument
@@ -20,6 +23,7 @@ use crate::data_message::{DataMessage, Received};
 use crate::negotiation::{Negotiation, OfferDecision};
 use crate::peer::{ConnectionState, PeerEvent};
 use crate::reasons::{EndReason, Problem};
+pub(crate) use outbox::Pending;
 
 /// Shortest time between two PLIs to the same participant.
 pub(crate) const PLI_INTERVAL: Duration = Duration::from_millis(300);
@@ -50,6 +54,8 @@ pub(crate) struct CallCore {
     mic_off: bool,
     camera_off: bool,
     no_video_source: bool,
+    /// Chat messages waiting for each participant's channel (see `call_core/chat.rs`).
+    outboxes: HashMap<ParticipantId, outbox::Outbox>,
 }
 
 impl CallCore {
@@ -117,6 +123,11 @@ impl CallCore {
             return Vec::new();
         }
         let mut out = Vec::new();
+        let mut waiting: Vec<ParticipantId> = self.outboxes.keys().cloned().collect();
+        waiting.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        for id in waiting {
+            out.extend(self.drop_outbox(&id, "the call ended first"));
+        }
         for id in self.peer_ids() {
             out.push(Action::Signal {
                 to: id.clone(),
@@ -150,26 +161,6 @@ impl CallCore {
         self.no_video_source = !has;
     }
 
-    /// Send a chat message to everyone (and echo it to our own UI).
-    pub(crate) fn send_chat(&mut self, text: String, me: &str, at: SystemTime) -> Vec<Action> {
-        let Some(my_id) = self.my_id.clone() else {
-            return vec![Action::Emit(EngineEvent::Error(Problem::NotInCall))];
-        };
-        vec![
-            Action::SendData {
-                to: self.peer_ids(),
-                message: DataMessage::Chat { text: text.clone() },
-                report: true,
-            },
-            Action::Emit(EngineEvent::Chat {
-                from: my_id,
-                name: me.to_owned(),
-                text,
-                at,
-            }),
-        ]
-    }
-
     /// The user asked to restart ICE with everyone (not rate-limited).
     pub(crate) fn restart_ice_all(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
@@ -186,8 +177,9 @@ impl CallCore {
         match event {
             ClientEvent::ParticipantJoined(p) => self.participant_joined(p),
             ClientEvent::ParticipantLeft { id, .. } => {
+                let out = self.remove_peer(&id, true);
                 self.names.remove(&id);
-                self.remove_peer(&id, true)
+                out
             }
             ClientEvent::Signal { from, signal } => self.on_signal(from, signal),
             ClientEvent::ServerError { code, message } => {
@@ -348,7 +340,15 @@ impl CallCore {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.chat_open = true;
                 }
-                self.send_media_state(&id)
+                let mut out = self.send_media_state(&id);
+                out.extend(self.flush_outbox(&id));
+                out
+            }
+            PeerEvent::ChatClosed => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.chat_open = false;
+                }
+                Vec::new()
             }
             PeerEvent::Chat(text) => self.on_data_message(&id, &text),
             PeerEvent::KeyframeRequested => vec![Action::RequestLocalKeyframe],
@@ -439,19 +439,18 @@ impl CallCore {
     // ---- the one-second tick ----
 
     /// Once a second; returns the actions and whether statistics should be collected (only
-    /// with someone to collect them for).
-    pub(crate) fn tick(&mut self) -> (Vec<Action>, bool) {
+    /// with someone to collect them for). Chat messages that waited too long are given up on.
+    pub(crate) fn tick(&mut self, now: Instant) -> (Vec<Action>, bool) {
+        let mut out = self.expire_outboxes(now);
         if self.peers.is_empty() {
-            return (Vec::new(), false);
+            return (out, false);
         }
         self.ticks += 1;
-        let out = if self.ticks.is_multiple_of(MEDIA_STATE_REFRESH_TICKS) {
+        if self.ticks.is_multiple_of(MEDIA_STATE_REFRESH_TICKS) {
             // Idempotent, and it heals a state message lost as a channel opened (a message sent
             // at that instant was seen to vanish inside webrtc-rs).
-            self.broadcast_media_state()
-        } else {
-            Vec::new()
-        };
+            out.extend(self.broadcast_media_state());
+        }
         (out, true)
     }
 
@@ -473,6 +472,7 @@ impl CallCore {
         if self.peers.remove(id).is_some() {
             out.push(Action::ClosePeer { id: id.clone() });
         }
+        out.extend(self.drop_outbox(id, "left before it was delivered"));
         if announce {
             out.push(Action::Emit(EngineEvent::ParticipantLeft {
                 id: id.clone(),
@@ -520,7 +520,6 @@ impl CallCore {
             Some(peer) if peer.chat_open => vec![Action::SendData {
                 to: vec![id.clone()],
                 message: self.media_state(),
-                report: false,
             }],
             _ => Vec::new(),
         }
@@ -538,11 +537,12 @@ impl CallCore {
         vec![Action::SendData {
             to,
             message: self.media_state(),
-            report: false,
         }]
     }
 }
 
+mod chat;
+mod outbox;
 mod results;
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use super::call_core::Action;
 use signaling_client::Signal;
 
 use crate::api::{CandidateRewriter, EngineEvent};
-use crate::reasons::Problem;
+use crate::data_message::DataMessage;
+use crate::peer::PeerError;
 use crate::verification::verification_code;
 
 impl Session {
@@ -115,22 +116,32 @@ impl Session {
                     });
                 }
             }
-            Action::SendData {
-                to,
-                message,
-                report,
-            } => {
+            Action::SendData { to, message } => {
                 let text = message.encode();
-                let mut failed = Vec::new();
                 for id in to {
                     let Some(link) = self.link(&id) else { continue };
                     if let Err(e) = link.send_chat(&text).await {
                         debug!(%id, error = %e, "data-channel message not sent");
-                        failed.push(format!("{}: {e}", self.core.name_of(&id)));
                     }
                 }
-                if report && !failed.is_empty() {
-                    self.emit(EngineEvent::Error(Problem::ChatNotDelivered { to: failed }));
+            }
+            Action::SendChat { id, mut messages } => {
+                let Some(link) = self.link(&id) else {
+                    return self
+                        .core
+                        .chat_not_sent(&id, messages, false, "no connection");
+                };
+                for n in 0..messages.len() {
+                    let text = DataMessage::Chat {
+                        text: messages[n].text.clone(),
+                    }
+                    .encode();
+                    if let Err(e) = link.send_chat(&text).await {
+                        debug!(%id, error = %e, "chat message not handed to the channel");
+                        let rest = messages.split_off(n);
+                        let closed = matches!(e, PeerError::ChatNotOpen);
+                        return self.core.chat_not_sent(&id, rest, closed, &e.to_string());
+                    }
                 }
             }
             Action::SendPli { id } => {

@@ -229,9 +229,9 @@ impl Session {
                 }
             }
             EngineCommand::SendChat(text) => {
-                let actions = self
-                    .core
-                    .send_chat(text, &self.config.name, SystemTime::now());
+                let actions =
+                    self.core
+                        .send_chat(text, &self.config.name, SystemTime::now(), Instant::now());
                 self.execute(actions).await;
             }
             EngineCommand::SetName(name) => self.config.name = name,
@@ -443,7 +443,7 @@ impl Session {
     }
 
     async fn on_tick(&mut self) {
-        let (actions, collect) = self.core.tick();
+        let (actions, collect) = self.core.tick(Instant::now());
         self.execute(actions).await;
         if !collect {
             return;
