@@ -469,7 +469,10 @@ fn direction(
     let rx = receiver.last_stats().unwrap_or_default();
     let tx = sender.last_stats().unwrap_or_default();
     let video = receiver.video();
-    let seconds = video.span_seconds().unwrap_or(0.0);
+    // Without two pictures (no video got through), rates are over the measured call instead.
+    let seconds = video
+        .span_seconds()
+        .unwrap_or_else(|| window.to.saturating_since(window.from).as_secs_f64());
     let kbps = |bytes: u64| {
         if seconds > 0.0 {
             bytes as f64 * 8.0 / 1000.0 / seconds

@@ -67,14 +67,14 @@ impl CallWindow {
         }
     }
 
-    /// One value per whole second of the call: the last report in that second, or the value
-    /// before it when a second had none (0 before the first).
+    /// One value per second of the call (its length rounded to whole seconds): the last report
+    /// in that second, or the value before it when a second had none (0 before the first).
     fn per_second(
         &self,
         history: &[(Instant, ParticipantStats)],
         value: impl Fn(&ParticipantStats) -> f64,
     ) -> Vec<f64> {
-        let seconds = self.to.saturating_since(self.from).as_secs_f64().ceil() as u32;
+        let seconds = self.to.saturating_since(self.from).as_secs_f64().round() as u32;
         let mut out = Vec::with_capacity(seconds as usize);
         let mut last = history
             .iter()

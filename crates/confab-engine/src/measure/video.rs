@@ -101,10 +101,13 @@ impl VideoAnalyzer {
     /// Milliseconds of `from..to` with no new picture for more than three `frame_interval`s:
     /// every gap between pictures longer than that counts whole (clipped to the window),
     /// including a gap still open at `to`. Time before the first picture ever decoded is setup,
-    /// not a freeze.
+    /// not a freeze; but with no picture at all by `to`, the whole window is frozen.
     #[must_use]
     pub fn frozen_ms(&self, from: CaptureTime, to: CaptureTime, frame_interval: Duration) -> f64 {
         let limit = frame_interval * 3;
+        if self.decode_times.first().is_none_or(|first| *first > to) {
+            return to.saturating_since(from).as_secs_f64() * 1000.0;
+        }
         let mut prev = self
             .decode_times
             .iter()

@@ -54,6 +54,9 @@ fn each_gap_over_three_intervals_counts_whole_and_clipped_to_the_window() {
     // Before the first picture is setup, not a freeze.
     let late = fed(&[500, 533, 566]);
     assert_eq!(late.frozen_ms(at_ms(0), at_ms(566), INTERVAL), 0.0);
+    // No picture at all: the whole window is frozen.
+    assert_eq!(late.frozen_ms(at_ms(0), at_ms(400), INTERVAL), 400.0);
+    assert_eq!(fed(&[]).frozen_ms(at_ms(0), at_ms(1000), INTERVAL), 1000.0);
 }
 
 #[test]
