@@ -138,22 +138,10 @@ async fn lost_video_is_repaired_by_rtx_without_a_keyframe_storm() {
 
     let sent_stats = a.link.stats().await;
     let received_stats = b.link.stats().await;
-    let seen = b.seen.lock().unwrap();
-    let lost_flags = seen.video.iter().filter(|(_, lost)| *lost).count();
-    // Received in order and byte-identical: each one is the next sent one at or after the
-    // previous match.
-    let mut cursor = 0;
-    for (data, _) in &seen.video {
-        let at = aus[cursor..]
-            .iter()
-            .position(|au| au == data)
-            .expect("an access unit out of order, or not one that was sent");
-        cursor += at + 1;
-    }
+    let (delivered, lost_flags) = check_delivery(&b, &aus);
     println!(
-        "relay dropped {dropped}; {} of {} access units delivered, {lost_flags} flagged lost; \
-         RTX sent {}, received {}; NACKs {}",
-        seen.video.len(),
+        "relay dropped {dropped}; {delivered} of {} access units delivered, {lost_flags} flagged \
+         lost; RTX sent {}, received {}; NACKs {}",
         aus.len(),
         sent_stats.retransmitted_packets_sent,
         received_stats.retransmitted_packets_received,
@@ -171,12 +159,28 @@ async fn lost_video_is_repaired_by_rtx_without_a_keyframe_storm() {
         "{lost_flags} frames lost: each would cost a keyframe request"
     );
     assert!(
-        seen.video.len() + 2 >= aus.len(),
-        "only {} of {} access units delivered",
-        seen.video.len(),
+        delivered + 2 >= aus.len(),
+        "only {delivered} of {} access units delivered",
         aus.len()
     );
-    drop(seen);
     a.link.close().await;
     b.link.close().await;
+}
+
+/// Checks that what `receiver` got is in order and byte-identical to some of `sent`; returns
+/// how many access units it got and how many were flagged `lost_before`.
+fn check_delivery(receiver: &Side, sent: &[bytes::Bytes]) -> (usize, usize) {
+    let seen = receiver.seen.lock().unwrap();
+    let lost_flags = seen.video.iter().filter(|(_, lost)| *lost).count();
+    // Received in order and byte-identical: each one is the next sent one at or after the
+    // previous match.
+    let mut cursor = 0;
+    for (data, _) in &seen.video {
+        let at = sent[cursor..]
+            .iter()
+            .position(|au| au == data)
+            .expect("an access unit out of order, or not one that was sent");
+        cursor += at + 1;
+    }
+    (seen.video.len(), lost_flags)
 }

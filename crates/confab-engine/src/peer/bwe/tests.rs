@@ -254,9 +254,7 @@ fn short_runs_count_as_loss() {
     let mut bound = LossBound::new(1_000_000.0, 100_000.0, 2_000_000.0);
     for i in 0..12u64 {
         // 6 of 30 lost, in runs of 2: 20 %.
-        let batch: Vec<PacketReport> = (0..30)
-            .map(|k| report(i * 100 + k, !(k % 10 < 2)))
-            .collect();
+        let batch: Vec<PacketReport> = (0..30).map(|k| report(i * 100 + k, k % 10 >= 2)).collect();
         bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
     }
     assert!(
