@@ -175,11 +175,20 @@ fn check_delivery(receiver: &Side, sent: &[bytes::Bytes]) -> (usize, usize) {
     // Received in order and byte-identical: each one is the next sent one at or after the
     // previous match.
     let mut cursor = 0;
-    for (data, _) in &seen.video {
-        let at = sent[cursor..]
-            .iter()
-            .position(|au| au == data)
-            .expect("an access unit out of order, or not one that was sent");
+    for (i, (data, _)) in seen.video.iter().enumerate() {
+        let Some(at) = sent[cursor..].iter().position(|au| au == data) else {
+            // Known limitation of the assembler: when the stream's very first packets are lost,
+            // it anchors on the first partition head it sees, so the first unit may lack its
+            // leading NAL units (the decoder then asks for a keyframe). Only the first.
+            assert_eq!(
+                i,
+                0,
+                "access unit #{i} of {} bytes (after sent #{cursor}) is out of order or was \
+                 never sent",
+                data.len()
+            );
+            continue;
+        };
         cursor += at + 1;
     }
     (seen.video.len(), lost_flags)
