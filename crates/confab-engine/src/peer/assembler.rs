@@ -325,6 +325,46 @@ mod tests {
         assert!(!out[0].lost_before);
     }
 
+    /// RTX repairs arrive de-encapsulated on the media SSRC: late, repeated, or both.
+    #[test]
+    fn repeated_repairs_of_one_packet_assemble_the_frame_once() {
+        let mut a = FrameAssembler::new(WAIT, 64);
+        let t = Instant::now();
+        let n = nal(5, 2500, 4);
+        let f = frame_packets(0, 0, &n, 1000);
+        assert!(a.push(t, f[0].clone()).is_empty());
+        assert!(
+            a.push(t, f[0].clone()).is_empty(),
+            "duplicate while incomplete"
+        );
+        assert!(a.push(t, f[2].clone()).is_empty());
+        let out = a.push(t, f[1].clone());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.as_ref(), annex_b(&n).as_slice());
+        // A second retransmission of the same packet (its first NACK's answer was only late).
+        assert!(a.push(t, f[1].clone()).is_empty());
+        let next = a.push(t, packet(3, 3000, true, &nal(1, 40, 5)));
+        assert_eq!(next.len(), 1);
+        assert!(!next[0].lost_before);
+    }
+
+    #[test]
+    fn a_repair_arriving_after_its_hole_was_given_up_changes_nothing() {
+        let mut a = FrameAssembler::new(WAIT, 64);
+        let t0 = Instant::now();
+        let f1 = frame_packets(0, 0, &nal(5, 2500, 1), 1000);
+        assert!(a.push(t0, f1[0].clone()).is_empty());
+        assert!(a.push(t0, f1[2].clone()).is_empty());
+        assert!(a.push(t0, packet(3, 3000, true, &nal(1, 40, 2))).is_empty());
+        let later = t0 + WAIT + Duration::from_millis(1);
+        let out = a.push(later, packet(4, 6000, true, &nal(1, 40, 3)));
+        assert_eq!(out.len(), 2, "the hole was skipped");
+        assert!(a.push(later, f1[1].clone()).is_empty(), "too late");
+        let out = a.push(later, packet(5, 9000, true, &nal(1, 40, 4)));
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].lost_before, "the late repair is not a new loss");
+    }
+
     #[test]
     fn sequence_numbers_wrap_and_duplicates_are_ignored() {
         let mut a = FrameAssembler::new(WAIT, 64);

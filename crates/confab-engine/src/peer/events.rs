@@ -140,6 +140,10 @@ pub struct PeerStats {
     pub nacks_sent: u64,
     /// PLIs we sent about inbound video.
     pub plis_sent: u64,
+    /// Inbound video packets that arrived as RTX retransmissions (cumulative).
+    pub retransmitted_packets_received: u64,
+    /// Video packets we retransmitted on our RTX SSRC after the remote's NACKs (cumulative).
+    pub retransmitted_packets_sent: u64,
     /// PLI/FIR packets the remote sent about our video.
     pub keyframe_requests_received: u64,
     /// Current send-side bandwidth estimate.

@@ -1,6 +1,9 @@
 //! Our two local tracks and sending on them: [`LocalMedia`] wraps one
 //! `TrackLocalStaticSample` with its `RtpSender`, the negotiated payload type and whether the
-//! last negotiation left the kind flowing.
+//! last negotiation left the kind flowing. The video track's encoding also names its RTX SSRC
+//! (RFC 4588), which the library announces as `a=ssrc-group:FID` and hands to the NACK
+//! responder with the negotiated RTX payload type; the samples themselves only ever go out on
+//! the media SSRC.
 //!
 //! Contract: [`LocalMedia::write`] drops samples (returning `Ok`) while its kind is not live or
 //! no payload type has been negotiated; it waits only on the library's send queue. The payload
@@ -15,7 +18,8 @@ use bytes::Bytes;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters,
+    RtpCodecKind,
 };
 use tracing::debug;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -50,6 +54,7 @@ impl LocalMedia {
         id: &str,
         codec: RTCRtpCodec,
         ssrc: u32,
+        rtx_ssrc: Option<u32>,
     ) -> Result<Self, PeerError> {
         let mime_type = codec.mime_type.clone();
         // The driver routes RTCP to tracks by track id across local *and* remote tracks, so a
@@ -66,6 +71,10 @@ impl LocalMedia {
                     vec![RTCRtpEncodingParameters {
                         rtp_coding_parameters: RTCRtpCodingParameters {
                             ssrc: Some(ssrc),
+                            // Named here rather than minted by the library, so it is ours to
+                            // log and distinct from the media SSRCs; the library still drops it
+                            // when the media engine or the answer has no RTX codec.
+                            rtx: rtx_ssrc.map(|ssrc| RTCRtpRtxParameters { ssrc }),
                             ..Default::default()
                         },
                         codec,

@@ -100,6 +100,7 @@ mod events;
 mod inlet;
 mod keyframe;
 mod local_tracks;
+mod nack;
 mod negotiation_glue;
 mod sections;
 mod setup;

@@ -4,7 +4,8 @@
 //! the selected candidate pair's RTT (from STUN consent checks), inbound/outbound packet and byte
 //! counters, inbound loss and jitter (refreshed about once a second, when a receiver report is
 //! generated; jitter is in RTP clock units and converted here), and the inbound `nack_count` /
-//! `pli_count` (what *we* asked for). Every `remote-inbound-rtp` field and the outbound
+//! `pli_count` (what *we* asked for), and the retransmission counters, which count RTX packets
+//! only (a retransmission on the media SSRC, to a peer without RTX, is not told apart). Every `remote-inbound-rtp` field and the outbound
 //! PLI/NACK/FIR counters are never filled in by the library, so keyframe requests received are
 //! counted by our own RTCP path instead.
 
@@ -48,6 +49,7 @@ pub fn from_report(
                 out.video_packets_received += received.packets_received;
                 out.nacks_sent += u64::from(inbound.nack_count);
                 out.plis_sent += u64::from(inbound.pli_count);
+                out.retransmitted_packets_received += inbound.retransmitted_packets_received;
             }
             RtpCodecKind::Audio => {
                 out.audio_packets_lost += received.packets_lost;
@@ -65,6 +67,7 @@ pub fn from_report(
             RtpCodecKind::Video => {
                 out.video_bytes_sent += sent.bytes_sent;
                 out.video_packets_sent += sent.packets_sent;
+                out.retransmitted_packets_sent += outbound.retransmitted_packets_sent;
             }
             RtpCodecKind::Audio => out.audio_bytes_sent += sent.bytes_sent,
             _ => {}

@@ -166,7 +166,9 @@ impl StatsCollector {
                 audio_bytes_received: link.audio_bytes_received,
                 encode_ms_per_frame: per_frame_ms(encoder.micros, encoder.frames),
                 decode_ms_per_frame: per_frame_ms(d.decode_micros, d.decoded),
-                // Retransmission, FEC and concealment counters: filled in as their sources land.
+                retransmitted_packets_received: link.retransmitted_packets_received,
+                retransmitted_packets_sent: link.retransmitted_packets_sent,
+                // FEC and concealment counters: filled in as their sources land.
                 ..ParticipantStats::default()
             });
             self.previous.insert(

@@ -1,7 +1,14 @@
 //! Send-side bandwidth estimation: Google Congestion Control over transport-wide CC feedback.
 //!
+//! The estimate is `min(delay-based, loss-based)`. The delay-based half is the crate's `Gcc`
+//! (arrival-time slope, overuse detector, AIMD rate control), used for its
+//! `delay_based_bitrate` only. The loss-based half is ours, [`loss::LossBound`]: the crate's
+//! loss controller read every lost TWCC feedback packet as a batch of 100 % loss and never
+//! recovered between 2 % and 10 % loss, which collapsed the estimate on a randomly lossy path
+//! (see that module, and ARCHITECTURE.md "Bandwidth estimation").
+//!
 //! The estimator lives inside the connection's interceptor chain (moved in at build time), so the
-//! application cannot query it. [`PublishingGcc`] wraps `Gcc` and stores the current target
+//! application cannot query it. [`PublishingGcc`] stores the current target
 //! bitrate in a shared [`AtomicU64`] (as `f64` bits) after every input that can change it:
 //! each TWCC feedback batch and each estimator timer. Readers see a value at most one feedback
 //! interval (≈100 ms) old.
@@ -16,6 +23,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport};
+use tracing::trace;
+
+pub mod loss;
+
+#[cfg(test)]
+mod tests;
 
 /// A shared, lock-free view of the current estimate in bits per second.
 #[derive(Debug, Clone)]
@@ -47,7 +60,7 @@ impl EstimateCell {
 /// must leave within a few frame intervals, not be spread over a second.
 pub const PACING_FACTOR: f64 = 2.5;
 
-/// `Gcc` that publishes its target bitrate into an [`EstimateCell`].
+/// GCC with our loss-based half, publishing its target bitrate into an [`EstimateCell`].
 ///
 /// The congestion-control interceptor reads [`BandwidthEstimator::target_bitrate`] only to set
 /// the pacer's rate, and the 0.21 pacer paces at exactly that rate with a 4096-packet queue.
@@ -55,31 +68,62 @@ pub const PACING_FACTOR: f64 = 2.5;
 /// of delay were measured), so this reports `estimate × PACING_FACTOR` there, while the
 /// application (the encoder's target) reads the plain estimate from the cell.
 pub struct PublishingGcc {
+    /// The crate's GCC; only its delay-based half is read.
     inner: Gcc,
+    loss: loss::LossBound,
+    min: f64,
+    max: f64,
+    target: f64,
     out: EstimateCell,
 }
 
 impl PublishingGcc {
     /// GCC starting at `start_bps`, clamped to `[min_bps, max_bps]`, publishing into `out`.
     pub fn new(start_bps: u32, min_bps: u32, max_bps: u32, out: EstimateCell) -> Self {
-        let inner = Gcc::new(f64::from(start_bps), f64::from(min_bps), f64::from(max_bps));
-        out.store(inner.target_bitrate());
-        Self { inner, out }
+        let (start, min, max) = (f64::from(start_bps), f64::from(min_bps), f64::from(max_bps));
+        let inner = Gcc::new(start, min, max);
+        let target = inner.delay_based_bitrate();
+        out.store(target);
+        Self {
+            inner,
+            loss: loss::LossBound::new(start, min, max),
+            min,
+            max,
+            target,
+            out,
+        }
+    }
+
+    /// The current estimate in bits per second (what the encoder is told).
+    pub fn estimate(&self) -> f64 {
+        self.target
     }
 
     fn publish(&self) {
-        self.out.store(self.inner.target_bitrate());
+        self.out.store(self.estimate());
     }
 }
 
 impl BandwidthEstimator for PublishingGcc {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        if reports.is_empty() {
+            return;
+        }
         self.inner.on_reports(now, reports);
+        let delay = self.inner.delay_based_bitrate();
+        let bound = self.loss.update(now, reports, self.target);
+        self.target = delay.min(bound).clamp(self.min, self.max);
+        trace!(
+            delay_bps = delay as u64,
+            loss_bound_bps = bound as u64,
+            loss = self.loss.loss().unwrap_or(0.0),
+            "bandwidth estimate"
+        );
         self.publish();
     }
 
     fn target_bitrate(&self) -> f64 {
-        self.inner.target_bitrate() * PACING_FACTOR
+        self.target * PACING_FACTOR
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -93,6 +137,10 @@ impl BandwidthEstimator for PublishingGcc {
     }
 
     fn stats(&self) -> EstimatorStats {
-        self.inner.stats()
+        // Non-exhaustive: built by mutation, not by a struct expression.
+        let mut stats = self.inner.stats();
+        stats.loss_based_bitrate = Some(self.loss.bound());
+        stats.packet_loss = self.loss.loss();
+        stats
     }
 }

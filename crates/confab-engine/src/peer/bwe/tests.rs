@@ -1,0 +1,264 @@
+//! The estimator fed synthetic transport-wide feedback from a closed-loop path model: the sender
+//! sends at the estimate, packets cross a path with random loss and (optionally) a drop-tail
+//! bottleneck, and feedback every 100 ms reports them the way the crate's history does (a lost
+//! feedback packet turns every packet it covered into a loss in the next batch).
+
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{BandwidthEstimator, Gcc, PacketReport};
+use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+
+use super::loss::{FEEDBACK_GAP_RUN, LossBound};
+use super::{EstimateCell, PublishingGcc};
+
+const PACKET_BYTES: usize = 1200;
+const PROPAGATION_MS: f64 = 20.0;
+const FEEDBACK_MS: u64 = 100;
+
+/// A drop-tail bottleneck.
+struct Bottleneck {
+    rate_bps: f64,
+    max_queue_ms: f64,
+    free_at_ms: f64,
+}
+
+struct Path {
+    rng: u64,
+    epoch: Instant,
+    now_ms: u64,
+    next_id: u64,
+    loss: f64,
+    feedback_loss: f64,
+    bottleneck: Option<Bottleneck>,
+    /// Sent, not yet reported: (report, arrival in ms on the receiver's clock).
+    pending: Vec<(PacketReport, Option<f64>)>,
+}
+
+impl Path {
+    fn new(seed: u64, loss: f64, feedback_loss: f64) -> Self {
+        println!("path seed {seed}, loss {loss}, feedback loss {feedback_loss}");
+        Self {
+            rng: seed | 1,
+            epoch: Instant::now(),
+            now_ms: 0,
+            next_id: 0,
+            loss,
+            feedback_loss,
+            bottleneck: None,
+            pending: Vec::new(),
+        }
+    }
+
+    fn random(&mut self) -> f64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Sends at `bps` for one feedback interval, then delivers that interval's feedback.
+    fn step(&mut self, estimator: &mut dyn BandwidthEstimator, bps: f64) {
+        let count = (bps * FEEDBACK_MS as f64 / 1000.0 / (PACKET_BYTES * 8) as f64).max(1.0);
+        let spacing = FEEDBACK_MS as f64 / count;
+        for i in 0..count as u64 {
+            let sent_ms = self.now_ms as f64 + i as f64 * spacing;
+            let id = self.next_id;
+            self.next_id += 1;
+            let mut arrival = (self.random() >= self.loss).then_some(sent_ms + PROPAGATION_MS);
+            if let (Some(link), Some(_)) = (self.bottleneck.as_mut(), arrival) {
+                let start = link.free_at_ms.max(sent_ms);
+                if start - sent_ms > link.max_queue_ms {
+                    arrival = None;
+                } else {
+                    link.free_at_ms = start + (PACKET_BYTES * 8) as f64 * 1000.0 / link.rate_bps;
+                    arrival = Some(link.free_at_ms + PROPAGATION_MS);
+                }
+            }
+            let report = PacketReport {
+                ssrc: 1,
+                id,
+                rtp_sequence_number: id as u16,
+                is_twcc: true,
+                twcc_sequence_number: id as u16,
+                size: PACKET_BYTES,
+                arrived: false,
+                departure: self.epoch + Duration::from_micros((sent_ms * 1000.0) as u64),
+                arrival: None,
+                ecn: Ecn::default(),
+            };
+            self.pending.push((report, arrival));
+        }
+        self.now_ms += FEEDBACK_MS;
+        let feedback_ms = self.now_ms as f64 + PROPAGATION_MS;
+        // Covers everything up to the last packet that has arrived by now.
+        let Some(last) = self
+            .pending
+            .iter()
+            .rposition(|(_, a)| a.is_some_and(|a| a <= feedback_ms))
+        else {
+            return;
+        };
+        let lost_feedback = self.random() < self.feedback_loss;
+        let covered: Vec<_> = self.pending.drain(..=last).collect();
+        if lost_feedback {
+            // Never acknowledged: the next feedback's batch reports them lost.
+            let mut unacknowledged: Vec<_> = covered.into_iter().map(|(r, _)| (r, None)).collect();
+            unacknowledged.append(&mut self.pending);
+            self.pending = unacknowledged;
+            return;
+        }
+        let reports: Vec<PacketReport> = covered
+            .into_iter()
+            .map(|(mut r, a)| {
+                r.arrived = a.is_some();
+                r.arrival = a.map(|ms| Duration::from_micros((ms * 1000.0) as u64));
+                r
+            })
+            .collect();
+        let at = self.epoch + Duration::from_micros((feedback_ms * 1000.0) as u64);
+        estimator.on_reports(at, &reports);
+    }
+}
+
+fn ours(start: u32, max: u32) -> PublishingGcc {
+    PublishingGcc::new(start, 100_000, max, EstimateCell::new(0.0))
+}
+
+/// Runs `seconds` of closed loop; returns the estimate after each second.
+fn run(path: &mut Path, gcc: &mut PublishingGcc, seconds: u64) -> Vec<f64> {
+    let mut per_second = Vec::new();
+    for step in 1..=seconds * 1000 / FEEDBACK_MS {
+        let bps = gcc.estimate();
+        path.step(gcc, bps);
+        if step % (1000 / FEEDBACK_MS) == 0 {
+            per_second.push(gcc.estimate());
+        }
+    }
+    per_second
+}
+
+#[test]
+fn five_percent_random_loss_with_flat_delay_keeps_the_estimate() {
+    for seed in [1, 2, 3] {
+        let mut path = Path::new(seed, 0.05, 0.05);
+        let mut gcc = ours(1_500_000, 1_500_000);
+        let estimates = run(&mut path, &mut gcc, 20);
+        let worst = estimates.iter().copied().fold(f64::INFINITY, f64::min);
+        assert!(
+            worst >= 1_400_000.0,
+            "seed {seed}: fell to {worst}: {estimates:?}"
+        );
+    }
+}
+
+#[test]
+fn five_percent_random_loss_holds_a_lower_start_too() {
+    let mut path = Path::new(4, 0.05, 0.05);
+    let mut gcc = ours(1_000_000, 2_500_000);
+    let estimates = run(&mut path, &mut gcc, 20);
+    let worst = estimates.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(worst >= 950_000.0, "fell to {worst}: {estimates:?}");
+}
+
+/// Why the crate's estimator is not used as it is: the same path collapses it.
+#[test]
+fn the_crates_gcc_collapses_under_the_same_input() {
+    let mut path = Path::new(1, 0.05, 0.05);
+    let mut gcc = Gcc::new(1_500_000.0, 100_000.0, 1_500_000.0);
+    for _ in 0..200 {
+        let bps = gcc.target_bitrate();
+        path.step(&mut gcc, bps);
+    }
+    // Ours keeps ≥ 1.4 Mbit/s on this path (above); the crate's loses about a third.
+    assert!(
+        gcc.target_bitrate() < 1_200_000.0,
+        "the crate's GCC held {} at 5 % loss: is our loss half still needed?",
+        gcc.target_bitrate()
+    );
+}
+
+#[test]
+fn a_rate_cap_brings_the_estimate_down_within_two_seconds() {
+    let mut path = Path::new(5, 0.0, 0.0);
+    path.bottleneck = Some(Bottleneck {
+        rate_bps: 600_000.0,
+        max_queue_ms: 300.0,
+        free_at_ms: 0.0,
+    });
+    let mut gcc = ours(1_500_000, 1_500_000);
+    let estimates = run(&mut path, &mut gcc, 10);
+    assert!(
+        estimates[1] <= 700_000.0,
+        "still {} after 2 s: {estimates:?}",
+        estimates[1]
+    );
+    for e in &estimates[2..] {
+        assert!(
+            (200_000.0..=800_000.0).contains(e),
+            "not fitting the cap: {estimates:?}"
+        );
+    }
+}
+
+#[test]
+fn heavy_random_loss_lowers_the_estimate_and_a_clean_path_restores_it() {
+    let mut path = Path::new(6, 0.25, 0.0);
+    let mut gcc = ours(1_500_000, 1_500_000);
+    let lossy = run(&mut path, &mut gcc, 5);
+    let low = lossy.last().copied().unwrap_or_default();
+    assert!(low < 1_000_000.0, "25 % loss kept {lossy:?}");
+    path.loss = 0.0;
+    let clean = run(&mut path, &mut gcc, 10);
+    let restored = clean.last().copied().unwrap_or_default();
+    assert!(
+        restored > low * 1.3,
+        "no recovery: {lossy:?} then {clean:?}"
+    );
+}
+
+fn report(id: u64, arrived: bool) -> PacketReport {
+    PacketReport {
+        ssrc: 1,
+        id,
+        rtp_sequence_number: id as u16,
+        is_twcc: true,
+        twcc_sequence_number: id as u16,
+        size: PACKET_BYTES,
+        arrived,
+        departure: Instant::now(),
+        arrival: arrived.then_some(Duration::from_millis(id)),
+        ecn: Ecn::default(),
+    }
+}
+
+#[test]
+fn a_long_run_of_losses_is_unknown_not_lost() {
+    let t = Instant::now();
+    let mut bound = LossBound::new(1_000_000.0, 100_000.0, 2_000_000.0);
+    // One second of batches, each with a feedback-gap-sized run and nothing else lost.
+    for i in 0..10u64 {
+        let mut batch: Vec<PacketReport> = (0..FEEDBACK_GAP_RUN as u64)
+            .map(|k| report(i * 100 + k, false))
+            .collect();
+        batch.extend((10..30).map(|k| report(i * 100 + k, true)));
+        bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
+    }
+    assert_eq!(bound.loss(), Some(0.0));
+    assert!(bound.bound() > 1_000_000.0, "a clean path may rise");
+}
+
+#[test]
+fn short_runs_count_as_loss() {
+    let t = Instant::now();
+    let mut bound = LossBound::new(1_000_000.0, 100_000.0, 2_000_000.0);
+    for i in 0..12u64 {
+        // 6 of 30 lost, in runs of 2: 20 %.
+        let batch: Vec<PacketReport> = (0..30).map(|k| report(i * 100 + k, k % 10 >= 2)).collect();
+        bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
+    }
+    assert!(
+        bound.bound() < 1_000_000.0,
+        "20 % loss must lower the bound"
+    );
+}
