@@ -19,7 +19,7 @@ use axum::routing::get;
 // Nagle plus delayed ACKs adds up to 40 ms to a relayed message.
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -49,6 +49,8 @@ pub(crate) struct AppState {
     pub(crate) connections: AtomicUsize,
     pub(crate) next_conn: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Woken when the last open WebSocket connection ends (see [`ServerHandle::shutdown`]).
+    pub(crate) idle: Notify,
 }
 
 /// Decrements the connection count when a connection task ends, however it ends.
@@ -56,7 +58,9 @@ struct ConnectionGuard(Arc<AppState>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        if self.0.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 
@@ -92,6 +96,7 @@ impl SignalingServer {
             connections: AtomicUsize::new(0),
             next_conn: AtomicU64::new(1),
             shutdown: shutdown_rx,
+            idle: Notify::new(),
         });
         let app = Router::new()
             .route("/ws", get(upgrade))
@@ -198,8 +203,26 @@ impl ServerHandle {
     /// Tells every client the server is going away (a `shutdown` frame, then close 1001), stops
     /// accepting, and waits up to `grace` for connections to finish.
     pub async fn shutdown(self, grace: Duration) {
+        let deadline = tokio::time::Instant::now() + grace;
         let _ = self.shutdown.send(true);
         self.http.graceful_shutdown(Some(grace));
+        // Upgraded WebSocket connections are no longer HTTP connections, so the HTTP server's
+        // graceful shutdown does not wait for them: wait here until each has sent its shutdown
+        // frame and closed, or the grace period is over. Without this a process exiting right
+        // after `shutdown` returned could cut them off before the frame went out.
+        loop {
+            let idle = self.state.idle.notified();
+            if self.state.connections.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                warn!(
+                    open = self.state.connections.load(Ordering::Acquire),
+                    "connections still open after the grace period"
+                );
+                break;
+            }
+        }
         match tokio::time::timeout(grace + Duration::from_secs(1), self.task).await {
             Ok(Ok(Ok(()))) => info!("signaling server stopped"),
             Ok(Ok(Err(e))) => warn!(error = %e, "signaling server ended with an error"),

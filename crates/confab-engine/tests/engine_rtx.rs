@@ -1,4 +1,4 @@
-//! Two `PeerLink`s whose every datagram crosses an [`ImpairmentRelay`] dropping 5 % at random:
+//! Two `PeerLink`s whose every datagram crosses a [`NetworkSimulator`] dropping 5 % at random:
 //! RTX is negotiated, lost video packets are NACKed and retransmitted on the RTX SSRC, and the
 //! receiver gets (almost) every access unit intact, in order, without a run of lost frames that
 //! would each cost a keyframe request.
@@ -17,10 +17,10 @@
 mod peer_pair;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use confab_engine::CandidateRewriter;
+use confab_engine::netsim::{Direction, NetworkSimulator, NetworkSpec, Side as SimSide};
 use confab_engine::testing::peer::{MediaInlet, PeerEvent, PeerLink};
-use confab_engine::testing::{ImpairmentRelay, strip_candidates};
 use peer_pair::{FRAME_INTERVAL, Observed, Recorder, Side, guard, h264_access_units, settings};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -33,9 +33,17 @@ fn seed() -> u64 {
     seed
 }
 
-/// Like the harness's router, but each candidate is rewritten to its relay mirror.
+/// Removes `a=candidate` lines from an SDP, so candidates only travel (rewritten) by trickle.
+fn strip_candidates(sdp: &str) -> String {
+    sdp.split("\r\n")
+        .filter(|l| !l.starts_with("a=candidate:"))
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+/// Like the harness's router, but each candidate is rewritten to its simulator mirror.
 fn route_through(
-    relay: Arc<ImpairmentRelay>,
+    rewriter: Arc<dyn CandidateRewriter>,
     mut events: UnboundedReceiver<PeerEvent>,
     other: Arc<PeerLink>,
     seen: Arc<Mutex<Observed>>,
@@ -49,7 +57,9 @@ fn route_through(
                     sdp_mline_index,
                     username_fragment,
                 } => {
-                    let candidate = relay.rewrite_candidate(&candidate);
+                    let Some(candidate) = rewriter.rewrite(&candidate) else {
+                        continue;
+                    };
                     let _ = other
                         .add_remote_candidate(
                             candidate,
@@ -77,18 +87,18 @@ async fn side(name: &'static str) -> (Side, UnboundedReceiver<PeerEvent>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lost_video_is_repaired_by_rtx_without_a_keyframe_storm() {
-    let relay = ImpairmentRelay::new(seed());
-    relay.set_delay(Duration::from_millis(10));
+    let relay =
+        NetworkSimulator::start(&NetworkSpec::parse("delay=10ms").unwrap(), seed()).unwrap();
     let (a, a_events) = side("A").await;
     let (b, b_events) = side("B").await;
     route_through(
-        Arc::clone(&relay),
+        relay.rewriter(SimSide::A),
         a_events,
         Arc::clone(&b.link),
         Arc::clone(&a.seen),
     );
     route_through(
-        Arc::clone(&relay),
+        relay.rewriter(SimSide::B),
         b_events,
         Arc::clone(&a.link),
         Arc::clone(&b.seen),
@@ -133,7 +143,7 @@ async fn lost_video_is_repaired_by_rtx_without_a_keyframe_storm() {
         s.video.iter().any(|(d, _)| *d == last)
     })
     .await;
-    let dropped = relay.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let dropped = relay.counters(Direction::AToB).dropped_loss;
     assert!(dropped > 0, "the relay dropped nothing");
 
     let sent_stats = a.link.stats().await;
