@@ -9,6 +9,19 @@
 //! picture decodes corrupt, no freeze exceeds 500 ms after the first picture, beeps are heard,
 //! and chat messages arrive intact.
 //!
+//! With a simulated network ([`LoopbackOptions::network`], `--network`), every UDP datagram of
+//! the call crosses a [`NetworkSimulator`] (each engine's candidates are rewritten to its
+//! mirrors through [`EngineConfig::candidate_rewriter`]); the call starts its outage clock when
+//! both peers are connected. Freezes caused by the impairment are then figures of the report
+//! (`freezes`, `frozen_ms_total`, `fps_p10`, `recovery_ms`, …), not failures. Still failures:
+//! not connected (at the start, or no longer at the end), no video or audio either way, no
+//! beeps heard, corrupt or out-of-order pictures, chat not delivered, a call that ended, codes
+//! that differ, and media that did not cross the simulator (fewer bytes forwarded in a
+//! direction than the receiver got: something went around it).
+//!
+//! Windowed figures (`frozen_ms_total`, `fps_p10`, `beeps_sent`, the per-second bandwidth
+//! estimate) cover the measured call: from both peers connected until the cameras stop.
+//!
 //! The report's types and its text rendering are in the `report` submodule
 //! (`src/loopback/report.rs`), re-exported here.
 
@@ -19,18 +32,22 @@ use std::time::{Duration, Instant};
 use signaling_server::{ServerConfig, SignalingServer};
 
 use confab_engine::measure::{BeepProbe, Percentiles, ProcessMeter, VideoAnalyzer};
-use confab_engine::media::NullSink;
+use confab_engine::media::{CaptureTime, NullSink};
+use confab_engine::netsim::{self, NetworkSimulator, NetworkSpec};
 use confab_engine::observer::{self, CallObserver, FrameSink};
 use confab_engine::{
-    AudioInput, Engine, EngineCommand, EngineConfig, ParticipantStats, VideoFrameEvent, VideoInput,
-    VideoSettings,
+    AudioInput, CandidateRewriter, Engine, EngineCommand, EngineConfig, LinkState,
+    ParticipantStats, VideoFrameEvent, VideoInput, VideoSettings,
 };
 
 mod report;
+mod window;
 
 pub use report::{
-    AudioLatency, Direction, LoopbackReport, ProcessFigures, SetupTimes, render_table,
+    AudioLatency, Direction, LoopbackReport, NetworkFigures, ProcessFigures, Recovery, SetupTimes,
+    SimulatorFigures, render_table,
 };
+use window::CallWindow;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -49,6 +66,10 @@ pub struct LoopbackOptions {
     pub video_file: Option<PathBuf>,
     /// Send this WAV file instead of the beeping tone (no audio latency then).
     pub audio_file: Option<PathBuf>,
+    /// Put this simulated network between the two engines (`None`: straight UDP).
+    pub network: Option<NetworkSpec>,
+    /// Seed of the simulated network's random decisions (`None`: a random one, reported).
+    pub seed: Option<u64>,
 }
 
 impl Default for LoopbackOptions {
@@ -61,6 +82,8 @@ impl Default for LoopbackOptions {
             bitrate_kbps: 2500,
             video_file: None,
             audio_file: None,
+            network: None,
+            seed: None,
         }
     }
 }
@@ -98,6 +121,7 @@ impl Side {
         name: &'static str,
         options: &LoopbackOptions,
         markers: bool,
+        rewriter: Option<Arc<dyn CandidateRewriter>>,
     ) -> Result<Self, LoopbackError> {
         let probe = Arc::new(BeepProbe::default());
         let mut config = EngineConfig::new(name);
@@ -120,6 +144,7 @@ impl Side {
         config.bind_addrs = vec![([127, 0, 0, 1], 0).into()];
         config.preview = false;
         config.probe = Some(Arc::clone(&probe) as Arc<dyn confab_engine::MediaProbe>);
+        config.candidate_rewriter = rewriter;
         let engine = Engine::start(config, Box::new(NullSink), Arc::new(|| {}))
             .map_err(|e| LoopbackError::Setup(format!("{name}: {e}")))?;
         let pictures = Pictures {
@@ -166,6 +191,25 @@ impl Side {
             .find_map(|p| p.stats.clone())
     }
 
+    /// Statistics reports of the connection to the other side, with when they came.
+    fn stats_history(&self) -> &[(Instant, ParticipantStats)] {
+        self.observer
+            .view
+            .participants
+            .values()
+            .next()
+            .map_or(&[], |p| p.stats_history.as_slice())
+    }
+
+    /// The link to the other side is connected now.
+    fn link_connected(&self) -> bool {
+        self.observer
+            .view
+            .participants
+            .values()
+            .any(|p| p.link == Some(LinkState::Connected))
+    }
+
     /// The verification code shown for the other side.
     fn code(&self) -> Option<String> {
         self.observer
@@ -206,9 +250,20 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
     let url = server.ws_url();
     let meter = ProcessMeter::start();
     let markers = options.video_file.is_none();
+    let sim = match &options.network {
+        Some(spec) => {
+            let seed = options.seed.unwrap_or_else(netsim::random_seed);
+            Some(
+                NetworkSimulator::start(spec, seed)
+                    .map_err(|e| LoopbackError::Setup(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let rewriter = |side| sim.as_ref().map(|s| s.rewriter(side));
 
-    let mut alice = Side::start("alice", options, markers)?;
-    let mut bob = Side::start("bob", options, markers)?;
+    let mut alice = Side::start("alice", options, markers, rewriter(netsim::Side::A))?;
+    let mut bob = Side::start("bob", options, markers, rewriter(netsim::Side::B))?;
     let room = "loopback".to_owned();
     for side in [&alice, &bob] {
         side.observer
@@ -242,6 +297,10 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
     let chat_a = "hello bob, from alice — ünïcödé ✓".to_owned();
     let chat_b = "hi alice! from bob 🎉".to_owned();
     let call_start = Instant::now();
+    let call_start_media = CaptureTime::now();
+    if let Some(sim) = &sim {
+        sim.call_started(call_start);
+    }
     let call_length = Duration::from_secs_f64(options.seconds.max(1.0));
     if failures.is_empty() {
         // The call itself is a stretch of time: measured, whatever arrives.
@@ -256,6 +315,7 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         );
     }
     let measured_seconds = call_start.elapsed().as_secs_f64();
+    let call_end_media = CaptureTime::now();
     // Stop the cameras, let what is in flight arrive, and take one more stats round, so the
     // final "sent" and "received" counts describe the same pictures.
     for side in [&alice, &bob] {
@@ -269,6 +329,15 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         cpu_percent_of_one_core: meter.cpu_percent_of_one_core(),
         peak_rss_mb: ProcessMeter::peak_rss_mb(),
     };
+    if sim.is_some() {
+        for side in [&alice, &bob] {
+            if let Some(reason) = &side.observer.view.ended {
+                failures.push(format!("{}'s call ended: {reason}", side.name));
+            } else if !side.link_connected() {
+                failures.push(format!("{} was no longer connected at the end", side.name));
+            }
+        }
+    }
 
     // Hang up cleanly.
     for side in [&alice, &bob] {
@@ -292,8 +361,27 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         )
         .and_then(|t| ms_since(both_joined, Some(t))),
     };
-    let a_to_b = direction(&alice, &bob, markers, options.audio_file.is_none());
-    let b_to_a = direction(&bob, &alice, markers, options.audio_file.is_none());
+    let window = CallWindow {
+        start: call_start,
+        from: call_start_media,
+        to: call_end_media,
+        // Beeps sent after the cameras stop are still heard before the hang-up.
+        beeps_until: call_end_media.plus(Duration::from_millis(1000)),
+        frame_interval: Duration::from_secs_f64(1.0 / f64::from(options.fps.max(1))),
+        paths_back: options
+            .network
+            .as_ref()
+            .map(|n| {
+                n.outages
+                    .iter()
+                    .map(|o| call_start_media.plus(o.end()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let beeps = options.audio_file.is_none();
+    let a_to_b = direction(&alice, &bob, markers, beeps, &window);
+    let b_to_a = direction(&bob, &alice, markers, beeps, &window);
     check_direction(
         "alice",
         "bob",
@@ -314,6 +402,27 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         options,
         &mut failures,
     );
+    let simulator = sim.as_ref().map(|sim| SimulatorFigures {
+        a_to_b: sim.counters(netsim::Direction::AToB),
+        b_to_a: sim.counters(netsim::Direction::BToA),
+    });
+    if let Some(s) = &simulator {
+        for (label, crossed, receiver) in [
+            ("alice → bob", &s.a_to_b, &bob),
+            ("bob → alice", &s.b_to_a, &alice),
+        ] {
+            let arrived = receiver
+                .last_stats()
+                .map_or(0, |s| s.video_bytes_received + s.audio_bytes_received);
+            if crossed.forwarded_bytes < arrived {
+                failures.push(format!(
+                    "{label}: {arrived} media bytes arrived but only {} crossed the network \
+                     simulator",
+                    crossed.forwarded_bytes
+                ));
+            }
+        }
+    }
     let codes: Vec<String> = [alice.code(), bob.code()].into_iter().flatten().collect();
     if codes.len() != 2 || codes[0] != codes[1] {
         failures.push(format!(
@@ -324,6 +433,11 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
     alice.observer.shutdown();
     bob.observer.shutdown();
     runtime.block_on(server.shutdown(Duration::from_secs(1)));
+    let network = sim.as_ref().map(|s| NetworkFigures {
+        resolved: s.spec().clone(),
+        seed: s.seed(),
+    });
+    drop(sim);
 
     Ok(LoopbackReport {
         ok: failures.is_empty(),
@@ -335,6 +449,8 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         b_to_a,
         process,
         verification_codes: codes,
+        network,
+        simulator,
     })
 }
 
@@ -343,7 +459,13 @@ fn both_max(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 /// The figures of `sender` → `receiver`.
-fn direction(sender: &Side, receiver: &Side, markers: bool, beeps: bool) -> Direction {
+fn direction(
+    sender: &Side,
+    receiver: &Side,
+    markers: bool,
+    beeps: bool,
+    window: &CallWindow,
+) -> Direction {
     let rx = receiver.last_stats().unwrap_or_default();
     let tx = sender.last_stats().unwrap_or_default();
     let video = receiver.video();
@@ -394,7 +516,14 @@ fn direction(sender: &Side, receiver: &Side, markers: bool, beeps: bool) -> Dire
         decode_ms_per_frame: rx.decode_ms_per_frame,
         bandwidth_estimate_kbps: tx.bandwidth_estimate_kbps,
         beeps_heard: receiver.probe.beeps_played(),
-        candidate_type: rx.candidate_type,
+        candidate_type: rx.candidate_type.clone(),
+        ..window.figures(
+            video,
+            &sender.probe,
+            &receiver.probe,
+            &rx,
+            sender.stats_history(),
+        )
     }
 }
 
@@ -432,7 +561,8 @@ fn check_direction(
             ));
         }
     }
-    if d.freezes > 0 {
+    // Under a simulated network, freezes are what is being measured, not a failure.
+    if d.freezes > 0 && options.network.is_none() {
         failures.push(format!(
             "{to}'s video from {from} froze {} times (longest {:.0} ms)",
             d.freezes, d.longest_freeze_ms

@@ -112,9 +112,28 @@ struct LoopbackArgs {
     /// Send this WAV file instead of the beeping tone.
     #[arg(long)]
     audio_file: Option<PathBuf>,
+    /// Put a simulated network between the two engines: a profile (wifi, lossy, 3g, congested)
+    /// or items such as loss=5%,burst=4,delay=40ms,jitter=15ms,rate=800kbit,outage=3s@8s
+    /// (--help lists them all).
+    #[arg(long, value_name = "PROFILE_OR_SPEC", long_help = network_help())]
+    network: Option<confab_engine::netsim::NetworkSpec>,
+    /// Seed of the simulated network's random decisions (default: random; the report prints
+    /// it, and the same seed replays the same decisions).
+    #[arg(long, requires = "network")]
+    seed: Option<u64>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `--network`'s long help: the grammar and the profiles.
+fn network_help() -> String {
+    format!(
+        "Put a simulated network between the two engines: every UDP datagram of the call, each \
+         direction on its own, crosses it. Freezes it causes are reported, not failures.\n\n{}\n\n{}",
+        confab_engine::netsim::spec::SPEC_HELP,
+        confab_engine::netsim::spec::profiles_help()
+    )
 }
 
 #[derive(Debug, clap::Args)]
@@ -280,6 +299,8 @@ fn main() -> Result<()> {
                     bitrate_kbps: 2500,
                     video_file: None,
                     audio_file: None,
+                    network: None,
+                    seed: None,
                     json: false,
                 })
             }
@@ -394,6 +415,8 @@ fn loopback(args: &LoopbackArgs) -> Result<()> {
         bitrate_kbps: args.bitrate_kbps,
         video_file: args.video_file.clone(),
         audio_file: args.audio_file.clone(),
+        network: args.network.clone(),
+        seed: args.seed,
     };
     let report = confab::loopback::run(&options)?;
     if args.json {

@@ -3,12 +3,15 @@
 //! are about behaviour, never wall-clock speed (speed lives in the report itself).
 //!
 //! File fixtures ([`confab_engine::testing::fixtures`]) are written into a temporary directory.
+//! The `--network` runs go through the real `confab` binary, as a user types them.
 
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
     reason = "test code: a panic is the test failing, with its message"
 )]
+
+use std::process::{Command, Output};
 
 use confab::loopback::{LoopbackOptions, run};
 use confab_engine::testing::fixtures::{temp_dir, write_clip, write_tone};
@@ -24,6 +27,7 @@ fn loopback_call_is_healthy_both_ways() {
         bitrate_kbps: 400,
         video_file: None,
         audio_file: None,
+        ..LoopbackOptions::default()
     })
     .expect("loopback runs");
     let json = serde_json::to_value(&report).unwrap();
@@ -84,6 +88,15 @@ fn loopback_call_is_healthy_both_ways() {
     assert!(json["process"]["peak_rss_mb"].as_f64().unwrap_or(0.0) > 0.0);
     assert_eq!(report.verification_codes.len(), 2);
     assert_eq!(report.verification_codes[0], report.verification_codes[1]);
+    // A clean network: no simulator, and the windowed figures of a healthy call.
+    assert_eq!(json["network"], serde_json::Value::Null);
+    assert_eq!(json["simulator"], serde_json::Value::Null);
+    for d in [&report.a_to_b, &report.b_to_a] {
+        assert!(d.freeze_ratio < 0.5, "{}", d.freeze_ratio);
+        assert!(d.beeps_sent > 0);
+        assert!(d.recovery_ms.is_none());
+        assert!(!d.bandwidth_estimate_kbps_per_second.is_empty());
+    }
 }
 
 #[test]
@@ -101,6 +114,7 @@ fn loopback_runs_on_file_media() {
         bitrate_kbps: 400,
         video_file: Some(clip),
         audio_file: Some(tone),
+        ..LoopbackOptions::default()
     })
     .expect("loopback runs");
     assert!(report.ok, "{:?}", report.failures);
@@ -113,4 +127,122 @@ fn loopback_runs_on_file_media() {
         assert!(d.audio_latency_ms.is_none());
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn confab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("confab runs")
+}
+
+/// `confab loopback --network …`: a lossy network with an outage. The report names the
+/// network, its seed and what the simulator did; the call survives it with intact pictures,
+/// and the windowed figures and the recovery after the outage are there and sane.
+#[test]
+fn loopback_through_a_simulated_network_reports_it() {
+    let out = confab(&[
+        "loopback",
+        "--network",
+        "loss=5%,delay=10ms,outage=1s@1s",
+        "--seed",
+        "7",
+        "--seconds",
+        "4",
+        "--resolution",
+        "320x180",
+        "--fps",
+        "15",
+        "--bitrate-kbps",
+        "400",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    eprintln!("{}", serde_json::to_string_pretty(&json).unwrap());
+    assert!(out.status.success(), "unhealthy: {}", json["failures"]);
+    assert_eq!(json["ok"], true);
+    let net = &json["network"];
+    assert_eq!(net["spec"], "loss=5%,delay=10ms,outage=1s@1s");
+    assert_eq!(net["seed"], 7);
+    assert_eq!(net["a_to_b"]["loss_percent"], 5.0);
+    assert_eq!(net["b_to_a"]["delay_ms"], 10.0);
+    assert_eq!(net["outages"][0]["duration_ms"], 1000.0);
+    for key in ["a_to_b", "b_to_a"] {
+        let sim = &json["simulator"][key];
+        assert!(
+            sim["forwarded_packets"].as_u64().unwrap() > 100,
+            "{key}: {sim}"
+        );
+        assert!(sim["dropped_loss"].as_u64().unwrap() > 0, "{key}: {sim}");
+        assert!(sim["dropped_outage"].as_u64().unwrap() > 0, "{key}: {sim}");
+        let d = &json[key];
+        assert!(d["frames_received"].as_u64().unwrap() > 0, "{key}");
+        assert_eq!(d["corrupt_frames"], 0, "{key}");
+        let ratio = d["freeze_ratio"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ratio), "{key}: {ratio}");
+        assert!(
+            d["frozen_ms_total"].as_f64().unwrap() >= 900.0,
+            "{key}: the 1 s outage froze the picture"
+        );
+        assert!(d["fps_p10"].as_f64().is_some(), "{key}");
+        for field in [
+            "resolution_changes",
+            "retransmitted_packets",
+            "fec_recovered",
+            "beeps_heard",
+        ] {
+            assert!(d[field].as_u64().is_some(), "{key}.{field}");
+        }
+        for field in ["audio_concealed_ms", "audio_concealed_ratio"] {
+            assert!(d[field].as_f64().is_some(), "{key}.{field}");
+        }
+        assert!(
+            d["beeps_sent"].as_u64().unwrap() >= 6,
+            "{key}: 4 s of beeps"
+        );
+        let estimates = d["bandwidth_estimate_kbps_per_second"].as_array().unwrap();
+        assert!((4..=6).contains(&estimates.len()), "{key}: {estimates:?}");
+        let recovery = &d["recovery_ms"];
+        assert!(
+            recovery["video"].as_f64().is_some(),
+            "{key}: video came back"
+        );
+        assert!(
+            recovery["audio"].as_f64().is_some(),
+            "{key}: audio came back"
+        );
+    }
+}
+
+/// A bad `--network` is a usage error (exit code 2) that says what is wrong.
+#[test]
+fn a_bad_network_spec_is_refused_with_the_reason() {
+    for (spec, says) in [
+        ("los=5%", "unknown network setting `los`"),
+        ("loss=150%", "0 % to 100 %"),
+        ("rate=800", "unit needed"),
+        ("satellite", "profiles: wifi, lossy, 3g, congested"),
+    ] {
+        let out = confab(&["loopback", "--network", spec, "--seconds", "1"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {err}");
+        assert!(err.contains(says), "{spec}: {err}");
+    }
+    let help = confab(&["loopback", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for word in [
+        "--network",
+        "wifi",
+        "lossy",
+        "3g",
+        "congested",
+        "outage=3s@8s",
+        "--seed",
+    ] {
+        assert!(text.contains(word), "--help names {word}");
+    }
 }

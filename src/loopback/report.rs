@@ -6,6 +6,7 @@
 //! one changes the `--json` output. Rendering only reads the report.
 
 use confab_engine::measure::Percentiles;
+use confab_engine::netsim::{LinkCounters, NetworkSpec};
 use serde::Serialize;
 
 /// Times from the moment both peers had joined the room.
@@ -74,6 +75,61 @@ pub struct Direction {
     pub beeps_heard: usize,
     /// Selected candidate type.
     pub candidate_type: Option<String>,
+    /// Milliseconds of the call with no new picture for more than three frame intervals
+    /// (each such gap counted whole).
+    pub frozen_ms_total: f64,
+    /// `frozen_ms_total` as a share of the call (0..=1).
+    pub freeze_ratio: f64,
+    /// 10th percentile of the pictures decoded in each second of the call (its worst seconds).
+    pub fps_p10: Option<f64>,
+    /// Times the decoded picture size changed.
+    pub resolution_changes: u64,
+    /// Packets the sender retransmitted that the receiver got (after its NACKs).
+    pub retransmitted_packets: u64,
+    /// Lost packets the receiver rebuilt from forward error correction.
+    pub fec_recovered: u64,
+    /// Milliseconds of audio the receiver had to conceal.
+    pub audio_concealed_ms: f64,
+    /// `audio_concealed_ms` as a share of the audio played (0..=1).
+    pub audio_concealed_ratio: f64,
+    /// Beeps the sender sent during the call (`beeps_heard` counts those heard).
+    pub beeps_sent: usize,
+    /// The sender's bandwidth estimate toward the receiver, one value per second of the call
+    /// (the last statistics report in that second; the one before when a second had none).
+    pub bandwidth_estimate_kbps_per_second: Vec<f64>,
+    /// With `--network … outage=…`: how long after the path came back video and audio did
+    /// (the slowest over the outages; `null` inside if one never came back).
+    pub recovery_ms: Option<Recovery>,
+}
+
+/// Time from the path coming back after an outage to media arriving again.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Recovery {
+    /// Path back → first picture decoded after it.
+    pub video: Option<f64>,
+    /// Path back → first beep heard after it. Beeps come every 500 ms, so this includes up to
+    /// 500 ms of waiting for the next beep to be sent.
+    pub audio: Option<f64>,
+}
+
+/// The simulated network of a `--network` run: the spec as given, resolved to its parameters
+/// per direction (a profile expanded), its outages and the seed that replays it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkFigures {
+    /// The parsed spec: `spec` (as given), `profile`, `a_to_b`, `b_to_a`, `outages`.
+    #[serde(flatten)]
+    pub resolved: NetworkSpec,
+    /// The random seed (`--seed` replays the same decisions).
+    pub seed: u64,
+}
+
+/// What the network simulator did, per direction.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SimulatorFigures {
+    /// Alice → bob.
+    pub a_to_b: LinkCounters,
+    /// Bob → alice.
+    pub b_to_a: LinkCounters,
 }
 
 /// Audio latency percentiles.
@@ -115,6 +171,10 @@ pub struct LoopbackReport {
     pub process: ProcessFigures,
     /// The verification codes both sides showed (must be equal).
     pub verification_codes: Vec<String>,
+    /// The simulated network (`--network`), or `null` for a clean one.
+    pub network: Option<NetworkFigures>,
+    /// What the simulator forwarded and dropped, or `null` without `--network`.
+    pub simulator: Option<SimulatorFigures>,
 }
 
 /// A table row: its label and how to render one direction's cell.
@@ -134,6 +194,26 @@ pub fn render_table(r: &LoopbackReport) -> String {
         let _ = writeln!(out, "  failure: {f}");
     }
     let _ = writeln!(out, "measured {:.1} s", r.seconds);
+    if let (Some(n), Some(sim)) = (&r.network, &r.simulator) {
+        let _ = writeln!(
+            out,
+            "network: {} (profile {}, seed {})",
+            n.resolved.spec,
+            n.resolved.profile.unwrap_or("-"),
+            n.seed
+        );
+        for (label, c) in [("alice → bob", &sim.a_to_b), ("bob → alice", &sim.b_to_a)] {
+            let _ = writeln!(
+                out,
+                "  {label}: forwarded {} ({:.1} MB), dropped: loss {}, queue {}, outage {}",
+                c.forwarded_packets,
+                c.forwarded_bytes as f64 / 1e6,
+                c.dropped_loss,
+                c.dropped_queue,
+                c.dropped_outage
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "setup (ms from both joined): connected {}  first video {}  first audio {}",
@@ -215,9 +295,53 @@ pub fn render_table(r: &LoopbackReport) -> String {
             "candidate",
             Box::new(|d| d.candidate_type.clone().unwrap_or_else(|| "-".into())),
         ),
+        (
+            "frozen ms (share)",
+            Box::new(|d| format!("{:.0} ({:.1}%)", d.frozen_ms_total, d.freeze_ratio * 100.0)),
+        ),
+        (
+            "fps p10 / size changes",
+            Box::new(|d| format!("{}/{}", opt_f(d.fps_p10, 0), d.resolution_changes)),
+        ),
+        (
+            "retransmitted / FEC",
+            Box::new(|d| format!("{}/{}", d.retransmitted_packets, d.fec_recovered)),
+        ),
+        (
+            "audio concealed ms (share)",
+            Box::new(|d| {
+                format!(
+                    "{:.0} ({:.1}%)",
+                    d.audio_concealed_ms,
+                    d.audio_concealed_ratio * 100.0
+                )
+            }),
+        ),
+        (
+            "beeps heard / sent",
+            Box::new(|d| format!("{}/{}", d.beeps_heard, d.beeps_sent)),
+        ),
+        (
+            "estimate kbps min/med/max",
+            Box::new(|d| spread(&d.bandwidth_estimate_kbps_per_second)),
+        ),
     ];
     for (label, f) in rows {
         let _ = writeln!(out, "{label:<28}{:>16}{:>16}", f(&r.a_to_b), f(&r.b_to_a));
+    }
+    if r.a_to_b.recovery_ms.is_some() || r.b_to_a.recovery_ms.is_some() {
+        let recovery = |d: &Direction| {
+            d.recovery_ms.map_or("-".into(), |rec| {
+                format!("{}/{}", opt_f(rec.video, 0), opt_f(rec.audio, 0))
+            })
+        };
+        let _ = writeln!(
+            out,
+            "{:<28}{:>16}{:>16}",
+            "recovery video/audio ms",
+            recovery(&r.a_to_b),
+            recovery(&r.b_to_a)
+        );
     }
     let _ = writeln!(
         out,
@@ -230,4 +354,19 @@ pub fn render_table(r: &LoopbackReport) -> String {
         r.verification_codes.join(" / ")
     );
     out
+}
+
+/// `v` with `decimals`, or `-`.
+fn opt_f(v: Option<f64>, decimals: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+/// `min/median/max` of a series, or `-` when empty.
+fn spread(v: &[f64]) -> String {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    match (s.first(), s.get(s.len() / 2), s.last()) {
+        (Some(min), Some(med), Some(max)) => format!("{min:.0}/{med:.0}/{max:.0}"),
+        _ => "-".into(),
+    }
 }

@@ -97,6 +97,16 @@ pub trait MediaProbe: Send + Sync {
     fn audio_played(&self, _samples: &[f32], _at: CaptureTime, _decoded: bool) {}
 }
 
+/// Rewrites each local ICE candidate before it is signaled (trickled, or inside an SDP the
+/// engine sends): how a network simulator puts itself between two engines
+/// ([`crate::netsim::NetworkSimulator::rewriter`]). Called on the engine's session task: keep it
+/// quick.
+pub trait CandidateRewriter: Send + Sync {
+    /// `candidate` is the attribute value (`candidate:…`, without `a=`). Returns what to signal
+    /// instead, or `None` to signal nothing for it (a candidate that must not be used).
+    fn rewrite(&self, candidate: &str) -> Option<String>;
+}
+
 /// Everything an engine needs to start.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -123,6 +133,8 @@ pub struct EngineConfig {
     pub watch_devices: bool,
     /// Echo cancellation, noise suppression and gain control for [`AudioInput::Microphone`].
     pub processing: ProcessingSettings,
+    /// Applied to every local candidate before it leaves the engine (`None`: sent as gathered).
+    pub candidate_rewriter: Option<Arc<dyn CandidateRewriter>>,
 }
 
 impl EngineConfig {
@@ -141,6 +153,7 @@ impl EngineConfig {
             probe: None,
             watch_devices: false,
             processing: ProcessingSettings::default(),
+            candidate_rewriter: None,
         }
     }
 }
@@ -155,6 +168,7 @@ impl std::fmt::Debug for EngineConfig {
             .field("bind_addrs", &self.bind_addrs)
             .field("relay_only", &self.relay_only)
             .field("preview", &self.preview)
+            .field("candidate_rewriter", &self.candidate_rewriter.is_some())
             .finish_non_exhaustive()
     }
 }

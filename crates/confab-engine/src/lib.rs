@@ -22,6 +22,7 @@
 //! | the peer-to-peer data-channel protocol | [`data_message`] |
 //! | the verification code | [`verification`] |
 //! | driving an engine headless (loopback, `confab join`, tests) | [`observer`], [`measure`] |
+//! | a simulated network between two engines (loss, bursts, delay, jitter, rate, outages) | [`netsim`] ([`EngineConfig::candidate_rewriter`] is its hook) |
 //! | codec library versions (`--version`) | [`codec_versions`] |
 //! | the media toolkit (frames, codecs, jitter buffer, mixer, file and synthetic sources) | [`media`] |
 //! | test doubles, only with the `testing` feature | `testing` |
@@ -43,6 +44,7 @@
 //! | [`media`] | sources, codecs, conversion, jitter buffer, mixer |
 //! | [`devices`] | cameras, microphones, speakers, hot-plug watching, one reopen lifecycle |
 //! | [`observer`] | driving an engine headless: its events and pictures, waits on them |
+//! | [`netsim`] | the network simulator: spec parsing, the per-direction link model, mirror sockets |
 
 pub mod api;
 pub mod codec_versions;
@@ -52,6 +54,7 @@ pub(crate) mod incoming;
 pub mod measure;
 pub mod media;
 pub(crate) mod negotiation;
+pub mod netsim;
 pub mod observer;
 mod outgoing;
 pub(crate) mod peer;
@@ -67,8 +70,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use api::{
-    AudioInput, AudioOutput, AudioSink, CallState, EngineCommand, EngineConfig, EngineEvent,
-    LinkState, MediaProbe, ParticipantStats, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
+    AudioInput, AudioOutput, AudioSink, CallState, CandidateRewriter, EngineCommand, EngineConfig,
+    EngineEvent, LinkState, MediaProbe, ParticipantStats, Repaint, VideoFrameEvent, VideoInput,
+    VideoSettings,
 };
 pub use reasons::{EndReason, Problem};
 pub use session::SignalSender;

@@ -1,6 +1,7 @@
 //! Watching a running [`Engine`] from outside: one loop that takes its control events and decoded
 //! pictures and keeps what a headless caller needs to know about the call (our id, who is in the
-//! room, links, chat, remote media state, the latest statistics, errors, device notices).
+//! room, links, chat, remote media state, the latest statistics and their history, errors,
+//! device notices).
 //!
 //! `confab loopback`, `confab join` and the engine's integration tests all drive engines this
 //! way. Waiting is on the engine's channels (a `select` over the event channel and, unless
@@ -22,6 +23,9 @@ use crate::{ParticipantStats, VideoFrameEvent};
 /// Longest a wait sleeps on the channels before it looks at its condition again, so that a
 /// condition on something outside the engine (a browser, a fake peer) is still seen promptly.
 const RECHECK: Duration = Duration::from_millis(100);
+
+/// How many statistics reports (one a second) [`Participant::stats_history`] keeps: an hour.
+pub const STATS_HISTORY: usize = 3600;
 
 /// Receives every decoded remote picture the observer takes.
 pub trait FrameSink {
@@ -57,6 +61,9 @@ pub struct Participant {
     pub stats: Option<ParticipantStats>,
     /// When those statistics came.
     pub stats_at: Option<Instant>,
+    /// Every statistics report of our connection to it and when it came, oldest first (the
+    /// last [`STATS_HISTORY`] of them): figures over time, such as the bandwidth estimate.
+    pub stats_history: Vec<(Instant, ParticipantStats)>,
     /// Pictures decoded from it.
     pub frames: u64,
     /// When the first of them came.
@@ -186,6 +193,10 @@ impl CallView {
                     if p.name.is_empty() {
                         p.name.clone_from(&s.name);
                     }
+                    if p.stats_history.len() >= STATS_HISTORY {
+                        p.stats_history.remove(0);
+                    }
+                    p.stats_history.push((now, s.clone()));
                     p.stats = Some(s);
                     p.stats_at = Some(now);
                 }
@@ -480,6 +491,8 @@ mod tests {
         assert!(ben.connected_at.is_some());
         assert_eq!(ben.media, Some((false, true)));
         assert!(ben.stats_at.is_some());
+        assert_eq!(ben.stats_history.len(), 1);
+        assert_eq!(ben.stats_history[0].1.frames_sent, 7);
         assert_eq!(view.frames_sent, 7);
         assert_eq!(view.connected(), 1);
         assert_eq!(view.chats_from("ben").collect::<Vec<_>>(), ["hi"]);

@@ -11,7 +11,9 @@ use tracing::{debug, warn};
 
 use super::Session;
 use super::call_core::Action;
-use crate::api::EngineEvent;
+use signaling_client::Signal;
+
+use crate::api::{CandidateRewriter, EngineEvent};
 use crate::reasons::Problem;
 use crate::verification::verification_code;
 
@@ -33,6 +35,10 @@ impl Session {
             Action::Emit(event) => self.emit(event),
             Action::Signal { to, signal } => {
                 if let Some(s) = &self.signaling {
+                    let signal = match &self.config.candidate_rewriter {
+                        Some(r) => rewrite_candidates(r.as_ref(), signal),
+                        None => signal,
+                    };
                     s.send(&to, signal);
                 }
             }
@@ -146,5 +152,115 @@ impl Session {
             }
         }
         Vec::new()
+    }
+}
+
+/// `signal` with our candidates passed through `rewriter` (the
+/// [`EngineConfig::candidate_rewriter`](crate::EngineConfig::candidate_rewriter) hook): a
+/// trickled candidate is rewritten (or becomes an end-of-candidates marker when refused, which
+/// the far side takes as nothing), and every `a=candidate:` line of an SDP we send is rewritten
+/// or removed.
+fn rewrite_candidates(rewriter: &dyn CandidateRewriter, signal: Signal) -> Signal {
+    match signal {
+        Signal::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_mline_index,
+            username_fragment,
+        } => match rewriter.rewrite(&candidate) {
+            Some(candidate) => Signal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                username_fragment,
+            },
+            None => Signal::EndOfCandidates,
+        },
+        Signal::Offer { sdp } => Signal::Offer {
+            sdp: rewrite_sdp(rewriter, &sdp),
+        },
+        Signal::Answer { sdp } => Signal::Answer {
+            sdp: rewrite_sdp(rewriter, &sdp),
+        },
+        Signal::IceRestart { sdp } => Signal::IceRestart {
+            sdp: rewrite_sdp(rewriter, &sdp),
+        },
+        other => other,
+    }
+}
+
+fn rewrite_sdp(rewriter: &dyn CandidateRewriter, sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        match body
+            .strip_prefix("a=")
+            .filter(|c| c.starts_with("candidate:"))
+        {
+            Some(candidate) => {
+                if let Some(new) = rewriter.rewrite(candidate) {
+                    out.push_str("a=");
+                    out.push_str(&new);
+                    out.push_str(&line[body.len()..]);
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use signaling_client::Signal;
+
+    use super::{CandidateRewriter, rewrite_candidates};
+
+    /// Rewrites `10.0.0.1` to `10.9.9.9` and refuses `tcp` candidates.
+    struct Swap;
+
+    impl CandidateRewriter for Swap {
+        fn rewrite(&self, candidate: &str) -> Option<String> {
+            (!candidate.contains(" tcp ")).then(|| candidate.replace("10.0.0.1", "10.9.9.9"))
+        }
+    }
+
+    #[test]
+    fn candidates_are_rewritten_in_trickle_and_in_sdp() {
+        let c = "candidate:1 1 udp 2130706431 10.0.0.1 5000 typ host";
+        let Signal::Candidate { candidate, .. } = rewrite_candidates(
+            &Swap,
+            Signal::Candidate {
+                candidate: c.into(),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+                username_fragment: None,
+            },
+        ) else {
+            panic!("still a candidate");
+        };
+        assert_eq!(
+            candidate,
+            "candidate:1 1 udp 2130706431 10.9.9.9 5000 typ host"
+        );
+        let refused = Signal::Candidate {
+            candidate: "candidate:2 1 tcp 1 10.0.0.1 9 typ host".into(),
+            sdp_mid: None,
+            sdp_mline_index: None,
+            username_fragment: None,
+        };
+        assert!(matches!(
+            rewrite_candidates(&Swap, refused),
+            Signal::EndOfCandidates
+        ));
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=candidate:1 1 udp 1 10.0.0.1 5000 typ host\r\na=candidate:2 1 tcp 1 10.0.0.1 9 typ host\r\na=mid:0\r\n";
+        let Signal::Offer { sdp } = rewrite_candidates(&Swap, Signal::Offer { sdp: sdp.into() })
+        else {
+            panic!("still an offer");
+        };
+        assert_eq!(
+            sdp,
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=candidate:1 1 udp 1 10.9.9.9 5000 typ host\r\na=mid:0\r\n"
+        );
     }
 }

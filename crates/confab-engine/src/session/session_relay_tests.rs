@@ -1,7 +1,9 @@
-//! Session tests whose media crosses an [`ImpairmentRelay`]: packet loss with NACK and PLI, and a
-//! black hole that forces an ICE restart. Two real sessions with media on (synthetic camera and
-//! tone), their signals on the in-process bus of `session_tests.rs`, whose harness they share.
-//! Each test prints its impairment seed; `CONFAB_TEST_SEED` replays one.
+//! Session tests whose media crosses a [`NetworkSimulator`]: packet loss with NACK and PLI, and
+//! a black hole that forces an ICE restart. Two real sessions with media on (synthetic camera
+//! and tone), their signals on the in-process bus of `session_tests.rs`, whose harness they
+//! share; each engine's candidates reach the other rewritten to the simulator's mirrors by the
+//! engine's own `candidate_rewriter` hook, so the tests also check that hook and that nothing
+//! bypasses the simulator. Each test prints its seed; `CONFAB_TEST_SEED` replays one.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,101 +11,36 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use signaling_client::{ClientEvent, ParticipantId, Signal};
-use tokio::sync::mpsc;
+use signaling_client::ClientEvent;
 
 use super::super::api::{EngineEvent, LinkState};
 use super::super::media::synthetic_video::read_marker;
-use super::SignalSender;
 use super::tests::{Harness, config, participant, start, wait_for, wait_until, welcome};
-use crate::testing::{ImpairmentRelay, SignalBus, forward_route, strip_candidates};
+use crate::netsim::{Direction, NetworkSimulator, NetworkSpec, Side};
+use crate::testing::{SignalBus, forward_route};
+use std::sync::Arc;
 
-/// Signals for sessions whose media crosses an [`ImpairmentRelay`] go through this sender:
-/// candidates are rewritten to the relay's mirrors (and SDPs carry none), in order, per sender,
-/// then delivered on the [`SignalBus`].
-struct RelaySender(mpsc::UnboundedSender<(ParticipantId, Signal)>);
-
-impl SignalSender for RelaySender {
-    fn send(&self, to: &ParticipantId, signal: Signal) {
-        let _ = self.0.send((to.clone(), signal));
-    }
-}
-
-/// `signal` as it must look for its media to cross `relay`.
-fn through_relay(relay: &Arc<ImpairmentRelay>, signal: Signal) -> Signal {
-    match signal {
-        Signal::Candidate {
-            candidate,
-            sdp_mid,
-            sdp_mline_index,
-            username_fragment,
-        } => Signal::Candidate {
-            candidate: relay.rewrite_candidate(&candidate),
-            sdp_mid,
-            sdp_mline_index,
-            username_fragment,
-        },
-        Signal::Offer { sdp } => Signal::Offer {
-            sdp: strip_candidates(&sdp),
-        },
-        Signal::Answer { sdp } => Signal::Answer {
-            sdp: strip_candidates(&sdp),
-        },
-        Signal::IceRestart { sdp } => Signal::IceRestart {
-            sdp: strip_candidates(&sdp),
-        },
-        other => other,
-    }
-}
-
-fn relay_sender(me: &str, bus: Arc<SignalBus>, relay: Arc<ImpairmentRelay>) -> Arc<RelaySender> {
-    let me = ParticipantId::from(me);
-    let (tx, mut rx) = mpsc::unbounded_channel::<(ParticipantId, Signal)>();
-    tokio::spawn(async move {
-        while let Some((to, signal)) = rx.recv().await {
-            let signal = through_relay(&relay, signal);
-            bus.record(&me, &signal);
-            if let Some(route) = bus.route(&to) {
-                let _ = route
-                    .send(ClientEvent::Signal {
-                        from: me.clone(),
-                        signal,
-                    })
-                    .await;
-            }
-        }
-    });
-    Arc::new(RelaySender(tx))
-}
-
-/// Alice ("aaaa", polite) and Bob ("bbbb", impolite, the newcomer who offers), with media on,
-/// connected through `relay`.
-async fn relayed_call(relay: &Arc<ImpairmentRelay>) -> (Harness, Harness, Arc<SignalBus>) {
+/// Alice ("aaaa", polite, side A) and Bob ("bbbb", impolite, the newcomer who offers, side B),
+/// with media on, connected through `sim`.
+async fn relayed_call(sim: &NetworkSimulator) -> (Harness, Harness, Arc<SignalBus>) {
     let bus = Arc::new(SignalBus::default());
-    let a = start(
-        config("alice", true),
-        welcome("aaaa", &[]),
-        relay_sender("aaaa", bus.clone(), relay.clone()),
-    )
-    .await;
+    let mut a_config = config("alice", true);
+    a_config.candidate_rewriter = Some(sim.rewriter(Side::A));
+    let a = start(a_config, welcome("aaaa", &[]), bus.sender("aaaa")).await;
     bus.connect("aaaa", a.signaling.clone());
     a.signaling
         .send(ClientEvent::ParticipantJoined(participant("bbbb")))
         .await
         .unwrap();
     let b_queue = bus.reserve("bbbb");
-    let b = start(
-        config("bob", true),
-        welcome("bbbb", &["aaaa"]),
-        relay_sender("bbbb", bus.clone(), relay.clone()),
-    )
-    .await;
+    let mut b_config = config("bob", true);
+    b_config.candidate_rewriter = Some(sim.rewriter(Side::B));
+    let b = start(b_config, welcome("bbbb", &["aaaa"]), bus.sender("bbbb")).await;
     forward_route(b_queue, b.signaling.clone());
     for h in [&a, &b] {
-        wait_for(&h.events, "connected through the relay", |e| {
+        wait_for(&h.events, "connected through the simulator", |e| {
             matches!(
                 e,
                 EngineEvent::Link {
@@ -136,6 +73,15 @@ async fn intact_frames_during(h: &Harness, d: Duration) -> u64 {
     n
 }
 
+fn simulator() -> NetworkSimulator {
+    simulator_with("loss=0%")
+}
+
+fn simulator_with(spec: &str) -> NetworkSimulator {
+    let seed = seed();
+    NetworkSimulator::start(&NetworkSpec::parse(spec).unwrap(), seed).unwrap()
+}
+
 fn seed() -> u64 {
     let seed = std::env::var("CONFAB_TEST_SEED")
         .ok()
@@ -149,13 +95,21 @@ fn seed() -> u64 {
 /// keeps flowing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_survives_packet_loss_through_nack_and_pli() {
-    let relay = ImpairmentRelay::new(seed());
-    let (a, b, _bus) = relayed_call(&relay).await;
+    let sim = simulator();
+    let (a, b, _bus) = relayed_call(&sim).await;
     assert!(intact_frames_during(&b, Duration::from_secs(1)).await > 0);
-    relay.set_loss(0.05);
-    relay.set_delay(Duration::from_millis(10));
+    // Everything so far crossed the simulator, both ways.
+    for d in [Direction::AToB, Direction::BToA] {
+        assert!(
+            sim.counters(d).forwarded_packets > 0,
+            "{d:?} crosses the simulator"
+        );
+    }
+    assert_eq!(sim.unknown_datagrams(), 0);
+    sim.set_loss(0.05);
+    sim.set_delay(Duration::from_millis(10));
     let frames = intact_frames_during(&b, Duration::from_secs(5)).await;
-    assert!(relay.dropped.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(sim.counters(Direction::AToB).dropped_loss > 0);
     // 15 fps for 5 s is 75 pictures; losses cost some, but the stream must keep going.
     assert!(frames > 25, "only {frames} pictures decoded under 5 % loss");
     let mut nacks = 0;
@@ -177,10 +131,10 @@ async fn media_survives_packet_loss_through_nack_and_pli() {
 /// signaling, and when the path comes back media flows again without a new call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_connectivity_triggers_an_ice_restart_and_recovers() {
-    let relay = ImpairmentRelay::new(seed());
-    let (a, b, bus) = relayed_call(&relay).await;
+    let sim = simulator();
+    let (a, b, bus) = relayed_call(&sim).await;
     assert!(intact_frames_during(&b, Duration::from_secs(1)).await > 0);
-    relay.set_blackhole(true);
+    sim.set_blackhole(true);
     wait_for(&b.events, "bob sees the connection drop", |e| {
         matches!(
             e,
@@ -195,7 +149,9 @@ async fn lost_connectivity_triggers_an_ice_restart_and_recovers() {
         bus.count("bbbb", "ice_restart") > 0
     })
     .await;
-    relay.set_blackhole(false);
+    let dropped = sim.counters(Direction::AToB).dropped_outage;
+    assert!(dropped > 0, "the black hole dropped datagrams");
+    sim.set_blackhole(false);
     wait_for(&b.events, "bob connected again", |e| {
         matches!(
             e,
@@ -216,5 +172,38 @@ async fn lost_connectivity_triggers_an_ice_restart_and_recovers() {
         bus.count("aaaa", "answer") >= 1,
         "alice answered the restart"
     );
+    drop(a);
+}
+
+/// Impaired from the first datagram (ICE and DTLS included): the call still connects, video
+/// flows intact, and the simulator saw the media: at least as many bytes crossed it each way
+/// as the receiving side counted as received media, so none of it went around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_impaired_from_the_start_connects_and_all_its_media_crosses_the_simulator() {
+    let sim = simulator_with("loss=5%,burst=2,delay=15ms,jitter=5ms,rate=2mbit");
+    let (a, b, _bus) = relayed_call(&sim).await;
+    assert!(
+        intact_frames_during(&b, Duration::from_secs(3)).await > 10,
+        "video flows through the impaired network"
+    );
+    let mut received = 0;
+    while let Ok(ev) = b.events.try_recv() {
+        if let EngineEvent::Stats(s) = ev
+            && let Some(p) = s.first()
+        {
+            received = received.max(p.video_bytes_received + p.audio_bytes_received);
+        }
+    }
+    let ab = sim.counters(Direction::AToB);
+    assert!(received > 0, "bob's stats counted media");
+    assert!(ab.dropped_loss > 0, "the simulator dropped some: {ab:?}");
+    assert!(
+        ab.forwarded_bytes >= received,
+        "{} media bytes received but only {} crossed the simulator",
+        received,
+        ab.forwarded_bytes
+    );
+    assert!(sim.counters(Direction::BToA).forwarded_packets > 0);
+    assert_eq!(sim.unknown_datagrams(), 0);
     drop(a);
 }

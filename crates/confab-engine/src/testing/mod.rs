@@ -3,8 +3,8 @@
 //!
 //! - [`FakeCameras`]: in-process cameras behind the camera device boundary, producing real MJPEG
 //!   or raw frames, with fault switches (unplug, busy, corrupt frames).
-//! - [`ImpairmentRelay`]: a user-space UDP relay that drops, delays or black-holes a call's
-//!   packets (this kernel has no `tc netem`).
+//! - [`NetworkSimulator`]: re-exported from [`crate::netsim`] (public, the app uses it too): the
+//!   user-space network that drops, delays, rate-limits or black-holes a call's packets.
 //! - [`fixtures`]: Y4M and WAV files for file-fed media.
 //! - [`SignalRecorder`] and [`SignalBus`]: signaling without a server, for driving sessions
 //!   in-process (record what one sends; deliver between several, holding signals to make offers
@@ -19,14 +19,13 @@
 
 mod fake_cameras;
 pub mod fixtures;
-mod impairment_relay;
 mod playout_counter;
 mod signaling_bus;
 
 use std::sync::Arc;
 
+pub use crate::netsim::NetworkSimulator;
 pub use fake_cameras::{FakeCameras, FakeCounts};
-pub use impairment_relay::{ImpairmentRelay, strip_candidates};
 pub use playout_counter::PlayoutCounter;
 pub use signaling_bus::{BusSender, SignalBus, SignalRecorder, forward_route, signal_kind};
 
