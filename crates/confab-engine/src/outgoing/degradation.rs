@@ -344,13 +344,15 @@ mod tests {
         targets.extend([1500; 30]);
         let got = walk(&targets);
         assert_eq!(got[1], (360, 30));
-        // Each step up waits UP_HOLD (4 s) of a high target; 4 steps back to 720p30.
+        // Each step up waits UP_HOLD (4 s) of a high target, counted from the first sample
+        // after the previous change (one a second here): 4 steps back to 720p30, 5 s apart.
         let first_up = got.iter().position(|g| *g == (540, 20));
         assert_eq!(first_up, Some(6), "{got:?}");
-        assert_eq!(got[10], (540, 30));
-        assert_eq!(got[14], (720, 20));
-        assert_eq!(got[18], (720, 30));
-        assert!(got[18..].iter().all(|g| *g == (720, 30)));
+        assert_eq!(got[10], (540, 20), "{got:?}");
+        assert_eq!(got[11], (540, 30));
+        assert_eq!(got[16], (720, 20));
+        assert_eq!(got[21], (720, 30));
+        assert!(got[21..].iter().all(|g| *g == (720, 30)));
     }
 
     #[test]
