@@ -245,10 +245,11 @@ fn send_audio_frame(frame: &AudioFrame, st: &mut AudioSendState<'_>) {
         return;
     }
     let loss = out.audio_loss_hint();
-    if loss != encoder.config().packet_loss_percent
-        && let Err(e) = encoder.set_packet_loss_percent(loss)
-    {
-        debug!(error = %e, loss, "cannot change the Opus packet-loss hint");
+    if loss != encoder.config().packet_loss_percent {
+        match encoder.set_packet_loss_percent(loss) {
+            Ok(()) => debug!(percent = loss, "Opus FEC packet-loss hint"),
+            Err(e) => debug!(error = %e, loss, "cannot change the Opus packet-loss hint"),
+        }
     }
     // Muted: keep sending (near-empty DTX) frames so the RTP clock keeps pace with
     // real time and the far end's jitter estimate is not disturbed by a gap.

@@ -126,3 +126,69 @@ impl Interceptor for ReceiverReportTap {
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::interceptor::AttributedPacket;
+    use rtc::shared::TransportContext;
+
+    fn rtcp(packets: Vec<Box<dyn rtc::rtcp::Packet>>) -> TaggedPacket {
+        TaggedPacket {
+            now: Instant::now(),
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(packets)),
+        }
+    }
+
+    fn block(ssrc: u32, fraction_lost: u8) -> ReceptionReport {
+        ReceptionReport {
+            ssrc,
+            fraction_lost,
+            ..ReceptionReport::default()
+        }
+    }
+
+    #[test]
+    fn records_the_loss_reported_for_our_audio_stream_only_and_passes_everything_on() {
+        let loss = ReportedLoss::default();
+        let mut tap = ReceiverReportTap::new(loss.clone());
+        let stream = |ssrc, mime: &str| StreamInfo {
+            ssrc,
+            mime_type: mime.into(),
+            ..StreamInfo::default()
+        };
+        tap.bind_local_stream(&stream(9, "video/H264"));
+        tap.bind_local_stream(&stream(7, "audio/opus"));
+        assert_eq!(loss.audio_fraction_lost(), None, "no report yet");
+
+        let rr = ReceiverReport {
+            ssrc: 1,
+            reports: vec![block(9, 128), block(7, 26)],
+            ..ReceiverReport::default()
+        };
+        assert!(tap.handle_read(rtcp(vec![Box::new(rr)])).is_ok());
+        assert!(tap.poll_read().is_some(), "the report goes on up the chain");
+        assert_eq!(loss.audio_fraction_lost(), Some(26.0 / 256.0));
+
+        // A sending peer reports in its sender reports; a report about video alone changes
+        // nothing.
+        let sr = SenderReport {
+            ssrc: 1,
+            reports: vec![block(7, 64)],
+            ..SenderReport::default()
+        };
+        let video_only = ReceiverReport {
+            ssrc: 1,
+            reports: vec![block(9, 200)],
+            ..ReceiverReport::default()
+        };
+        assert!(
+            tap.handle_read(rtcp(vec![Box::new(sr), Box::new(video_only)]))
+                .is_ok()
+        );
+        assert_eq!(loss.audio_fraction_lost(), Some(0.25));
+        assert!(tap.poll_read().is_some());
+        assert!(tap.poll_read().is_none());
+    }
+}
