@@ -6,47 +6,54 @@
 //! (any peer's PLI forces an IDR for all), the target bitrate (the lowest congestion-control
 //! estimate among the peers, clamped to the configured range), and mic/camera switches.
 //!
+//! The audio encoder's packet-loss hint (how much in-band FEC Opus carries) follows the worst
+//! loss any peer reports for our audio ([`Outgoing::report_audio_loss`]).
+//!
 //! Contract: the threads never block on the network for long — `write_*` only queues into the
 //! peer connection — and they stop when their [`SenderThread`] is dropped.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `video` | the video sender thread: degrade, scale, encode, fan out |
+//! | `degradation` | the balanced degradation policy (send size and frame rate for a bitrate) |
+//! | `audio` | the audio sender thread and the FEC loss hint |
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+mod audio;
+mod degradation;
+mod video;
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use crossbeam_channel::Sender;
 use signaling_client::ParticipantId;
-use tracing::{debug, warn};
+use tracing::debug;
+
+pub(crate) use audio::spawn_audio_sender;
+pub(crate) use video::spawn_video_sender;
 
 use super::EngineError;
-use crossbeam_channel::Sender;
-
-use super::api::{
-    AudioInput, EngineEvent, MediaProbe, Repaint, VideoFrameEvent, VideoInput, VideoSettings,
-};
-use super::devices::camera::spawn_camera;
-use super::devices::microphone::Microphone;
+use super::api::{EngineEvent, Repaint, VideoFrameEvent};
 use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
-use super::media::audio_processing::{
-    AudioProcessor, ProcessingControl, ProcessingSettings, RenderFeed,
-};
-use super::media::drop_oldest::{DropOldestReceiver, DropOldestSender};
-use super::media::h264::{H264Encoder, H264EncoderConfig};
-use super::media::opus_codec::{OpusEncoder, OpusEncoderConfig};
-use super::media::source::{CaptureThread, spawn_audio, spawn_audio_with, spawn_video};
-use super::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig};
-use super::media::synthetic_video::SyntheticVideo;
-use super::media::wav::WavSource;
-use super::media::y4m::Y4mSource;
-use super::media::{AudioChunker, AudioFrame, CaptureTime, I420Frame, SourceError};
+use super::media::SourceError;
+use super::media::audio_processing::{ProcessingControl, ProcessingSettings, RenderFeed};
+use super::media::drop_oldest::DropOldestSender;
+use super::media::source::CaptureThread;
 use super::peer::PeerLink;
 use super::reasons::Problem;
 use super::worker::{StopFlag, Worker};
+use audio::FecLossHint;
 
 /// Shared between the session (which steers) and the sender threads (which obey).
 pub(crate) struct Outgoing {
     peers: RwLock<Vec<(ParticipantId, Arc<PeerLink>)>>,
     keyframe_requested: AtomicBool,
     target_bps: AtomicU32,
+    /// Smoothed loss our peers report for our audio, and the hint it gives (percent).
+    audio_loss: Mutex<FecLossHint>,
+    audio_loss_hint: AtomicU8,
     pub(crate) mic_on: AtomicBool,
     pub(crate) camera_on: AtomicBool,
     /// Pictures encoded and sent.
@@ -93,6 +100,8 @@ impl Outgoing {
             peers: RwLock::new(Vec::new()),
             keyframe_requested: AtomicBool::new(false),
             target_bps: AtomicU32::new(start_bps),
+            audio_loss: Mutex::new(FecLossHint::default()),
+            audio_loss_hint: AtomicU8::new(FecLossHint::default().percent()),
             mic_on: AtomicBool::new(true),
             camera_on: AtomicBool::new(true),
             frames_encoded: AtomicU64::new(0),
@@ -126,6 +135,20 @@ impl Outgoing {
     /// Sets the video bitrate the encoder should aim for.
     pub(crate) fn set_target_bps(&self, bps: u32) {
         self.target_bps.store(bps, Ordering::Relaxed);
+    }
+
+    /// Folds in the worst fraction of our audio (0..=1) a peer reported lost this second; the
+    /// audio sender sizes Opus's in-band FEC from it (see `audio::FecLossHint`).
+    pub(crate) fn report_audio_loss(&self, fraction: f64) {
+        if let Ok(mut hint) = self.audio_loss.lock() {
+            let percent = hint.on_report(fraction);
+            self.audio_loss_hint.store(percent, Ordering::Relaxed);
+        }
+    }
+
+    /// The Opus packet-loss hint in percent.
+    pub(crate) fn audio_loss_hint(&self) -> u8 {
+        self.audio_loss_hint.load(Ordering::Relaxed)
     }
 
     /// Writes one encoded sample to `track` of every peer in `peers`; a failed write affects
@@ -176,344 +199,6 @@ fn spawn_sender(
 pub(crate) struct Preview {
     pub(crate) frames: DropOldestSender<VideoFrameEvent>,
     pub(crate) repaint: Repaint,
-}
-
-/// Opens the video source for `input` and starts its capture thread.
-fn open_video(
-    input: &VideoInput,
-    settings: VideoSettings,
-    status: DeviceStatus,
-) -> Result<(CaptureThread, DropOldestReceiver<I420Frame>), EngineError> {
-    let media = |e: &dyn std::fmt::Display| EngineError::Media(e.to_string());
-    match input {
-        VideoInput::Camera(id) => {
-            spawn_camera(id, settings.width, settings.height, settings.fps, status, 2)
-                .map_err(|e| media(&e))
-        }
-        VideoInput::None => Err(EngineError::Media("no video input".into())),
-        VideoInput::Synthetic => {
-            let source = SyntheticVideo::new(settings.width, settings.height, settings.fps)
-                .map_err(|e| media(&e))?;
-            spawn_video(source, 2).map_err(|e| media(&e))
-        }
-        VideoInput::Y4mFile(path) => {
-            let source = Y4mSource::open(path).map_err(|e| media(&e))?;
-            spawn_video(source, 2).map_err(|e| media(&e))
-        }
-    }
-}
-
-/// Starts the video sender for `input`; `Ok(None)` for [`VideoInput::None`]. The source and the
-/// encoder are built on the new thread (a 720p test pattern takes a moment to render), so the
-/// caller never waits for them; a failure there is reported through `errors`.
-pub(crate) fn spawn_video_sender(
-    input: &VideoInput,
-    settings: VideoSettings,
-    out: Arc<Outgoing>,
-    preview: Option<Preview>,
-    errors: Sender<EngineEvent>,
-    status: DeviceStatus,
-) -> Result<Option<SenderThread>, EngineError> {
-    if *input == VideoInput::None {
-        return Ok(None);
-    }
-    let input = input.clone();
-    let nominal = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));
-    spawn_sender("confab-video-send", move |stop| {
-        let opened = open_video(&input, settings, Arc::clone(&status)).and_then(|capture| {
-            H264Encoder::new(H264EncoderConfig::new(
-                settings.width,
-                settings.height,
-                settings.fps as f32,
-                settings.start_kbps.saturating_mul(1000),
-            ))
-            .map(|encoder| (capture, encoder))
-            .map_err(|e| EngineError::Media(e.to_string()))
-        });
-        let ((capture, frames), mut encoder) = match opened {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = errors.send(EngineEvent::Error(Problem::SourceFailed {
-                    kind: DeviceKind::Camera,
-                    detail: e.to_string(),
-                }));
-                return;
-            }
-        };
-        let is_camera = matches!(input, VideoInput::Camera(_));
-        let mut bitrate = settings.start_kbps.saturating_mul(1000);
-        // A target the encoder refused: not retried on every frame, only when the target moves.
-        let mut refused_target: Option<u32> = None;
-        let mut bitrate_failures = 0u64;
-        let mut last_capture: Option<CaptureTime> = None;
-        while !stop.is_raised() {
-            let Ok(frame) = frames.recv_timeout(Duration::from_millis(100)) else {
-                if capture.is_finished() {
-                    report_capture_end(capture, DeviceKind::Camera, is_camera, &status, &errors);
-                    return;
-                }
-                continue;
-            };
-            if let Some(p) = &preview {
-                p.frames.send(VideoFrameEvent {
-                    from: None,
-                    frame: frame.clone(),
-                    decoded_at: frame.capture_time,
-                });
-                (p.repaint)();
-            }
-            if !out.camera_on.load(Ordering::Relaxed) {
-                continue;
-            }
-            let peers = out.snapshot();
-            if peers.is_empty() {
-                continue;
-            }
-            if out.keyframe_requested.swap(false, Ordering::Relaxed) {
-                encoder.request_keyframe();
-            }
-            let target = out.target_bps.load(Ordering::Relaxed);
-            if target != bitrate && refused_target != Some(target) {
-                match encoder.set_bitrate(target) {
-                    Ok(()) => {
-                        bitrate = target;
-                        refused_target = None;
-                    }
-                    Err(e) => {
-                        refused_target = Some(target);
-                        bitrate_failures += 1;
-                        if bitrate_failures == 1 {
-                            warn!(error = %e, "cannot change the video bitrate (further failures are logged at debug level)");
-                        } else {
-                            debug!(error = %e, failures = bitrate_failures, "cannot change the video bitrate");
-                        }
-                    }
-                }
-            }
-            let started = Instant::now();
-            let encoded = match encoder.encode(&frame) {
-                Ok(Some(encoded)) => encoded,
-                Ok(None) => continue,
-                Err(e) => {
-                    warn!(error = %e, "video encode failed");
-                    continue;
-                }
-            };
-            out.encode_micros
-                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            out.frames_encoded.fetch_add(1, Ordering::Relaxed);
-            // The RTP clock advances by each sample's duration: use the real capture gap so
-            // timestamps follow capture time even when frames are skipped.
-            let duration = last_capture
-                .map(|prev| frame.capture_time.saturating_since(prev))
-                .filter(|d| !d.is_zero() && *d < Duration::from_secs(1))
-                .unwrap_or(nominal);
-            last_capture = Some(frame.capture_time);
-            out.fan_out(peers, Track::Video, &Bytes::from(encoded.data), duration);
-        }
-    })
-    .map(Some)
-}
-
-/// RMS level over ~100 ms windows, in dBFS.
-#[derive(Default)]
-struct LevelMeter {
-    sum_squares: f64,
-    samples: usize,
-}
-
-impl LevelMeter {
-    const WINDOW: usize = 4800;
-
-    /// Adds samples; returns the level when a window is complete.
-    fn push(&mut self, samples: &[f32]) -> Option<f32> {
-        self.sum_squares += samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>();
-        self.samples += samples.len();
-        if self.samples < Self::WINDOW {
-            return None;
-        }
-        let rms = (self.sum_squares / self.samples as f64).sqrt();
-        *self = Self::default();
-        Some(if rms > 1e-5 {
-            (20.0 * rms.log10()) as f32
-        } else {
-            -100.0
-        })
-    }
-}
-
-/// Opens the audio source for `input` and starts its capture thread.
-fn open_audio(
-    input: &AudioInput,
-    status: DeviceStatus,
-) -> Result<(CaptureThread, DropOldestReceiver<AudioFrame>), EngineError> {
-    let media = |e: &dyn std::fmt::Display| EngineError::Media(e.to_string());
-    match input {
-        AudioInput::Microphone(id) => {
-            let id = id.clone();
-            // Opened on its capture thread: the device callback wakes the thread that reads.
-            spawn_audio_with("confab-audio-mic", 16, move || {
-                Microphone::open(Some(&id), status).map_err(|e| SourceError::Device(e.to_string()))
-            })
-            .map_err(|e| media(&e))
-        }
-        AudioInput::None => Err(EngineError::Media("no audio input".into())),
-        AudioInput::Synthetic => {
-            let source =
-                SyntheticAudio::new(SyntheticAudioConfig::default()).map_err(|e| media(&e))?;
-            spawn_audio(source, 8).map_err(|e| media(&e))
-        }
-        AudioInput::WavFile(path) => {
-            let source = WavSource::open(path)
-                .and_then(|s| s.with_frame_samples(AudioFrame::SAMPLES_20MS))
-                .map_err(|e| media(&e))?;
-            spawn_audio(source, 8).map_err(|e| media(&e))
-        }
-    }
-}
-
-/// Starts the audio sender for `input`; `Ok(None)` for [`AudioInput::None`]. Like the video
-/// sender, it opens its source on its own thread and reports failures through `errors`.
-pub(crate) fn spawn_audio_sender(
-    input: &AudioInput,
-    out: Arc<Outgoing>,
-    probe: Option<Arc<dyn MediaProbe>>,
-    errors: Sender<EngineEvent>,
-    status: DeviceStatus,
-    processing: ProcessingSettings,
-) -> Result<Option<SenderThread>, EngineError> {
-    if *input == AudioInput::None {
-        return Ok(None);
-    }
-    let input = input.clone();
-    let silence = vec![0.0f32; AudioFrame::SAMPLES_20MS];
-    spawn_sender("confab-audio-send", move |stop| {
-        let opened = open_audio(&input, Arc::clone(&status)).and_then(|capture| {
-            OpusEncoder::new(OpusEncoderConfig::default())
-                .map(|encoder| (capture, encoder))
-                .map_err(|e| EngineError::Media(e.to_string()))
-        });
-        let ((capture, frames), mut encoder) = match opened {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = errors.send(EngineEvent::Error(Problem::SourceFailed {
-                    kind: DeviceKind::Microphone,
-                    detail: e.to_string(),
-                }));
-                return;
-            }
-        };
-        let is_mic = matches!(input, AudioInput::Microphone(_));
-        // Only a real microphone is cleaned: test sources are what the measurements rely on.
-        let mut processor = is_mic.then(|| {
-            let processor = AudioProcessor::new(processing);
-            if let Ok(mut echo) = out.echo.lock() {
-                *echo = Some(EchoLink {
-                    feed: processor.render_feed(),
-                    control: processor.control(),
-                });
-            }
-            processor
-        });
-        let mut level = LevelMeter::default();
-        // Devices deliver 10 ms; Opus takes 20 ms.
-        let mut chunker = AudioChunker::new(AudioFrame::SAMPLES_20MS);
-        while !stop.is_raised() {
-            let Ok(captured) = frames.recv_timeout(Duration::from_millis(100)) else {
-                if capture.is_finished() {
-                    report_capture_end(capture, DeviceKind::Microphone, is_mic, &status, &errors);
-                    return;
-                }
-                continue;
-            };
-            let mut captured = captured;
-            if let Some(p) = &mut processor
-                && let Err(e) = p.process_capture(&mut captured.samples)
-            {
-                debug!(error = %e, "audio processing skipped a frame");
-            }
-            let whole = if captured.samples.len() == AudioFrame::SAMPLES_20MS {
-                vec![captured]
-            } else {
-                chunker.push(&captured)
-            };
-            for frame in whole {
-                send_audio_frame(
-                    &frame,
-                    &mut AudioSendState {
-                        out: &out,
-                        probe: probe.as_ref(),
-                        errors: &errors,
-                        level: &mut level,
-                        encoder: &mut encoder,
-                        silence: &silence,
-                    },
-                );
-            }
-        }
-        if processor.is_some()
-            && let Ok(mut echo) = out.echo.lock()
-        {
-            *echo = None;
-        }
-    })
-    .map(Some)
-}
-
-/// What [`send_audio_frame`] needs from the audio sender thread.
-struct AudioSendState<'a> {
-    out: &'a Outgoing,
-    probe: Option<&'a Arc<dyn MediaProbe>>,
-    errors: &'a Sender<EngineEvent>,
-    level: &'a mut LevelMeter,
-    encoder: &'a mut OpusEncoder,
-    silence: &'a [f32],
-}
-
-/// Meters, encodes and fans out one 20 ms frame.
-fn send_audio_frame(frame: &AudioFrame, st: &mut AudioSendState<'_>) {
-    {
-        let AudioSendState {
-            out,
-            probe,
-            errors,
-            level,
-            encoder,
-            silence,
-        } = st;
-        {
-            if let Some(p) = probe {
-                p.audio_captured(frame);
-            }
-            if let Some(db) = level.push(&frame.samples) {
-                let _ = errors.send(EngineEvent::MicLevel(db));
-            }
-            let peers = out.snapshot();
-            if peers.is_empty() {
-                return;
-            }
-            // Muted: keep sending (near-empty DTX) frames so the RTP clock keeps pace with
-            // real time and the far end's jitter estimate is not disturbed by a gap.
-            let samples = if out.mic_on.load(Ordering::Relaxed) {
-                &frame.samples[..]
-            } else {
-                &silence[..]
-            };
-            let encoded = match encoder.encode(samples) {
-                Ok(e) => e,
-                Err(e) => {
-                    warn!(error = %e, "audio encode failed");
-                    return;
-                }
-            };
-            out.fan_out(
-                peers,
-                Track::Audio,
-                &Bytes::from(encoded.data),
-                frame.duration(),
-            );
-        }
-    }
 }
 
 /// A capture thread ended on its own (device missing or failed for good): tell the user, and

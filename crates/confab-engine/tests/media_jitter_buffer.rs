@@ -11,6 +11,7 @@ use confab_engine::media::jitter_buffer::{
 use confab_engine::media::mixer::AudioMixer;
 use confab_engine::media::opus_codec::{
     AudioDecoder, FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusEncoderConfig, OpusError,
+    opus_packet_has_fec,
 };
 use confab_engine::media::synthetic_audio::{SyntheticAudio, SyntheticAudioConfig, goertzel_power};
 use rand::rngs::StdRng;
@@ -466,4 +467,136 @@ fn timestamp_jump_resyncs_instead_of_dropping_everything() {
         last.windows(2).all(|w| w[1] == w[0] + 1.0),
         "playout resumed in order: {last:?}"
     );
+}
+
+/// Real Opus that never admits to carrying FEC: the jitter buffer must then conceal (PLC).
+struct PlcOnly(OpusDecoder);
+
+impl AudioDecoder for PlcOnly {
+    fn decode(&mut self, packet: &[u8]) -> Result<Vec<f32>, OpusError> {
+        self.0.decode(packet)
+    }
+    fn conceal(&mut self) -> Result<Vec<f32>, OpusError> {
+        self.0.conceal()
+    }
+    fn decode_fec(&mut self, next_packet: &[u8]) -> Result<Vec<f32>, OpusError> {
+        self.0.decode_fec(next_packet)
+    }
+    fn has_fec(&self, _packet: &[u8]) -> bool {
+        false
+    }
+}
+
+fn snr_db(reference: &[f32], x: &[f32]) -> f64 {
+    let signal: f64 = reference.iter().map(|s| f64::from(*s).powi(2)).sum();
+    let noise: f64 = reference
+        .iter()
+        .zip(x)
+        .map(|(r, s)| f64::from(r - s).powi(2))
+        .sum();
+    10.0 * (signal / noise.max(1e-12)).log10()
+}
+
+/// Plays `packets` (20 ms each, each arriving just before the pop 20 ms after it) through a jitter buffer, leaving out
+/// `dropped`; returns what each pop played, from the first decoded frame on, and the stats.
+fn play_through<D: AudioDecoder>(
+    decoder: D,
+    packets: &[Vec<u8>],
+    dropped: &[usize],
+) -> (Vec<PlayoutFrameCopy>, JitterStats) {
+    let mut jb = JitterBuffer::new(decoder, JitterBufferConfig::default());
+    let mut out = Vec::new();
+    for n in 0..packets.len() + 10 {
+        let now = n as u64 * 20_000;
+        if let Some(p) = packets.get(n)
+            && !dropped.contains(&n)
+        {
+            jb.push(
+                RtpAudioPacket {
+                    seq: n as u16,
+                    timestamp: (n * FRAME_SAMPLES) as u32,
+                    payload: p.clone(),
+                },
+                CaptureTime::from_micros(now),
+            );
+        }
+        let frame = jb.pop(CaptureTime::from_micros(now));
+        if frame.kind != FrameKind::Silence {
+            out.push((frame.kind, frame.samples));
+        }
+    }
+    (out, *jb.stats())
+}
+
+type PlayoutFrameCopy = (FrameKind, Vec<f32>);
+
+#[test]
+fn a_lost_opus_packet_is_rebuilt_from_the_next_ones_fec_better_than_plc() -> TestResult {
+    let src = SyntheticAudio::new(SyntheticAudioConfig {
+        beep_amplitude: 0.0,
+        ..SyntheticAudioConfig::default()
+    })?;
+    let mut enc = OpusEncoder::new(OpusEncoderConfig::default())?;
+    let packets: Vec<Vec<u8>> = (0..100u64)
+        .map(|i| {
+            let f = src.render(i * 960, 960, CaptureTime::default());
+            enc.encode(&f.samples).map(|p| p.data)
+        })
+        .collect::<Result<_, _>>()?;
+    // Near a peak of the 4 Hz envelope, like real speech between pauses.
+    let lost = 53;
+    assert!(opus_packet_has_fec(&packets[lost + 1]));
+    let (reference, clean) = play_through(OpusDecoder::new()?, &packets, &[]);
+    let (with_fec, fec_stats) = play_through(OpusDecoder::new()?, &packets, &[lost]);
+    let (with_plc, plc_stats) = play_through(PlcOnly(OpusDecoder::new()?), &packets, &[lost]);
+    println!("clean {clean:?}\nFEC {fec_stats:?}\nPLC {plc_stats:?}");
+    assert_eq!(clean.fec_recovered + clean.concealed, 0);
+    assert_eq!(
+        fec_stats.fec_recovered, 1,
+        "the lost packet counts as recovered"
+    );
+    assert_eq!(fec_stats.concealed, 0);
+    assert_eq!((plc_stats.fec_recovered, plc_stats.concealed), (0, 1));
+    // The three runs play the same slots; compare the lost one with the clean decode.
+    let slot = reference
+        .iter()
+        .zip(&with_fec)
+        .position(|(r, f)| r.0 == FrameKind::Normal && f.0 == FrameKind::Fec)
+        .ok_or("no FEC frame played")?;
+    assert_eq!(with_plc[slot].0, FrameKind::Concealed);
+    let fec_snr = snr_db(&reference[slot].1, &with_fec[slot].1);
+    let plc_snr = snr_db(&reference[slot].1, &with_plc[slot].1);
+    println!("lost frame vs clean decode: FEC {fec_snr:.1} dB, PLC {plc_snr:.1} dB");
+    assert!(
+        fec_snr > plc_snr + 6.0,
+        "FEC {fec_snr:.1} dB should beat PLC {plc_snr:.1} dB"
+    );
+    Ok(())
+}
+
+#[test]
+fn two_lost_in_a_row_conceal_the_first_and_rebuild_the_second() {
+    let mut jb = JitterBuffer::new(IndexDecoder, JitterBufferConfig::default());
+    let mut kinds = Vec::new();
+    for n in 0..40u32 {
+        let now = u64::from(n) * 20_000;
+        if n != 20 && n != 21 {
+            jb.push(
+                RtpAudioPacket {
+                    seq: n as u16,
+                    timestamp: n * 960,
+                    payload: n.to_be_bytes().to_vec(),
+                },
+                CaptureTime::from_micros(now),
+            );
+        }
+        let f = jb.pop(CaptureTime::from_micros(now));
+        kinds.push((f.kind, f.samples[0]));
+    }
+    let at = |v: f32| kinds.iter().find(|(_, s)| *s == v).map(|(k, _)| *k);
+    assert_eq!(at(21.0), Some(FrameKind::Fec), "{kinds:?}");
+    assert!(kinds.contains(&(FrameKind::Concealed, -1.0)));
+    assert_eq!(jb.stats().concealed, 1);
+    assert_eq!(jb.stats().fec_recovered, 1);
+    assert!(at(22.0) == Some(FrameKind::Normal));
 }

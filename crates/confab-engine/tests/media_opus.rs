@@ -2,7 +2,7 @@
 
 use confab_engine::media::CaptureTime;
 use confab_engine::media::opus_codec::{
-    AudioDecoder, FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusEncoderConfig,
+    AudioDecoder, FRAME_SAMPLES, OpusDecoder, OpusEncoder, OpusEncoderConfig, opus_packet_has_fec,
 };
 use confab_engine::media::synthetic_audio::{
     SyntheticAudio, SyntheticAudioConfig, detect_beeps, goertzel_power,
@@ -141,6 +141,64 @@ fn plc_fills_a_dropped_packet_and_fec_recovers_it() -> TestResult {
         // The decoder continues normally after either repair.
         assert_eq!(fec.decode(&packets[lost + 1])?.len(), FRAME_SAMPLES);
         assert_eq!(plc.decode(&packets[lost + 1])?.len(), FRAME_SAMPLES);
+    }
+    Ok(())
+}
+
+#[test]
+fn fec_flag_follows_the_encoder_and_a_lost_beep_comes_back_from_fec() -> TestResult {
+    let (_, frames) = source_frames(3)?;
+    let (with_fec, _) = encode(&frames, OpusEncoderConfig::default())?;
+    let (without, _) = encode(
+        &frames,
+        OpusEncoderConfig {
+            inband_fec: false,
+            ..OpusEncoderConfig::default()
+        },
+    )?;
+    let flagged = with_fec.iter().filter(|p| opus_packet_has_fec(p)).count();
+    let without_flag: Vec<usize> = (0..with_fec.len())
+        .filter(|i| !opus_packet_has_fec(&with_fec[*i]))
+        .collect();
+    println!(
+        "{flagged} of {} packets carry FEC; not: {without_flag:?}",
+        with_fec.len()
+    );
+    // SILK codes LBRR only for frames its VAD calls active; the tone's 4 Hz envelope dips to
+    // 10 % between "syllables".
+    assert!(flagged * 2 >= with_fec.len(), "FEC in too few packets");
+    assert_eq!(without.iter().filter(|p| opus_packet_has_fec(p)).count(), 0);
+    assert!(!opus_packet_has_fec(&[]));
+
+    // Each beep lies in one 20 ms frame (frames 0, 25, 50, ...): lose that frame, rebuild it
+    // from the next packet's FEC, and the beep is still there; plain PLC loses it.
+    let amplitude = SyntheticAudioConfig::default().beep_amplitude;
+    for beep_frame in [25usize, 50, 75, 100, 125] {
+        let mut fec = OpusDecoder::new()?;
+        let mut plc = OpusDecoder::new()?;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (i, p) in with_fec.iter().enumerate().take(beep_frame + 10) {
+            if i == beep_frame {
+                a.extend(fec.decode_fec(&with_fec[i + 1])?);
+                b.extend(plc.conceal()?);
+            } else {
+                a.extend(fec.decode(p)?);
+                b.extend(plc.decode(p)?);
+            }
+        }
+        let at = (beep_frame * FRAME_SAMPLES) as u64;
+        let window = at..at + 2 * FRAME_SAMPLES as u64;
+        let heard = |x: &[f32]| {
+            detect_beeps(x, amplitude)
+                .iter()
+                .any(|onset| window.contains(onset))
+        };
+        println!(
+            "beep in frame {beep_frame}: FEC {}, PLC {}",
+            heard(&a),
+            heard(&b)
+        );
+        assert!(heard(&a), "beep {beep_frame} not rebuilt from FEC");
     }
     Ok(())
 }

@@ -4,8 +4,10 @@
 //! profile, bitrate rate control at a configured frame rate, slices limited to
 //! [`H264EncoderConfig::max_slice_bytes`] (so each NAL fits one RTP packet without
 //! fragmentation), SPS/PPS emitted in front of every IDR, keyframes on demand
-//! ([`H264Encoder::request_keyframe`], for PLI/FIR) and target bitrate changes at runtime
-//! ([`H264Encoder::set_bitrate`], for congestion control) without re-creating the encoder.
+//! ([`H264Encoder::request_keyframe`], for PLI/FIR), target bitrate and frame-rate changes at
+//! runtime ([`H264Encoder::set_bitrate`], [`H264Encoder::set_frame_rate`], for congestion
+//! control and degradation) without re-creating the encoder, and a picture of another size
+//! re-creating it for that size (starting with an IDR and new SPS/PPS).
 //! Output is one Annex-B access unit per frame ([`EncodedFrame`]), ready for a sample writer.
 //!
 //! [`H264Decoder`] turns Annex-B access units back into [`I420Frame`]s (or RGBA). A corrupt or
@@ -314,6 +316,44 @@ impl H264Encoder {
             }
         } else {
             // Not initialised yet: nothing to keep, so rebuild with the new settings.
+            self.encoder =
+                Encoder::with_api_config(OpenH264API::from_source(), candidate.to_openh264())
+                    .map_err(|e| H264Error::Encode(e.to_string()))?;
+        }
+        self.config = candidate;
+        Ok(())
+    }
+
+    /// Changes the frame rate rate control budgets for (the caller sends that many pictures a
+    /// second), in place: no re-initialisation, no keyframe. Bits per picture follow
+    /// `bitrate / fps`, so a lower rate gives each picture more bits at the same bitrate.
+    ///
+    /// # Errors
+    /// [`H264Error::Config`] if out of range, [`H264Error::Encode`] if openh264 rejects it.
+    pub fn set_frame_rate(&mut self, fps: f32) -> Result<(), H264Error> {
+        let candidate = H264EncoderConfig { fps, ..self.config };
+        candidate.validate()?;
+        if self.initialised {
+            let mut value = fps;
+            // SAFETY: the encoder is initialised; FRAME_RATE takes a pointer to an `f32` that
+            // only needs to live for the call, and `value` does. It changes nothing the
+            // `openh264` wrapper relies on (dimensions, format).
+            #[allow(
+                unsafe_code,
+                reason = "openh264 exposes runtime frame rate only through SetOption"
+            )]
+            let rc = unsafe {
+                self.encoder.raw_api().set_option(
+                    openh264_sys2::ENCODER_OPTION_FRAME_RATE,
+                    std::ptr::from_mut(&mut value).cast(),
+                )
+            };
+            if rc != 0 {
+                return Err(H264Error::Encode(format!(
+                    "SetOption(FRAME_RATE) to {fps} returned {rc}"
+                )));
+            }
+        } else {
             self.encoder =
                 Encoder::with_api_config(OpenH264API::from_source(), candidate.to_openh264())
                     .map_err(|e| H264Error::Encode(e.to_string()))?;

@@ -9,9 +9,12 @@
 //! What it does:
 //! - Unwraps 16-bit sequence numbers and 32-bit timestamps, reorders packets, drops duplicates and
 //!   packets that arrive after their playout time ("late").
-//! - A missing frame is recovered from the in-band FEC of the next packet when exactly that one
-//!   packet is missing and the next is buffered, else concealed with Opus PLC. A timestamp gap
-//!   with contiguous sequence numbers is DTX silence, played as PLC/comfort noise, not a loss.
+//! - A missing frame is recovered from the in-band FEC of the next packet when that packet
+//!   directly follows it, is buffered and carries FEC ([`AudioDecoder::has_fec`]), else
+//!   concealed with Opus PLC. Sequence numbers tell loss from DTX: a timestamp gap with
+//!   contiguous sequence numbers is DTX silence (PLC/comfort noise, not a loss), and in a run of
+//!   lost packets each slot accounts for one missing number, so the last of the run is still
+//!   rebuilt from the packet after it.
 //! - Delay adaptation: each packet's transit time (arrival minus media time) is compared with the
 //!   fastest recent packet; the target delay is the 95th percentile of that excess over the last
 //!   [`JitterBufferConfig::history_packets`] plus one frame, clamped to the configured range, so it
@@ -120,8 +123,11 @@ pub struct JitterStats {
     pub fec_recovered: u64,
     /// Frames concealed for loss or decode error.
     pub concealed: u64,
-    /// Frames inserted to grow the delay.
+    /// Frames inserted to grow the delay (below target, or the buffer ran dry).
     pub stretched: u64,
+    /// Of `stretched`, those inserted because the buffer ran dry (the packet not there yet): a
+    /// gap the listener hears, like a loss.
+    pub underruns: u64,
     /// Frames skipped to shrink the delay.
     pub compressed: u64,
     /// Payloads the decoder rejected.
@@ -338,6 +344,7 @@ impl<D: AudioDecoder> JitterBuffer<D> {
             None if delay_us < max_us => {
                 // Dry buffer: most likely delay, not loss. Hold the timeline.
                 self.stats.stretched += 1;
+                self.stats.underruns += 1;
                 self.concealed(FrameKind::Stretched)
             }
             None => {
@@ -345,39 +352,44 @@ impl<D: AudioDecoder> JitterBuffer<D> {
                 self.advance();
                 self.concealed(FrameKind::Concealed)
             }
-            Some((ts, seq)) => {
-                let contiguous = self.played_seq.is_some_and(|p| seq == p + 1);
-                let kind = if contiguous {
-                    FrameKind::Dtx
-                } else {
-                    self.stats.concealed += 1;
-                    FrameKind::Concealed
-                };
-                let one_lost = self.played_seq.is_some_and(|p| seq == p + 2);
-                let fec = (!contiguous && one_lost && ts == playout_ts + FRAME_TS)
-                    .then(|| self.packets.get(&ts).map(|s| s.payload.clone()))
-                    .flatten();
-                if let Some(fec) = fec {
-                    if let Ok(samples) = self.decoder.decode_fec(&fec) {
-                        self.stats.concealed -= 1;
+            Some((ts, seq)) => self.fill_gap(playout_ts, ts, seq),
+        }
+    }
+
+    /// Plays the slot `playout_ts`, whose packet is missing, when the next buffered packet is
+    /// `(next_ts, next_seq)`. Sequence numbers tell loss from DTX: between the last packet played
+    /// and the next one, `missing` sequence numbers were never seen over `slots` frame slots. No
+    /// missing number means the sender paused (DTX); as many missing numbers as slots means every
+    /// slot lost its packet (and the slot right before `next` can be rebuilt from its FEC). Each
+    /// slot played as a loss accounts for one missing sequence number.
+    fn fill_gap(&mut self, playout_ts: u64, next_ts: u64, next_seq: u64) -> PlayoutFrame {
+        let slots = (next_ts - playout_ts) / FRAME_TS;
+        let missing = self
+            .played_seq
+            .map_or(slots, |p| next_seq.saturating_sub(p + 1));
+        if missing == 0 {
+            self.advance();
+            return self.concealed(FrameKind::Dtx);
+        }
+        self.played_seq = Some(next_seq - missing);
+        self.advance();
+        if slots == 1 && missing == 1 {
+            let payload = self.packets.get(&next_ts).map(|s| s.payload.clone());
+            if let Some(payload) = payload.filter(|p| self.decoder.has_fec(p)) {
+                match self.decoder.decode_fec(&payload) {
+                    Ok(samples) => {
                         self.stats.fec_recovered += 1;
-                        self.played_seq = Some(seq - 1);
-                        self.advance();
                         return PlayoutFrame {
                             samples,
                             kind: FrameKind::Fec,
                         };
                     }
-                    self.stats.decode_errors += 1;
+                    Err(_) => self.stats.decode_errors += 1,
                 }
-                if !contiguous {
-                    // Account for the lost packet so the next one counts as contiguous.
-                    self.played_seq = Some(seq - 1);
-                }
-                self.advance();
-                self.concealed(kind)
             }
         }
+        self.stats.concealed += 1;
+        self.concealed(FrameKind::Concealed)
     }
 
     fn try_start(&mut self, now: CaptureTime) -> Option<u64> {

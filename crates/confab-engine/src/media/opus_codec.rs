@@ -199,6 +199,58 @@ pub trait AudioDecoder: Send {
     /// # Errors
     /// A codec error for a corrupt packet.
     fn decode_fec(&mut self, next_packet: &[u8]) -> Result<Vec<f32>, OpusError>;
+    /// Whether `packet` carries in-band FEC for the frame before it (so
+    /// [`AudioDecoder::decode_fec`] would rebuild that frame rather than conceal it). Decoders
+    /// that cannot tell say yes.
+    fn has_fec(&self, packet: &[u8]) -> bool {
+        let _ = packet;
+        true
+    }
+}
+
+/// Whether an Opus packet carries in-band FEC (SILK LBRR data) for the previous frame
+/// (RFC 6716 §3.1 and §4.2.3): only SILK-only and hybrid packets can, and in those the LBRR flag
+/// of the first channel follows the VAD flags of the packet's SILK frames at the top of the
+/// first frame's first byte (one SILK frame per 10 or 20 ms packet, two for 40 ms, three for
+/// 60 ms). Packets whose framing it cannot read count as carrying FEC (decoding then falls back
+/// to concealment inside libopus anyway).
+#[must_use]
+pub fn opus_packet_has_fec(packet: &[u8]) -> bool {
+    let Some(&toc) = packet.first() else {
+        return false;
+    };
+    let config = toc >> 3;
+    if config >= 16 {
+        // CELT-only: no LBRR.
+        return false;
+    }
+    // Frame duration (ms) of SILK-only (10/20/40/60) and hybrid (10/20) configurations.
+    let frame_ms = if config < 12 {
+        [10, 20, 40, 60][usize::from(config & 3)]
+    } else {
+        [10, 20][usize::from(config & 1)]
+    };
+    let silk_frames: u32 = match frame_ms {
+        40 => 2,
+        60 => 3,
+        _ => 1,
+    };
+    let first_frame_start = match toc & 3 {
+        // One frame, or two of equal size: the first starts right after the TOC byte.
+        0 | 1 => 1,
+        // Two frames, the first's length coded in one or two bytes.
+        2 => match packet.get(1) {
+            Some(&b) if b < 252 => 2,
+            Some(_) => 3,
+            None => return false,
+        },
+        // Arbitrary framing (padding, counts): not parsed here.
+        _ => return true,
+    };
+    let Some(&first) = packet.get(first_frame_start) else {
+        return false;
+    };
+    (first >> (7 - silk_frames)) & 1 == 1
 }
 
 /// Opus decoder for 48 kHz mono.
@@ -248,5 +300,9 @@ impl AudioDecoder for OpusDecoder {
 
     fn decode_fec(&mut self, next_packet: &[u8]) -> Result<Vec<f32>, OpusError> {
         self.run(next_packet, true, "decode FEC")
+    }
+
+    fn has_fec(&self, packet: &[u8]) -> bool {
+        opus_packet_has_fec(packet)
     }
 }

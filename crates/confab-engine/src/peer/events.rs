@@ -148,6 +148,9 @@ pub struct PeerStats {
     pub keyframe_requests_received: u64,
     /// Current send-side bandwidth estimate.
     pub bandwidth_estimate_bps: u64,
+    /// Fraction (0..=1) of our audio the remote reported lost in its latest RTCP report block
+    /// (`None` before the first); the library leaves this out of its stats report.
+    pub audio_fraction_lost_remote: Option<f64>,
 }
 
 /// Errors from a [`PeerLink`].

@@ -77,6 +77,7 @@
 //! | `codecs` | the H.264 and Opus registrations (PT 102 / 111, RTCP feedback) |
 //! | `bwe` | GCC wrapped to publish its estimate |
 //! | `keyframe` | the interceptor that lets inbound PLI/FIR reach the app |
+//! | `loss_report` | the interceptor that reads the remote's reported loss of our audio |
 //! | `stats` | report → [`PeerStats`], working around unfilled library fields |
 //! | `sections` | reading the media sections of an offer or answer (codecs, rejection) |
 //!
@@ -100,6 +101,7 @@ mod events;
 mod inlet;
 mod keyframe;
 mod local_tracks;
+mod loss_report;
 mod nack;
 mod negotiation_glue;
 mod sections;
@@ -264,11 +266,13 @@ impl PeerLink {
     /// A statistics snapshot (see [`PeerStats`] for which fields mean what).
     pub async fn stats(&self) -> PeerStats {
         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
-        stats::from_report(
+        let mut out = stats::from_report(
             &report,
             self.shared.keyframe_requests.load(Ordering::Relaxed),
             self.bwe.bps(),
-        )
+        );
+        out.audio_fraction_lost_remote = self.shared.reported_loss.audio_fraction_lost();
+        out
     }
 
     /// `(local, remote)` DTLS certificate fingerprints as in the SDP, e.g.

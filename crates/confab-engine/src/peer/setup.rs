@@ -31,7 +31,7 @@ use super::inlet::MediaInlet;
 use super::local_tracks::{LocalMedia, random_ssrc};
 use super::negotiation_glue::Negotiation;
 use super::shared::{EventSink, LocalIce, Shared, library_error};
-use super::{PeerLink, bwe, codecs, keyframe, nack, tasks};
+use super::{PeerLink, bwe, codecs, keyframe, loss_report, nack, tasks};
 
 /// Time between ICE connectivity checks.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -160,6 +160,7 @@ impl PeerLink {
             &mut engine,
         )
         .map_err(setup("configuring congestion control"))?;
+        let reported_loss = loss_report::ReportedLoss::default();
         // The pacer's own default is a fixed 1 Mbit/s until congestion control reports a
         // *change*; start it where the estimator starts (with the pacing factor) instead.
         let registry = registry
@@ -172,6 +173,10 @@ impl PeerLink {
             .with(
                 keyframe::SLOT,
                 keyframe::KeyframeRequestForwarder::default(),
+            )
+            .with(
+                loss_report::SLOT,
+                loss_report::ReceiverReportTap::new(reported_loss.clone()),
             );
 
         let mut config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers(settings)?);
@@ -212,6 +217,7 @@ impl PeerLink {
             stable: AtomicBool::new(true),
             chat_open: AtomicBool::new(false),
             keyframe_requests: AtomicU64::new(0),
+            reported_loss,
             last_state: Mutex::new(None),
             remote_video: Mutex::new(None),
             local_ice: Mutex::new(LocalIce::default()),

@@ -70,6 +70,8 @@ pub(super) struct Shared {
     pub(super) stable: AtomicBool,
     pub(super) chat_open: AtomicBool,
     pub(super) keyframe_requests: AtomicU64,
+    /// What the remote's RTCP reports say about our audio (`loss_report`).
+    pub(super) reported_loss: super::loss_report::ReportedLoss,
     pub(super) last_state: Mutex<Option<ConnectionState>>,
     pub(super) remote_video: Mutex<Option<RemoteVideo>>,
     pub(super) local_ice: Mutex<LocalIce>,

@@ -50,7 +50,9 @@ use super::outgoing::{Outgoing, Preview, SenderThread, spawn_audio_sender, spawn
 use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings};
 use super::reasons::{EndReason, Problem};
 use call_core::CallCore;
-use stats_collector::{DecoderSnapshot, EncoderSnapshot, PeerSample, StatsCollector};
+use stats_collector::{
+    AudioPlayoutSnapshot, DecoderSnapshot, EncoderSnapshot, PeerSample, StatsCollector,
+};
 
 /// Sends signals; a trait so the session can be driven with a fake signaling channel in tests.
 pub trait SignalSender: Send + Sync {
@@ -460,17 +462,21 @@ impl Session {
             let link = Arc::clone(&peer.link);
             let decoder = DecoderSnapshot::of(&peer.decoder.counters);
             let link_stats = link.stats().await;
-            let (audio_delay_ms, audio_inlet_dropped) = self
+            let (audio_delay_ms, audio_inlet_dropped, audio) = self
                 .mixer
                 .lock()
                 .ok()
                 .map(|m| {
-                    let delay = m
-                        .buffer(&id)
-                        .map_or(0.0, |b| b.target_delay().as_secs_f64() * 1000.0);
-                    (delay, m.inlet_dropped(&id).unwrap_or(0))
+                    let buffer = m.buffer(&id);
+                    let delay = buffer.map_or(0.0, |b| b.target_delay().as_secs_f64() * 1000.0);
+                    let audio = buffer.map(|b| AudioPlayoutSnapshot::of(b.stats()));
+                    (
+                        delay,
+                        m.inlet_dropped(&id).unwrap_or(0),
+                        audio.unwrap_or_default(),
+                    )
                 })
-                .unwrap_or((0.0, 0));
+                .unwrap_or_default();
             samples.push(PeerSample {
                 id,
                 view,
@@ -479,6 +485,7 @@ impl Session {
                 decoder,
                 audio_delay_ms,
                 audio_inlet_dropped,
+                audio,
             });
         }
         let v = &self.config.video;
@@ -490,6 +497,9 @@ impl Session {
         );
         if let Some(target) = collected.target_bps {
             self.outgoing.set_target_bps(target);
+        }
+        if let Some(loss) = collected.audio_loss {
+            self.outgoing.report_audio_loss(loss);
         }
         self.emit(EngineEvent::Stats(collected.stats));
     }

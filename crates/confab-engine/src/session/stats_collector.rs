@@ -1,6 +1,7 @@
 //! Once-a-second statistics: turns each peer's cumulative counters (from the link, the decoder
 //! and the encoder) into the rates and totals of [`ParticipantStats`], and picks the video
-//! bitrate target from the lowest bandwidth estimate.
+//! bitrate target from the lowest bandwidth estimate, and the audio loss figure the Opus
+//! encoder's FEC follows (the worst any connected peer reports for our audio).
 //!
 //! Contract: pure; the session loop gathers one [`PeerSample`] per peer (the only `await` is
 //! `link.stats()`, on the control task, never on the media path) and hands them over with the
@@ -15,6 +16,7 @@ use signaling_client::ParticipantId;
 
 use crate::api::{LinkState, ParticipantStats};
 use crate::incoming::DecodeCounters;
+use crate::media::jitter_buffer::JitterStats;
 use crate::peer::PeerStats;
 
 use super::call_core::PeerView;
@@ -55,6 +57,29 @@ pub(crate) struct EncoderSnapshot {
     pub(crate) micros: u64,
 }
 
+/// Its audio playout's counters (from its jitter buffer) at one moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AudioPlayoutSnapshot {
+    /// Lost packets rebuilt from the next packet's in-band FEC.
+    pub(crate) fec_recovered: u64,
+    /// 20 ms frames synthesised (PLC) because their packet was lost, late or undecodable, or
+    /// because the buffer ran dry.
+    pub(crate) concealed_frames: u64,
+    /// 20 ms frames played since playout started.
+    pub(crate) played_frames: u64,
+}
+
+impl AudioPlayoutSnapshot {
+    /// Reads a jitter buffer's counters.
+    pub(crate) fn of(s: &JitterStats) -> Self {
+        Self {
+            fec_recovered: s.fec_recovered,
+            concealed_frames: s.concealed + s.underruns,
+            played_frames: s.played,
+        }
+    }
+}
+
 /// Everything about one peer at one moment.
 #[derive(Debug, Clone)]
 pub(crate) struct PeerSample {
@@ -66,6 +91,8 @@ pub(crate) struct PeerSample {
     pub(crate) audio_delay_ms: f64,
     /// Packets its audio inlet dropped so far.
     pub(crate) audio_inlet_dropped: u64,
+    /// Its audio playout's counters.
+    pub(crate) audio: AudioPlayoutSnapshot,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +111,9 @@ pub(crate) struct Collected {
     /// The video bitrate to aim for, clamped to `[min, max]`, when some connected peer that
     /// receives our video has an estimate.
     pub(crate) target_bps: Option<u32>,
+    /// The largest fraction (0..=1) of our audio a connected peer reported lost in its latest
+    /// report, when one has reported.
+    pub(crate) audio_loss: Option<f64>,
 }
 
 /// Keeps the previous sample of each peer (see the module docs).
@@ -108,6 +138,7 @@ impl StatsCollector {
     ) -> Collected {
         let mut stats = Vec::with_capacity(samples.len());
         let mut lowest_bwe: Option<u64> = None;
+        let mut audio_loss: Option<f64> = None;
         for s in samples {
             let prev = self.previous.get(&s.id);
             let secs = prev
@@ -134,6 +165,12 @@ impl StatsCollector {
                     b.min(link.bandwidth_estimate_bps)
                 }));
             }
+            if s.view.state == LinkState::Connected
+                && let Some(lost) = s.link.audio_fraction_lost_remote
+            {
+                audio_loss = Some(audio_loss.map_or(lost, |l| l.max(lost)));
+            }
+            let frame_ms = 20.0;
             stats.push(ParticipantStats {
                 id: s.id.to_string(),
                 name: s.view.name.clone(),
@@ -168,7 +205,9 @@ impl StatsCollector {
                 decode_ms_per_frame: per_frame_ms(d.decode_micros, d.decoded),
                 retransmitted_packets_received: link.retransmitted_packets_received,
                 retransmitted_packets_sent: link.retransmitted_packets_sent,
-                // FEC and concealment counters: filled in as their sources land.
+                fec_recovered_packets: s.audio.fec_recovered,
+                audio_concealed_ms: s.audio.concealed_frames as f64 * frame_ms,
+                audio_played_ms: s.audio.played_frames as f64 * frame_ms,
                 ..ParticipantStats::default()
             });
             self.previous.insert(
@@ -184,7 +223,11 @@ impl StatsCollector {
         let (min, max) = bounds_bps;
         let target_bps =
             lowest_bwe.map(|bwe| (bwe.min(u64::from(u32::MAX)) as u32).clamp(min, max));
-        Collected { stats, target_bps }
+        Collected {
+            stats,
+            target_bps,
+            audio_loss,
+        }
     }
 }
 
@@ -226,6 +269,11 @@ mod tests {
             },
             audio_delay_ms: 40.0,
             audio_inlet_dropped: 3,
+            audio: AudioPlayoutSnapshot {
+                fec_recovered: 4,
+                concealed_frames: 5,
+                played_frames: 500,
+            },
         }
     }
 
@@ -271,6 +319,39 @@ mod tests {
         assert!((s.encode_ms_per_frame - 3.0).abs() < 1e-9);
         assert_eq!(s.name, "A");
         assert_eq!(s.audio_packets_dropped_receiver_behind, 3);
+        assert_eq!(s.fec_recovered_packets, 4);
+        assert!((s.audio_concealed_ms - 100.0).abs() < 1e-9);
+        assert!((s.audio_played_ms - 10_000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn audio_loss_is_the_worst_connected_report() {
+        let mut c = StatsCollector::default();
+        let now = Instant::now();
+        let with_loss = |id: &str, state, lost: Option<f64>| {
+            let mut s = sample(id, state, 0, 0, 900_000);
+            s.link.audio_fraction_lost_remote = lost;
+            s
+        };
+        let out = c.collect(
+            vec![
+                with_loss("a", LinkState::Connected, Some(0.02)),
+                with_loss("b", LinkState::Connected, Some(0.11)),
+                with_loss("c", LinkState::Reconnecting, Some(0.5)),
+                with_loss("d", LinkState::Connected, None),
+            ],
+            EncoderSnapshot::default(),
+            now,
+            (100_000, 2_000_000),
+        );
+        assert_eq!(out.audio_loss, Some(0.11));
+        let none = c.collect(
+            vec![with_loss("d", LinkState::Connected, None)],
+            EncoderSnapshot::default(),
+            now,
+            (100_000, 2_000_000),
+        );
+        assert_eq!(none.audio_loss, None);
     }
 
     #[test]
