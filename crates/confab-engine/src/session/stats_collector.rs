@@ -208,7 +208,6 @@ impl StatsCollector {
                 fec_recovered_packets: s.audio.fec_recovered,
                 audio_concealed_ms: s.audio.concealed_frames as f64 * frame_ms,
                 audio_played_ms: s.audio.played_frames as f64 * frame_ms,
-                ..ParticipantStats::default()
             });
             self.previous.insert(
                 s.id,
