@@ -100,8 +100,10 @@ impl VideoAnalyzer {
 
     /// Milliseconds of `from..to` with no new picture for more than three `frame_interval`s:
     /// every gap between pictures longer than that counts whole (clipped to the window),
-    /// including a gap still open at `to`. Time before the first picture ever decoded is setup,
-    /// not a freeze; but with no picture at all by `to`, the whole window is frozen.
+    /// including a gap still open at `to`. A window that starts before the first picture counts
+    /// the wait for it like any other gap (the window starts once the call is connected, so a
+    /// first picture seconds later is a freeze the user sees); with no picture at all by `to`,
+    /// the whole window is frozen.
     #[must_use]
     pub fn frozen_ms(&self, from: CaptureTime, to: CaptureTime, frame_interval: Duration) -> f64 {
         let limit = frame_interval * 3;
@@ -113,7 +115,8 @@ impl VideoAnalyzer {
             .iter()
             .rev()
             .find(|t| **t <= from)
-            .copied();
+            .copied()
+            .or(Some(from));
         let mut frozen = Duration::ZERO;
         let mut gap = |a: CaptureTime, b: CaptureTime| {
             if b.saturating_since(a) > limit {

@@ -38,8 +38,15 @@ use rtc::shared::error::Error;
 pub const REORDER_GRACE: Duration = Duration::from_millis(5);
 /// Fastest re-NACK of the same packet.
 pub const MIN_RESEND: Duration = Duration::from_millis(20);
-/// Slowest re-NACK of the same packet (also the interval before any repair time is measured).
-pub const MAX_RESEND: Duration = Duration::from_millis(150);
+/// Re-NACK interval before any repair time is measured.
+pub const INITIAL_RESEND: Duration = Duration::from_millis(150);
+/// Slowest re-NACK of the same packet. Repairs that take long mean a long queue on the way
+/// (a rate-limited path, a sender's backed-up pacer): asking again before the first repair can
+/// arrive only makes the sender queue the same packet twice, and on a path already at its rate
+/// that feeds the queue that made the repair slow (measured at `rate=600kbit`: ~3 NACKs and
+/// retransmissions per hole, a pacer backlog of seconds). So the interval follows the measured
+/// repair time up to half a second.
+pub const MAX_RESEND: Duration = Duration::from_millis(500);
 /// NACKs per missing packet before it is given up.
 pub const MAX_SENDS: u8 = 8;
 /// Age after which a hole is given up: matches the sender's history (about 1 s at the highest
@@ -169,7 +176,7 @@ impl NackGenerator {
 
     /// Time between two NACKs of the same packet.
     pub fn resend_interval(&self) -> Duration {
-        self.repair_time.map_or(MAX_RESEND, |rtt| {
+        self.repair_time.map_or(INITIAL_RESEND, |rtt| {
             (rtt * 3 / 2 + Duration::from_millis(5)).clamp(MIN_RESEND, MAX_RESEND)
         })
     }

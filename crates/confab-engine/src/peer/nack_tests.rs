@@ -112,7 +112,7 @@ fn a_repair_on_the_rtx_ssrc_closes_the_hole() {
     assert!(g.poll_timeout().is_none(), "nothing left to ask for");
     assert!(tick(&mut g, t1 + Duration::from_secs(1)).is_empty());
     // The repair time was measured: the next hole is re-asked for sooner than the default.
-    assert!(g.resend_interval() < MAX_RESEND);
+    assert!(g.resend_interval() < INITIAL_RESEND);
 }
 
 #[test]

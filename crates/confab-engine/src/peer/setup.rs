@@ -41,6 +41,12 @@ const ICE_MAX_BINDING_REQUESTS: u16 = 28;
 /// 1024 packets of ≤ 1200 bytes hold over 3 s of video at 2.5 Mbit/s, and at least 1 s up to
 /// about 9 Mbit/s.
 const NACK_HISTORY_PACKETS: u16 = 1024;
+/// Packets the pacer may hold before it refuses new ones (the crate's default is 4096). With the
+/// default, a path slower than the start bitrate filled the queue with seconds of stale video
+/// and retransmissions that every later packet (audio too) waited behind: 15 s of latency at
+/// `rate=600kbit`. 256 packets are about a second of video at 2.5 Mbit/s, several keyframes; past
+/// that, refusing a packet turns the backlog into loss that NACK and the estimator see.
+const PACER_QUEUE_PACKETS: usize = 256;
 
 /// The interceptor chain except congestion control: the crate's default set (RTCP reports,
 /// TWCC receiver, simulcast header extensions, NACK responder) with our RTX-aware
@@ -168,6 +174,7 @@ impl PeerLink {
                 Slot::Pacer,
                 PacerBuilder::new()
                     .with_target_bitrate(f64::from(range.start_bps) * bwe::PACING_FACTOR)
+                    .with_queue_limit(PACER_QUEUE_PACKETS)
                     .build(),
             )
             .with(
