@@ -600,3 +600,40 @@ fn two_lost_in_a_row_conceal_the_first_and_rebuild_the_second() {
     assert_eq!(jb.stats().fec_recovered, 1);
     assert!(at(22.0) == Some(FrameKind::Normal));
 }
+
+/// A 3 s outage (no packets at all, then the stream carries on in real time, as after a cable
+/// was pulled): the buffer stretches while it is dry, then must get back to the target delay
+/// at once rather than play everything that follows seconds late.
+#[test]
+fn after_an_outage_playout_catches_up_to_the_target_delay() {
+    let mut jb = JitterBuffer::new(IndexDecoder, JitterBufferConfig::default());
+    let transit = 10_000u64;
+    let mut last_played = Vec::new();
+    for i in 0..500u32 {
+        let now = u64::from(i) * 20_000;
+        // Frames 100..250 are sent into the outage and never arrive.
+        if !(100..250).contains(&i) {
+            jb.push(
+                RtpAudioPacket {
+                    seq: i as u16,
+                    timestamp: i * 960,
+                    payload: i.to_be_bytes().to_vec(),
+                },
+                CaptureTime::from_micros(now + transit),
+            );
+        }
+        let frame = jb.pop(CaptureTime::from_micros(now + transit + 20_000));
+        if i >= 270 {
+            last_played.push((i, frame.samples[0]));
+        }
+    }
+    assert!(jb.stats().caught_up >= 1, "{:?}", jb.stats());
+    // 400 ms after the path came back, what plays is what was sent at most ~100 ms earlier.
+    for (i, played) in last_played {
+        assert!(
+            played >= (i - 5) as f32,
+            "frame {i} played frame {played} (stats {:?})",
+            jb.stats()
+        );
+    }
+}

@@ -20,7 +20,8 @@
 //!   [`JitterBufferConfig::history_packets`] plus one frame, clamped to the configured range, so it
 //!   grows with jitter and shrinks ~5 s after jitter subsides. Playout keeps the delay within
 //!   -10/+30 ms of the target by inserting a concealed frame (stretch) or skipping one
-//!   (compress), at most one step per 100 ms. When the buffer runs dry the missing audio is treated as delay, not loss (stretch
+//!   (compress), at most one step per 100 ms. A run of more than 10 lost packets (an outage) is
+//!   jumped over, not concealed slot by slot, so the audio after it is not played late. When the buffer runs dry the missing audio is treated as delay, not loss (stretch
 //!   instead of skipping ahead), so a delay spike grows the buffer instead of dropping audio.
 //! - A packet more than [`RESYNC_BEHIND`] behind or [`RESYNC_AHEAD`] ahead of the playout point
 //!   (sender restarted, timestamp base jumped) resets the buffer instead of being dropped forever.
@@ -42,6 +43,9 @@ const BAND_BELOW_US: i64 = 10_000;
 const BAND_ABOVE_US: i64 = 30_000;
 /// Frames between two adaptation steps (100 ms).
 const ADAPT_COOLDOWN: u32 = 5;
+/// A run of more lost packets than this (200 ms: an outage, not random loss) is jumped over
+/// rather than concealed slot by slot.
+const LONG_GAP_SLOTS: u64 = 10;
 /// A packet this far behind the playout point means the stream restarted.
 pub const RESYNC_BEHIND: Duration = Duration::from_secs(2);
 /// A packet this far ahead of the playout point means the stream's timestamps jumped.
@@ -138,6 +142,8 @@ pub struct JitterStats {
     pub played: u64,
     /// Times the buffer reset because timestamps jumped.
     pub resyncs: u64,
+    /// Long runs of lost packets (outages) jumped over instead of concealed slot by slot.
+    pub caught_up: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -370,6 +376,17 @@ impl<D: AudioDecoder> JitterBuffer<D> {
         if missing == 0 {
             self.advance();
             return self.concealed(FrameKind::Dtx);
+        }
+        if missing >= slots && slots > LONG_GAP_SLOTS {
+            // Every packet of a long stretch is gone (an outage). Concealing it slot by slot
+            // would play everything after it that much later, for as long as compression takes
+            // to win the delay back (seconds); jump to the next packet instead, and let the
+            // usual adaptation set the delay from there.
+            self.stats.caught_up += 1;
+            self.played_seq = Some(next_seq.saturating_sub(1));
+            self.playout_ts = Some(next_ts);
+            self.cooldown = 0;
+            return self.play_from_packet(next_ts);
         }
         self.played_seq = Some(next_seq - missing);
         self.advance();
