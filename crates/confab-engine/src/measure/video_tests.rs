@@ -51,9 +51,11 @@ fn each_gap_over_three_intervals_counts_whole_and_clipped_to_the_window() {
         v.frozen_ms(at_ms(1000), at_ms(2083), INTERVAL),
         50.0 + 1000.0
     );
-    // Before the first picture is setup, not a freeze.
+    // The window starts once the call is connected: waiting 500 ms for the first picture is
+    // frozen time like any other gap, and a short wait (under 3 intervals) is not.
     let late = fed(&[500, 533, 566]);
-    assert_eq!(late.frozen_ms(at_ms(0), at_ms(566), INTERVAL), 0.0);
+    assert_eq!(late.frozen_ms(at_ms(0), at_ms(566), INTERVAL), 500.0);
+    assert_eq!(late.frozen_ms(at_ms(450), at_ms(566), INTERVAL), 0.0);
     // No picture at all: the whole window is frozen.
     assert_eq!(late.frozen_ms(at_ms(0), at_ms(400), INTERVAL), 400.0);
     assert_eq!(fed(&[]).frozen_ms(at_ms(0), at_ms(1000), INTERVAL), 1000.0);
