@@ -354,18 +354,38 @@ pub fn dominant_frequency(samples: &[f32]) -> Option<f64> {
         }
         f += 0.5;
     }
+    // A second, finer pass around the coarse peak: over a few seconds of tone a 0.25 Hz error
+    // already halves the power the filter sees.
+    let coarse = best_f;
+    let mut f = coarse - 0.5;
+    while f <= coarse + 0.5 {
+        let p = goertzel_power(samples, f);
+        if p > best_p {
+            best_p = p;
+            best_f = f;
+        }
+        f += 0.02;
+    }
     Some(best_f)
 }
 
-/// Share of the total power of 48 kHz `samples` that sits at `freq`.
+/// Share of the total power of 48 kHz `samples` that sits at `freq`, measured in 50 ms blocks
+/// (each block's tone power over its total, weighted by the block's power) so that a small
+/// frequency error or clock drift between speaker and microphone does not count as impurity;
+/// distortion, noise and dropouts still do.
 #[must_use]
 pub fn tone_share(samples: &[f32], freq: f64) -> f64 {
-    let total =
-        samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
+    const BLOCK: usize = AUDIO_SAMPLE_RATE as usize / 20;
+    let (mut tone, mut total) = (0.0, 0.0);
+    for block in samples.chunks(BLOCK).filter(|b| b.len() == BLOCK) {
+        let power = block.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / BLOCK as f64;
+        tone += goertzel_power(block, freq).min(power);
+        total += power;
+    }
     if total <= 0.0 {
         return 0.0;
     }
-    (goertzel_power(samples, freq) / total).min(1.0)
+    (tone / total).min(1.0)
 }
 
 #[cfg(test)]
@@ -386,6 +406,29 @@ mod tests {
             assert!((heard - freq).abs() < 1.0, "{freq} heard as {heard}");
             assert!(tone_share(&s, heard) > 0.95);
         }
+    }
+
+    /// A tone between the coarse search's 0.5 Hz steps, over the ~2 s a sound check records,
+    /// is still found to within a fraction of a hertz and counts as pure.
+    #[test]
+    fn a_tone_off_the_search_grid_is_still_pure() {
+        for freq in [879.8, 880.0, 880.13, 1000.37] {
+            let s = sine(freq, 0.18, 95_040);
+            let heard = dominant_frequency(&s).unwrap();
+            assert!((heard - freq).abs() < 0.1, "{freq} heard as {heard}");
+            let purity = tone_share(&s, heard);
+            assert!(purity > 0.95, "{freq}: purity {purity}");
+        }
+    }
+
+    /// Another tone mixed in at equal power halves the purity.
+    #[test]
+    fn a_second_tone_is_impurity() {
+        let a = sine(880.0, 0.2, 48_000);
+        let b = sine(1320.0, 0.2, 48_000);
+        let mix: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let purity = tone_share(&mix, 880.0);
+        assert!((purity - 0.5).abs() < 0.05, "purity {purity}");
     }
 
     #[test]
