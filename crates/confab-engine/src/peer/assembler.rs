@@ -8,7 +8,8 @@
 //! Contract:
 //! - Packets may arrive reordered or duplicated; they are put back in sequence order (extended
 //!   over the 16-bit wrap) before depacketizing.
-//! - A missing packet is waited for up to `max_wait` (time for a NACK retransmission). After
+//! - A missing packet is waited for up to `max_wait` (time for a NACK retransmission) from when
+//!   the first packet after it arrived, so several holes wait at the same time. After
 //!   that, or when too many packets pile up behind the hole, the hole is skipped: the frame it
 //!   belonged to is dropped whole, and the next complete frame is flagged `lost_before` so the
 //!   receiver can ask for a keyframe.
@@ -38,14 +39,14 @@ pub(crate) struct AssembledFrame {
 /// Reorders RTP packets and assembles H.264 access units; see the module docs.
 pub(crate) struct FrameAssembler {
     depacketizer: H264Packet,
-    pending: BTreeMap<u64, Packet>,
+    /// Packets not yet assembled, with their arrival time.
+    pending: BTreeMap<u64, (Instant, Packet)>,
     next: Option<u64>,
     highest: Option<u64>,
     frame: BytesMut,
     frame_ts: Option<u32>,
     frame_valid: bool,
     lost: bool,
-    gap_since: Option<Instant>,
     max_wait: Duration,
     max_pending: usize,
 }
@@ -63,10 +64,14 @@ impl FrameAssembler {
             frame_ts: None,
             frame_valid: false,
             lost: false,
-            gap_since: None,
             max_wait,
             max_pending: max_pending.max(1),
         }
+    }
+
+    /// Changes how long a missing packet is waited for (from the next push on).
+    pub(crate) fn set_max_wait(&mut self, max_wait: Duration) {
+        self.max_wait = max_wait;
     }
 
     /// Extends a 16-bit sequence number to 64 bits, relative to the highest seen so far.
@@ -95,10 +100,10 @@ impl FrameAssembler {
             if self.depacketizer.is_partition_head(&packet.payload) {
                 self.next = Some(ext);
                 self.pending.retain(|k, _| *k > ext);
-                self.pending.insert(ext, packet);
+                self.pending.insert(ext, (now, packet));
                 return self.drain(now);
             }
-            self.pending.insert(ext, packet);
+            self.pending.insert(ext, (now, packet));
             if self.pending.len() > self.max_pending {
                 self.pending.clear();
             }
@@ -108,7 +113,7 @@ impl FrameAssembler {
             // Older than what was already assembled or skipped: a duplicate or hopelessly late.
             return Vec::new();
         }
-        self.pending.entry(ext).or_insert(packet);
+        self.pending.entry(ext).or_insert((now, packet));
         self.drain(now)
     }
 
@@ -116,9 +121,8 @@ impl FrameAssembler {
     fn drain(&mut self, now: Instant) -> Vec<AssembledFrame> {
         let mut out = Vec::new();
         while let Some(next) = self.next {
-            if let Some(p) = self.pending.remove(&next) {
+            if let Some((_, p)) = self.pending.remove(&next) {
                 self.next = Some(next + 1);
-                self.gap_since = None;
                 // Padding only fills its sequence number.
                 if !p.payload.is_empty()
                     && let Some(frame) = self.process(&p)
@@ -127,10 +131,11 @@ impl FrameAssembler {
                 }
                 continue;
             }
-            let Some((&first, _)) = self.pending.first_key_value() else {
+            // The hole has been known since the first packet after it arrived: holes are waited
+            // for together, not one after another (a burst of 20 holes once took 20 waits).
+            let Some((&first, &(since, _))) = self.pending.first_key_value() else {
                 break;
             };
-            let since = *self.gap_since.get_or_insert(now);
             if now.saturating_duration_since(since) < self.max_wait
                 && self.pending.len() <= self.max_pending
             {
@@ -138,7 +143,6 @@ impl FrameAssembler {
             }
             // Give up on the hole: what it belonged to is lost.
             self.next = Some(first);
-            self.gap_since = None;
             self.lost = true;
             self.frame_valid = false;
         }
@@ -290,6 +294,35 @@ mod tests {
         assert_eq!(out[0].rtp_timestamp, 3000);
         assert!(!out[1].lost_before);
         assert_eq!(out[1].rtp_timestamp, 6000);
+    }
+
+    /// Three frames each missing a packet, all known missing at `t0`: one wait later all three
+    /// holes are given up at once and the frame after them comes out, instead of one hole per
+    /// wait (three waits).
+    #[test]
+    fn several_holes_are_waited_for_together() {
+        let mut a = FrameAssembler::new(WAIT, 64);
+        let t0 = Instant::now();
+        for k in 0..3u16 {
+            let f = frame_packets(k * 3, u32::from(k) * 3000, &nal(1, 2500, 1), 1000);
+            assert!(a.push(t0, f[0].clone()).is_empty());
+            assert!(a.push(t0, f[2].clone()).is_empty());
+        }
+        let f4 = frame_packets(9, 9000, &nal(1, 40, 4), 1000);
+        assert!(
+            a.push(t0, f4[0].clone()).is_empty(),
+            "held behind the holes"
+        );
+        let later = t0 + WAIT + Duration::from_millis(1);
+        let f5 = frame_packets(10, 12_000, &nal(1, 40, 5), 1000);
+        let out = a.push(later, f5[0].clone());
+        let stamps: Vec<u32> = out.iter().map(|f| f.rtp_timestamp).collect();
+        assert_eq!(
+            stamps,
+            vec![9000, 12_000],
+            "all three holes skipped in one wait"
+        );
+        assert!(out[0].lost_before);
     }
 
     #[test]

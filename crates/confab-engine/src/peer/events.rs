@@ -144,6 +144,11 @@ pub struct PeerStats {
     pub retransmitted_packets_received: u64,
     /// Video packets we retransmitted on our RTX SSRC after the remote's NACKs (cumulative).
     pub retransmitted_packets_sent: u64,
+    /// Bytes of the packets we retransmitted after the remote's NACKs (cumulative).
+    pub retransmitted_bytes_sent: u64,
+    /// NACKed packets not retransmitted: resent less than a round trip before, or over the
+    /// retransmission budget (cumulative).
+    pub retransmissions_refused: u64,
     /// PLI/FIR packets the remote sent about our video.
     pub keyframe_requests_received: u64,
     /// Current send-side bandwidth estimate.

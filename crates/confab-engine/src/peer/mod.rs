@@ -78,6 +78,7 @@
 //! | `bwe` | GCC wrapped to publish its estimate |
 //! | `keyframe` | the interceptor that lets inbound PLI/FIR reach the app |
 //! | `loss_report` | the interceptor that reads the remote's reported loss of our audio |
+//! | `rtx_guard` | the NACK responder behind a once-per-RTT rule and a retransmission budget |
 //! | `stats` | report → [`PeerStats`], working around unfilled library fields |
 //! | `sections` | reading the media sections of an offer or answer (codecs, rejection) |
 //!
@@ -104,6 +105,7 @@ mod local_tracks;
 mod loss_report;
 mod nack;
 mod negotiation_glue;
+mod rtx_guard;
 mod sections;
 mod setup;
 mod shared;
@@ -272,6 +274,9 @@ impl PeerLink {
             self.bwe.bps(),
         );
         out.audio_fraction_lost_remote = self.shared.reported_loss.audio_fraction_lost();
+        out.retransmitted_bytes_sent = self.shared.rtx.bytes_resent();
+        out.retransmissions_refused =
+            self.shared.rtx.refused_repeat() + self.shared.rtx.refused_budget();
         out
     }
 

@@ -23,6 +23,8 @@
 //! `TransportLayerNack`, written above the pacer (so it is paced like all RTCP).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
@@ -54,6 +56,26 @@ pub const MAX_SENDS: u8 = 8;
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// A sequence jump larger than this is a discontinuity, not loss worth repairing.
 pub const MAX_GAP: u64 = 400;
+
+/// The generator's smoothed repair time (NACK to retransmission), shared with the link's frame
+/// assembler so it waits long enough for a repair on a slow path. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct RepairTimeCell(Arc<AtomicU64>);
+
+impl RepairTimeCell {
+    /// The latest smoothed repair time, `None` before the first repair.
+    pub fn get(&self) -> Option<Duration> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(Duration::from_micros(micros)),
+        }
+    }
+
+    fn set(&self, d: Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        self.0.store(micros, Ordering::Relaxed);
+    }
+}
 
 /// One open hole.
 #[derive(Debug, Clone, Copy)]
@@ -155,6 +177,8 @@ pub struct NackGenerator {
     rtx_to_primary: HashMap<u32, u32>,
     /// Smoothed time from a NACK to the repair's arrival, once measured.
     repair_time: Option<Duration>,
+    /// Where `repair_time` is published.
+    repair_cell: RepairTimeCell,
     next_timeout: Option<Instant>,
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
@@ -162,12 +186,20 @@ pub struct NackGenerator {
 
 impl NackGenerator {
     /// A generator signing its NACKs with `sender_ssrc`.
+    #[cfg(test)]
     pub fn new(sender_ssrc: u32) -> Self {
+        Self::with_repair_cell(sender_ssrc, RepairTimeCell::default())
+    }
+
+    /// A generator signing its NACKs with `sender_ssrc` and publishing its repair time in
+    /// `repair_cell`.
+    pub fn with_repair_cell(sender_ssrc: u32, repair_cell: RepairTimeCell) -> Self {
         Self {
             sender_ssrc,
             streams: HashMap::new(),
             rtx_to_primary: HashMap::new(),
             repair_time: None,
+            repair_cell,
             next_timeout: None,
             reads: VecDeque::new(),
             writes: VecDeque::new(),
@@ -182,10 +214,12 @@ impl NackGenerator {
     }
 
     fn on_repair_sample(&mut self, sample: Duration) {
-        self.repair_time = Some(match self.repair_time {
+        let smoothed = match self.repair_time {
             None => sample,
             Some(old) => (old * 7 + sample) / 8,
-        });
+        };
+        self.repair_time = Some(smoothed);
+        self.repair_cell.set(smoothed);
     }
 
     fn reschedule(&mut self) {

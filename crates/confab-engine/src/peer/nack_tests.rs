@@ -102,7 +102,11 @@ fn a_hole_is_nacked_after_the_reorder_grace() {
 
 #[test]
 fn a_repair_on_the_rtx_ssrc_closes_the_hole() {
-    let mut g = generator();
+    let cell = RepairTimeCell::default();
+    let mut g = NackGenerator::with_repair_cell(7, cell.clone());
+    g.bind_remote_stream(&info(MEDIA, Some(RTX)));
+    g.bind_remote_stream(&info(RTX, None));
+    assert_eq!(cell.get(), None);
     let t = Instant::now();
     feed(&mut g, media(t, MEDIA, 10, b"a"));
     feed(&mut g, media(t, MEDIA, 12, b"b"));
@@ -111,8 +115,10 @@ fn a_repair_on_the_rtx_ssrc_closes_the_hole() {
     feed(&mut g, rtx(t1 + Duration::from_millis(10), 0, 11));
     assert!(g.poll_timeout().is_none(), "nothing left to ask for");
     assert!(tick(&mut g, t1 + Duration::from_secs(1)).is_empty());
-    // The repair time was measured: the next hole is re-asked for sooner than the default.
+    // The repair time was measured: the next hole is re-asked for sooner than the default,
+    // and the link's frame assembler sees it.
     assert!(g.resend_interval() < INITIAL_RESEND);
+    assert_eq!(cell.get(), Some(Duration::from_millis(10)));
 }
 
 #[test]

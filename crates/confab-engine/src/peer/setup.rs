@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rtc::data_channel::RTCDataChannelInit;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackResponderBuilder, PacerBuilder, Registry, Slot};
+use rtc::interceptor::{PacerBuilder, Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_rtcp_reports,
     configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -31,7 +31,7 @@ use super::inlet::MediaInlet;
 use super::local_tracks::{LocalMedia, random_ssrc};
 use super::negotiation_glue::Negotiation;
 use super::shared::{EventSink, LocalIce, Shared, library_error};
-use super::{PeerLink, bwe, codecs, keyframe, loss_report, nack, tasks};
+use super::{PeerLink, bwe, codecs, keyframe, loss_report, nack, rtx_guard, tasks};
 
 /// Time between ICE connectivity checks.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -50,22 +50,28 @@ const PACER_QUEUE_PACKETS: usize = 256;
 
 /// The interceptor chain except congestion control: the crate's default set (RTCP reports,
 /// TWCC receiver, simulcast header extensions, NACK responder) with our RTX-aware
-/// [`nack::NackGenerator`] in place of the crate's. The `nack`/`nack pli` feedback the crate's
-/// helper would register is already on our H.264 codec.
+/// [`nack::NackGenerator`] in place of the crate's, and the responder behind our
+/// [`rtx_guard::RetransmissionGuard`] (once per round trip, within a share of `estimate`). The
+/// `nack`/`nack pli` feedback the crate's helper would register is already on our H.264 codec.
 fn base_interceptors(
     engine: &mut rtc::peer_connection::configuration::media_engine::MediaEngine,
+    estimate: &bwe::EstimateCell,
+    rtx: &rtx_guard::RtxCounters,
+    repair_time: &nack::RepairTimeCell,
 ) -> Result<Registry, webrtc::error::Error> {
     configure_simulcast_extension_headers(engine)?;
     let registry = Registry::new()
         .with(
             Slot::NackResponder,
-            NackResponderBuilder::new()
-                .with_size(NACK_HISTORY_PACKETS)
-                .build(),
+            rtx_guard::RetransmissionGuard::new(
+                NACK_HISTORY_PACKETS,
+                estimate.clone(),
+                rtx.clone(),
+            ),
         )
         .with(
             Slot::NackGenerator,
-            nack::NackGenerator::new(random_ssrc(0)),
+            nack::NackGenerator::with_repair_cell(random_ssrc(0), repair_time.clone()),
         );
     let registry = configure_twcc_receiver_only(registry, engine)?;
     Ok(configure_rtcp_reports(registry))
@@ -152,8 +158,11 @@ impl PeerLink {
         };
 
         let mut engine = codecs::media_engine().map_err(setup("registering codecs"))?;
-        let registry = base_interceptors(&mut engine).map_err(setup("registering interceptors"))?;
         let estimate = bwe::EstimateCell::new(f64::from(range.start_bps));
+        let rtx = rtx_guard::RtxCounters::default();
+        let repair_time = nack::RepairTimeCell::default();
+        let registry = base_interceptors(&mut engine, &estimate, &rtx, &repair_time)
+            .map_err(setup("registering interceptors"))?;
         let registry = configure_congestion_control(
             registry,
             bwe::PublishingGcc::new(
@@ -225,6 +234,8 @@ impl PeerLink {
             chat_open: AtomicBool::new(false),
             keyframe_requests: AtomicU64::new(0),
             reported_loss,
+            rtx,
+            repair_time,
             last_state: Mutex::new(None),
             remote_video: Mutex::new(None),
             local_ice: Mutex::new(LocalIce::default()),

@@ -72,6 +72,10 @@ pub(super) struct Shared {
     pub(super) keyframe_requests: AtomicU64,
     /// What the remote's RTCP reports say about our audio (`loss_report`).
     pub(super) reported_loss: super::loss_report::ReportedLoss,
+    /// What the retransmission guard let through and refused (`rtx_guard`).
+    pub(super) rtx: super::rtx_guard::RtxCounters,
+    /// How long a NACKed packet takes to be repaired (`nack`), for the frame assembler's wait.
+    pub(super) repair_time: super::nack::RepairTimeCell,
     pub(super) last_state: Mutex<Option<ConnectionState>>,
     pub(super) remote_video: Mutex<Option<RemoteVideo>>,
     pub(super) local_ice: Mutex<LocalIce>,

@@ -41,8 +41,21 @@ use crate::media::jitter_buffer::RtpAudioPacket;
 /// exceed the packet count of the largest access unit (a 1080p keyframe is ~100 packets).
 const VIDEO_MAX_LATE_PACKETS: u16 = 512;
 /// How long the frame assembler waits for a missing packet (NACK recovery) before dropping the
-/// incomplete frame and reporting `lost_before`.
+/// incomplete frame and reporting `lost_before`, at least.
 const VIDEO_MAX_LATE_TIME: Duration = Duration::from_millis(300);
+/// The longest it waits, however slow repairs are.
+const VIDEO_MAX_LATE_CAP: Duration = Duration::from_secs(1);
+
+/// The frame assembler's wait for a missing packet given the measured repair time: room for a
+/// repair and one repeat (the NACK generator asks again 1.5 repair times after the first NACK).
+/// On a fast path that is the 300 ms floor; on a slow one (a rate-limited link with a full
+/// queue, repairs of 400 ms) a fixed 300 ms dropped every frame that lost a packet before its
+/// repair could arrive, and each dropped frame cost a keyframe.
+fn video_wait(repair: Option<Duration>) -> Duration {
+    repair.map_or(VIDEO_MAX_LATE_TIME, |r| {
+        (r * 5 / 2 + Duration::from_millis(50)).clamp(VIDEO_MAX_LATE_TIME, VIDEO_MAX_LATE_CAP)
+    })
+}
 /// How often [`relay_flush_loop`] wakes the connection's driver: the most a relayed packet
 /// waits in the library.
 const RELAY_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
@@ -157,6 +170,7 @@ async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
                         ssrc,
                     });
                 }
+                assembler.set_max_wait(video_wait(shared.repair_time.get()));
                 // Padding (empty payload) goes in too: it takes a sequence number.
                 for frame in assembler.push(Instant::now(), packet) {
                     inlet.push_frame(ReceivedFrame {
@@ -308,5 +322,20 @@ pub(super) async fn relay_flush_loop(
         {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_assembler_waits_longer_when_repairs_are_slow() {
+        assert_eq!(video_wait(None), VIDEO_MAX_LATE_TIME);
+        let fast = video_wait(Some(Duration::from_millis(20)));
+        assert_eq!(fast, VIDEO_MAX_LATE_TIME, "a fast path keeps the floor");
+        let slow = video_wait(Some(Duration::from_millis(300)));
+        assert_eq!(slow, Duration::from_millis(800), "a repair and one repeat");
+        assert_eq!(video_wait(Some(Duration::from_secs(2))), VIDEO_MAX_LATE_CAP);
     }
 }

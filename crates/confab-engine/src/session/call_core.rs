@@ -25,8 +25,8 @@ use crate::peer::{ConnectionState, PeerEvent};
 use crate::reasons::{EndReason, Problem};
 pub(crate) use outbox::Pending;
 
-/// Shortest time between two PLIs to the same participant.
-pub(crate) const PLI_INTERVAL: Duration = Duration::from_millis(300);
+#[cfg(test)]
+pub(crate) use pli::PLI_INTERVAL;
 /// Shortest time between two ICE restarts with the same participant.
 pub(crate) const RESTART_INTERVAL: Duration = Duration::from_secs(5);
 /// Our mic/camera state is re-sent to everyone this often (in one-second ticks).
@@ -37,7 +37,7 @@ pub(crate) const MEDIA_STATE_REFRESH_TICKS: u64 = 5;
 struct PeerState {
     negotiation: Negotiation,
     state: LinkState,
-    last_pli: Option<Instant>,
+    pli: pli::PliPacing,
     plis_sent: u64,
     last_restart: Option<Instant>,
     code_sent: bool,
@@ -420,18 +420,14 @@ impl CallCore {
 
     // ---- decoder threads ----
 
-    /// The decoder of `id` needs a keyframe: send a PLI unless one went out very recently.
+    /// The decoder of `id` needs a keyframe: send a PLI when its pacing says so (`pli`).
     pub(crate) fn keyframe_needed(&mut self, id: &ParticipantId, now: Instant) -> Vec<Action> {
         let Some(peer) = self.peers.get_mut(id) else {
             return Vec::new();
         };
-        if peer
-            .last_pli
-            .is_some_and(|t| now.duration_since(t) < PLI_INTERVAL)
-        {
+        if !peer.pli.due(now) {
             return Vec::new();
         }
-        peer.last_pli = Some(now);
         peer.plis_sent += 1;
         vec![Action::SendPli { id: id.clone() }]
     }
@@ -543,6 +539,7 @@ impl CallCore {
 
 mod chat;
 mod outbox;
+mod pli;
 mod results;
 
 #[cfg(test)]

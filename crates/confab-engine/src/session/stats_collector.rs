@@ -161,9 +161,13 @@ impl StatsCollector {
                 && s.video_negotiated
                 && link.bandwidth_estimate_bps > 0
             {
-                lowest_bwe = Some(lowest_bwe.map_or(link.bandwidth_estimate_bps, |b| {
-                    b.min(link.bandwidth_estimate_bps)
-                }));
+                let audio_bps = rate(link.audio_bytes_sent, prev_link.audio_bytes_sent) * 8.0;
+                let rtx_bps = rate(
+                    link.retransmitted_bytes_sent,
+                    prev_link.retransmitted_bytes_sent,
+                ) * 8.0;
+                let video = video_budget_bps(link.bandwidth_estimate_bps, audio_bps, rtx_bps);
+                lowest_bwe = Some(lowest_bwe.map_or(video, |b| b.min(video)));
             }
             if s.view.state == LinkState::Connected
                 && let Some(lost) = s.link.audio_fraction_lost_remote
@@ -236,6 +240,25 @@ fn per_frame_ms(total_micros: u64, frames: u64) -> f64 {
     } else {
         total_micros as f64 / frames as f64 / 1000.0
     }
+}
+
+/// Per-packet cost of audio on the wire beyond its payload (RTP 12, SRTP tag 10, UDP 8, IPv4 20
+/// bytes at 50 packets per second), which the payload byte counters leave out.
+const AUDIO_OVERHEAD_BPS: f64 = 50.0 * 50.0 * 8.0;
+
+/// What the video encoder may use of a link's bandwidth `estimate_bps`: the estimate covers
+/// everything the connection sends, so the audio (payload and overhead) and the
+/// retransmissions of the last second come off it. Never less than half the estimate:
+/// retransmissions are budgeted to at most half of it themselves (`rtx_guard`), and a burst of
+/// them must not starve the picture they repair.
+pub(crate) fn video_budget_bps(estimate_bps: u64, audio_bps: f64, rtx_bps: f64) -> u64 {
+    let estimate = estimate_bps as f64;
+    let audio = if audio_bps > 0.0 {
+        audio_bps + AUDIO_OVERHEAD_BPS
+    } else {
+        0.0
+    };
+    (estimate - audio - rtx_bps).max(estimate / 2.0) as u64
 }
 
 #[cfg(test)]
@@ -385,5 +408,37 @@ mod tests {
             (100_000, 2_000_000),
         );
         assert_eq!(none.target_bps, None);
+    }
+
+    /// The encoder gets the estimate minus what audio and retransmissions used over the last
+    /// second, and never less than half of it.
+    #[test]
+    fn audio_and_retransmissions_come_off_the_video_target() {
+        let mut c = StatsCollector::default();
+        let t0 = Instant::now();
+        let mut first = sample("a", LinkState::Connected, 0, 0, 1_000_000);
+        first.link.audio_bytes_sent = 0;
+        first.link.retransmitted_bytes_sent = 0;
+        c.collect(
+            vec![first],
+            EncoderSnapshot::default(),
+            t0,
+            (100_000, 2_000_000),
+        );
+        // One second later: 4 000 audio bytes (32 kbit/s) and 12 500 resent bytes (100 kbit/s).
+        let mut second = sample("a", LinkState::Connected, 0, 0, 1_000_000);
+        second.link.audio_bytes_sent = 4_000;
+        second.link.retransmitted_bytes_sent = 12_500;
+        let out = c.collect(
+            vec![second],
+            EncoderSnapshot::default(),
+            t0 + Duration::from_secs(1),
+            (100_000, 2_000_000),
+        );
+        let expected = 1_000_000 - 32_000 - AUDIO_OVERHEAD_BPS as u32 - 100_000;
+        let got = out.target_bps.unwrap();
+        assert!(got.abs_diff(expected) <= 1, "{got} vs {expected}");
+        assert_eq!(video_budget_bps(300_000, 40_000.0, 290_000.0), 150_000);
+        assert_eq!(video_budget_bps(300_000, 0.0, 0.0), 300_000);
     }
 }

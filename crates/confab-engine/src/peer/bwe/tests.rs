@@ -249,6 +249,23 @@ fn a_long_run_of_losses_is_unknown_not_lost() {
 }
 
 #[test]
+fn a_long_run_between_arrived_packets_is_loss() {
+    let t = Instant::now();
+    let mut bound = LossBound::new(1_000_000.0, 100_000.0, 2_000_000.0);
+    for i in 0..12u64 {
+        // A drop-tail burst: 10 of 40 lost in one run, inside the batch.
+        let batch: Vec<PacketReport> = (0..40)
+            .map(|k| report(i * 100 + k, !(20..30).contains(&k)))
+            .collect();
+        bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
+    }
+    assert!(
+        bound.bound() < 1_000_000.0,
+        "25 % loss must lower the bound"
+    );
+}
+
+#[test]
 fn short_runs_count_as_loss() {
     let t = Instant::now();
     let mut bound = LossBound::new(1_000_000.0, 100_000.0, 2_000_000.0);

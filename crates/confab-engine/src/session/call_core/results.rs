@@ -24,7 +24,7 @@ impl CallCore {
             PeerState {
                 negotiation: Negotiation::new(polite),
                 state: LinkState::Connecting,
-                last_pli: None,
+                pli: super::pli::PliPacing::default(),
                 plis_sent: 0,
                 last_restart: None,
                 code_sent: false,
