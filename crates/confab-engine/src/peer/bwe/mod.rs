@@ -1,11 +1,13 @@
 //! Send-side bandwidth estimation: Google Congestion Control over transport-wide CC feedback.
 //!
-//! The estimate is `min(delay-based, loss-based)`. The delay-based half is the crate's `Gcc`
-//! (arrival-time slope, overuse detector, AIMD rate control), used for its
-//! `delay_based_bitrate` only. The loss-based half is ours, [`loss::LossBound`]: the crate's
+//! The estimate is `min(delay-based, loss-based, queue-based)`. The delay-based part is the
+//! crate's `Gcc` (arrival-time slope, overuse detector, AIMD rate control), used for its
+//! `delay_based_bitrate` only. The loss-based part is ours, [`loss::LossBound`]: the crate's
 //! loss controller read every lost TWCC feedback packet as a batch of 100 % loss and never
 //! recovered between 2 % and 10 % loss, which collapsed the estimate on a randomly lossy path
-//! (see that module, and ARCHITECTURE.md "Bandwidth estimation").
+//! (see that module, and ARCHITECTURE.md "Bandwidth estimation"). The queue-based part,
+//! [`queue::QueueBound`], is ours too: it backs off to the acknowledged rate when the delay
+//! *level* shows a standing queue, which a full drop-tail queue hides from the slope.
 //!
 //! The estimator lives inside the connection's interceptor chain (moved in at build time), so the
 //! application cannot query it. [`PublishingGcc`] stores the current target
@@ -26,6 +28,7 @@ use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport};
 use tracing::trace;
 
 pub mod loss;
+pub mod queue;
 
 #[cfg(test)]
 mod tests;
@@ -71,6 +74,7 @@ pub struct PublishingGcc {
     /// The crate's GCC; only its delay-based half is read.
     inner: Gcc,
     loss: loss::LossBound,
+    queue: queue::QueueBound,
     min: f64,
     max: f64,
     target: f64,
@@ -87,6 +91,7 @@ impl PublishingGcc {
         Self {
             inner,
             loss: loss::LossBound::new(start, min, max),
+            queue: queue::QueueBound::new(start, min, max),
             min,
             max,
             target,
@@ -112,10 +117,13 @@ impl BandwidthEstimator for PublishingGcc {
         self.inner.on_reports(now, reports);
         let delay = self.inner.delay_based_bitrate();
         let bound = self.loss.update(now, reports, self.target);
-        self.target = delay.min(bound).clamp(self.min, self.max);
+        let queue = self.queue.update(now, reports, self.target);
+        self.target = delay.min(bound).min(queue).clamp(self.min, self.max);
         trace!(
             delay_bps = delay as u64,
             loss_bound_bps = bound as u64,
+            queue_bound_bps = queue as u64,
+            queueing_ms = self.queue.queueing().map_or(0, |q| q.as_millis() as u64),
             loss = self.loss.loss().unwrap_or(0.0),
             "bandwidth estimate"
         );

@@ -30,6 +30,8 @@ struct Path {
     loss: f64,
     feedback_loss: f64,
     bottleneck: Option<Bottleneck>,
+    /// Packets the bottleneck's queue dropped.
+    queue_drops: u64,
     /// Sent, not yet reported: (report, arrival in ms on the receiver's clock).
     pending: Vec<(PacketReport, Option<f64>)>,
 }
@@ -45,6 +47,7 @@ impl Path {
             loss,
             feedback_loss,
             bottleneck: None,
+            queue_drops: 0,
             pending: Vec::new(),
         }
     }
@@ -70,6 +73,7 @@ impl Path {
                 let start = link.free_at_ms.max(sent_ms);
                 if start - sent_ms > link.max_queue_ms {
                     arrival = None;
+                    self.queue_drops += 1;
                 } else {
                     link.free_at_ms = start + (PACKET_BYTES * 8) as f64 * 1000.0 / link.rate_bps;
                     arrival = Some(link.free_at_ms + PROPAGATION_MS);
@@ -199,6 +203,33 @@ fn a_rate_cap_brings_the_estimate_down_within_two_seconds() {
             "not fitting the cap: {estimates:?}"
         );
     }
+}
+
+/// A rate cap with a deep drop-tail queue (200 ms): once the estimate has come down it stays
+/// under the cap instead of overrunning it in a sawtooth of burst drops every few seconds (the
+/// queue bound; without it the delay slope is flat while the queue sits full).
+#[test]
+fn a_full_drop_tail_queue_is_not_overrun_again_and_again() {
+    let mut path = Path::new(9, 0.0, 0.0);
+    path.bottleneck = Some(Bottleneck {
+        rate_bps: 600_000.0,
+        max_queue_ms: 200.0,
+        free_at_ms: 0.0,
+    });
+    let mut gcc = ours(1_500_000, 1_500_000);
+    let settling = run(&mut path, &mut gcc, 5);
+    let drops_while_settling = path.queue_drops;
+    let settled = run(&mut path, &mut gcc, 25);
+    let later_drops = path.queue_drops - drops_while_settling;
+    println!("settling {settling:?}, settled {settled:?}, later drops {later_drops}");
+    assert!(
+        settled.iter().all(|e| (300_000.0..=720_000.0).contains(e)),
+        "{settled:?}"
+    );
+    assert!(
+        later_drops < 20,
+        "{later_drops} packets dropped at the cap after settling: {settled:?}"
+    );
 }
 
 #[test]
