@@ -218,6 +218,59 @@ fn loopback_through_a_simulated_network_reports_it() {
     }
 }
 
+/// A rate cap far below the start bitrate (`rate=400kbit` under a 1.2 Mbit/s start): the call
+/// fits the cap instead of collapsing into retransmissions and keyframes. The estimate comes
+/// down to the cap and stays there, retransmissions stay a small share of what crosses the
+/// link, and pictures keep being decoded, intact and in order.
+#[test]
+fn a_rate_cap_below_the_start_bitrate_is_fitted() {
+    let out = confab(&[
+        "loopback",
+        "--network",
+        "rate=400kbit",
+        "--seed",
+        "3",
+        "--seconds",
+        "12",
+        "--resolution",
+        "640x360",
+        "--bitrate-kbps",
+        "1200",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    eprintln!("{}", serde_json::to_string_pretty(&json).unwrap());
+    assert!(out.status.success(), "unhealthy: {}", json["failures"]);
+    for key in ["a_to_b", "b_to_a"] {
+        let d = &json[key];
+        let estimates: Vec<f64> = d["bandwidth_estimate_kbps_per_second"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_f64().unwrap())
+            .collect();
+        assert!(
+            estimates[estimates.len() - 4..].iter().all(|e| *e <= 460.0),
+            "{key}: the estimate does not fit the 400 kbit/s cap: {estimates:?}"
+        );
+        let forwarded = json["simulator"][key]["forwarded_packets"]
+            .as_u64()
+            .unwrap();
+        let resent = d["retransmitted_packets"].as_u64().unwrap();
+        assert!(
+            resent * 10 <= forwarded,
+            "{key}: {resent} retransmissions of {forwarded} packets"
+        );
+        let sent = d["frames_sent"].as_u64().unwrap();
+        let decoded = d["frames_received"].as_u64().unwrap();
+        assert!(decoded * 3 >= sent, "{key}: {decoded} of {sent} pictures");
+        assert_eq!(d["corrupt_frames"], 0, "{key}");
+        assert_eq!(d["out_of_order_frames"], 0, "{key}");
+    }
+}
+
 /// A bad `--network` is a usage error (exit code 2) that says what is wrong.
 #[test]
 fn a_bad_network_spec_is_refused_with_the_reason() {
