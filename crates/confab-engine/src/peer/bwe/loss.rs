@@ -24,8 +24,7 @@
 //!   current estimate (so it never lags far above or below what is being sent);
 //! - [`LOW_LOSS`]..=[`HIGH_LOSS`]: the bound holds; the delay-based half alone moves the estimate
 //!   below it;
-//! - loss > [`HIGH_LOSS`]: the bound becomes `estimate × (1 − loss / 2)`, but not below
-//!   [`ACKED_FLOOR`] × the acknowledged rate ([`LossBound::set_floor`]), at most once per
+//! - loss > [`HIGH_LOSS`]: the bound becomes `estimate × (1 − loss / 2)`, at most once per
 //!   [`DECREASE_INTERVAL`] (libwebrtc: 300 ms + RTT), and the window restarts so the next
 //!   decision sees fresh feedback.
 
@@ -52,8 +51,6 @@ pub const FAST_SPAN: Duration = Duration::from_millis(300);
 pub const FAST_MIN_PACKETS: usize = 20;
 /// Least time between two decreases.
 pub const DECREASE_INTERVAL: Duration = Duration::from_millis(300);
-/// A decrease stops at this share of the acknowledged rate.
-pub const ACKED_FLOOR: f64 = 0.85;
 /// Growth per second of the bound on a clean path.
 pub const INCREASE_PER_SECOND: f64 = 1.08;
 
@@ -74,8 +71,6 @@ pub struct LossBound {
     window: VecDeque<Batch>,
     last_decrease: Option<Instant>,
     last_update: Option<Instant>,
-    /// No decrease goes below this (see [`LossBound::set_floor`]).
-    floor: Option<f64>,
 }
 
 /// Known and lost packets of one batch, in send order, with long runs of losses left out.
@@ -117,18 +112,7 @@ impl LossBound {
             window: VecDeque::new(),
             last_decrease: None,
             last_update: None,
-            floor: None,
         }
-    }
-
-    /// Sets the level no decrease goes below: [`ACKED_FLOOR`] × the rate the remote
-    /// acknowledged recently (`None`: no floor). Loss after an overshoot (a start bitrate above a
-    /// rate cap, its queue still draining) keeps coming for a while after the rate was cut, and
-    /// each decrease on it cut again: the estimate dived to a third of the cap and then took
-    /// fifteen seconds to climb back. What the path delivers is a floor for that: random loss
-    /// lowers the acknowledged rate with the sent one, so it never holds a lossy path up.
-    pub fn set_floor(&mut self, acked_bps: Option<f64>) {
-        self.floor = acked_bps.map(|a| a * ACKED_FLOOR);
     }
 
     /// The current bound in bits per second.
@@ -193,10 +177,7 @@ impl LossBound {
                 .last_decrease
                 .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_INTERVAL)
         {
-            let current = self.bound.min(estimate);
-            let cut = current * (1.0 - loss / 2.0);
-            let floor = self.floor.unwrap_or(0.0).min(current);
-            self.bound = cut.max(floor).clamp(self.min, self.max);
+            self.bound = (self.bound.min(estimate) * (1.0 - loss / 2.0)).clamp(self.min, self.max);
             self.last_decrease = Some(now);
             self.window.clear();
         }

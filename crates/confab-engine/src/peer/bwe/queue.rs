@@ -101,7 +101,7 @@ impl QueueBound {
     }
 
     /// The rate the remote acknowledged over the last [`ACKED_WINDOW`] of arrivals.
-    pub fn acked_bps(&self) -> Option<f64> {
+    fn acked_bps(&self) -> Option<f64> {
         let (first, _) = *self.acked.front()?;
         let (last, _) = *self.acked.back()?;
         let span = last - first;

@@ -310,24 +310,3 @@ fn short_runs_count_as_loss() {
         "20 % loss must lower the bound"
     );
 }
-
-/// A start far above a rate cap (1.5 Mbit/s into 600 kbit/s behind a 200 ms queue): the loss
-/// that keeps coming while the queue drains does not drive the estimate far below the cap.
-#[test]
-fn an_overshoot_at_the_start_does_not_dive_below_the_cap() {
-    let mut path = Path::new(11, 0.0, 0.0);
-    path.bottleneck = Some(Bottleneck {
-        rate_bps: 600_000.0,
-        max_queue_ms: 200.0,
-        free_at_ms: 0.0,
-    });
-    let mut gcc = ours(1_500_000, 1_500_000);
-    let estimates = run(&mut path, &mut gcc, 6);
-    let lowest = estimates.iter().copied().fold(f64::MAX, f64::min);
-    println!("{estimates:?}");
-    assert!(lowest >= 450_000.0, "dived to {lowest}: {estimates:?}");
-    assert!(
-        estimates[2..].iter().all(|e| *e <= 720_000.0),
-        "{estimates:?}"
-    );
-}
