@@ -111,6 +111,8 @@ mod setup;
 mod shared;
 mod stats;
 mod tasks;
+#[cfg(test)]
+mod test_packets;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -3,6 +3,7 @@ use rtc::interceptor::RTCPFeedback;
 use rtc::rtp::Header;
 
 use super::*;
+use crate::peer::test_packets::tagged;
 
 const MEDIA: u32 = 0x1000;
 const RTX: u32 = 0x2000;
@@ -27,14 +28,6 @@ fn generator() -> NackGenerator {
     g.bind_remote_stream(&info(MEDIA, Some(RTX)));
     g.bind_remote_stream(&info(RTX, None));
     g
-}
-
-fn tagged(now: Instant, packet: Packet) -> TaggedPacket {
-    TaggedPacket {
-        now,
-        transport: TransportContext::default(),
-        message: AttributedPacket::new(packet),
-    }
 }
 
 fn media(now: Instant, ssrc: u32, seq: u16, payload: &[u8]) -> TaggedPacket {

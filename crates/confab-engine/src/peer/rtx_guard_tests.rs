@@ -2,22 +2,14 @@
 //! resent, what is refused and why, and the RTT it measures from report blocks.
 
 use bytes::Bytes;
-use rtc::interceptor::{AttributedPacket, RTCPFeedback};
+use rtc::interceptor::RTCPFeedback;
 use rtc::rtp::Header;
-use rtc::shared::TransportContext;
 
 use super::*;
+use crate::peer::test_packets::tagged;
 
 const MEDIA: u32 = 0x1000;
 const RTX: u32 = 0x2000;
-
-fn tagged(now: Instant, packet: Packet) -> TaggedPacket {
-    TaggedPacket {
-        now,
-        transport: TransportContext::default(),
-        message: AttributedPacket::new(packet),
-    }
-}
 
 /// A guard whose estimate is `estimate_bps`, with our video stream (RTX negotiated) bound.
 fn guard(estimate_bps: f64) -> (RetransmissionGuard, RtxCounters) {

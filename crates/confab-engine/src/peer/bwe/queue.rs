@@ -93,11 +93,16 @@ impl QueueBound {
     }
 
     fn refresh_base(&mut self) {
-        let mut sorted: Vec<f64> = self.delays.iter().map(|(_, d)| *d).collect();
-        sorted.sort_by(f64::total_cmp);
-        let i =
-            ((sorted.len() as f64 * BASE_PERCENTILE) as usize).min(sorted.len().saturating_sub(1));
-        self.base = sorted.get(i).copied();
+        // Only the one order statistic is needed: a selection, not a sort of up to 5000 delays
+        // on every feedback batch.
+        let mut delays: Vec<f64> = self.delays.iter().map(|(_, d)| *d).collect();
+        if delays.is_empty() {
+            self.base = None;
+            return;
+        }
+        let i = ((delays.len() as f64 * BASE_PERCENTILE) as usize).min(delays.len() - 1);
+        let (_, nth, _) = delays.select_nth_unstable_by(i, f64::total_cmp);
+        self.base = Some(*nth);
     }
 
     /// The rate the remote acknowledged over the last [`ACKED_WINDOW`] of arrivals.
