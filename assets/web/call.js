@@ -122,6 +122,14 @@ export class Call {
       return;
     }
     let peer = this.peers.get(from);
+    if (peer && signal.kind === "offer" && peer.offerIsFromNewConnection(signal.sdp)) {
+      // The other side re-created its connection: so do we, keeping the chat that waits.
+      const waiting = peer.takeUndelivered();
+      peer.close();
+      this.peers.delete(from);
+      peer = this.createPeer(from);
+      peer.outbox.push(...waiting.map((text) => ({ text, at: Date.now() })));
+    }
     if (!peer) {
       if (signal.kind !== "offer" && signal.kind !== "ice_restart") return;
       if (!this.names.has(from)) this.ui.participantJoined(from, from);

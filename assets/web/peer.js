@@ -18,7 +18,7 @@
 // Events go to `handlers`: onTrack(stream), onState(connectionState), onCode(code),
 // onChat(text), onMedia({mic, camera}), onChatOpen().
 
-import { verificationCodeFromSdp } from "./verification.js";
+import { fingerprintOf, verificationCodeFromSdp } from "./verification.js";
 
 const RESTART_INTERVAL_MS = 5000;
 const DISCONNECTED_GRACE_MS = 2000;
@@ -350,6 +350,16 @@ export class Peer {
       }
     });
     return out;
+  }
+
+  /** Whether an offer with `sdp` comes from a new remote RTCPeerConnection: its DTLS
+   *  fingerprint differs from the one this connection already applied. A native peer whose
+   *  DTLS handshake died re-creates its connection and offers from it (docs/signaling-protocol.md,
+   *  "Peer to peer"); a DTLS restart is not a renegotiation, so this connection is replaced. */
+  offerIsFromNewConnection(sdp) {
+    const known = fingerprintOf(this.pc.remoteDescription?.sdp || "");
+    const offered = fingerprintOf(sdp || "");
+    return Boolean(known && offered && known !== offered);
   }
 
   close() {

@@ -116,6 +116,11 @@ struct Inner {
     seq: std::sync::atomic::AtomicU64,
     /// Datagrams whose direction could not be told (neither end known): dropped.
     unknown: std::sync::atomic::AtomicU64,
+    /// Tests only: the two endpoints whose DTLS datagrams are dropped (see
+    /// [`NetworkSimulator::stall_first_dtls_handshake`]), and whether the next handshake's
+    /// endpoints are to be.
+    dtls_stalled: Mutex<Vec<SocketAddr>>,
+    stall_first_dtls: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,6 +180,8 @@ impl NetworkSimulator {
             delivery: [tx_ab, tx_ba],
             seq: std::sync::atomic::AtomicU64::new(0),
             unknown: std::sync::atomic::AtomicU64::new(0),
+            dtls_stalled: Mutex::new(Vec::new()),
+            stall_first_dtls: std::sync::atomic::AtomicBool::new(false),
         });
         Ok(Self {
             inner,
@@ -264,6 +271,18 @@ impl NetworkSimulator {
         for d in Direction::BOTH {
             lock(&self.inner.links[d.index()]).set_blackhole(on);
         }
+    }
+
+    /// Tests only: the two endpoints between which the next DTLS datagram (RFC 7983: first
+    /// byte 20-63) flows never get a DTLS datagram through again, either way; STUN and
+    /// everything else pass, and other endpoints (a new peer connection's) are not affected.
+    /// That is a peer connection whose ICE connects and whose DTLS handshake is dead, the
+    /// webrtc-rs failure a rebuilt connection recovers from.
+    #[cfg(test)]
+    pub(crate) fn stall_first_dtls_handshake(&self) {
+        self.inner
+            .stall_first_dtls
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What one direction did so far.
@@ -369,6 +388,18 @@ impl Inner {
                 return;
             }
         };
+        if data.first().is_some_and(|b| (20..=63).contains(b)) {
+            let mut stalled = lock(&self.dtls_stalled);
+            if self
+                .stall_first_dtls
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                stalled.extend([from, to]);
+            }
+            if stalled.contains(&from) || stalled.contains(&to) {
+                return;
+            }
+        }
         let verdict = lock(&self.links[direction.index()]).offer(Instant::now(), data.len());
         let Verdict::Deliver(at) = verdict else {
             return;

@@ -3,7 +3,7 @@
 //! the UI is told.
 //!
 //! Chat delivery (per-participant queues, exactly once and in order, or reported) is in
-//! `call_core/chat.rs`.
+//! `call_core/chat.rs`; re-creating a link whose DTLS handshake died in `call_core/rebuild.rs`.
 //!
 //! Contract: every input is a method, grouped by where it comes from (user commands, signaling,
 //! peer connections, decoder threads, the tick, and the results of actions the loop carried
@@ -42,6 +42,12 @@ struct PeerState {
     last_restart: Option<Instant>,
     code_sent: bool,
     chat_open: bool,
+    /// The link has been connected at least once (a never-connected one may be rebuilt).
+    ever_connected: bool,
+    /// One-second ticks this link has spent without ever connecting.
+    unconnected_ticks: u32,
+    /// The DTLS fingerprint of the remote description this link applied (`call_core/rebuild.rs`).
+    remote_fingerprint: Option<String>,
 }
 
 /// The call state machine (see the module docs).
@@ -56,6 +62,8 @@ pub(crate) struct CallCore {
     no_video_source: bool,
     /// Chat messages waiting for each participant's channel (see `call_core/chat.rs`).
     outboxes: HashMap<ParticipantId, outbox::Outbox>,
+    /// Links re-created per participant (`call_core/rebuild.rs`).
+    rebuilds: HashMap<ParticipantId, u32>,
 }
 
 impl CallCore {
@@ -237,7 +245,9 @@ impl CallCore {
     fn on_signal(&mut self, from: ParticipantId, signal: Signal) -> Vec<Action> {
         match signal {
             Signal::Offer { sdp } | Signal::IceRestart { sdp } => {
-                if self.peers.contains_key(&from) {
+                if self.offer_from_new_connection(&from, &sdp) {
+                    self.rebuild_to_answer(&from, sdp)
+                } else if self.peers.contains_key(&from) {
                     self.remote_offer(&from, sdp)
                 } else {
                     self.create_peer(&from, AfterCreate::Answer(sdp))
@@ -251,6 +261,7 @@ impl CallCore {
                     debug!(%from, "dropping a stale answer");
                     return Vec::new();
                 }
+                self.note_remote_sdp(&from, &sdp);
                 vec![Action::ApplyAnswer { id: from, sdp }]
             }
             Signal::Candidate {
@@ -281,11 +292,14 @@ impl CallCore {
             return Vec::new();
         };
         match peer.negotiation.on_remote_offer() {
-            OfferDecision::Accept { rollback_first } => vec![Action::AcceptOffer {
-                id: from.clone(),
-                sdp,
-                rollback_first,
-            }],
+            OfferDecision::Accept { rollback_first } => {
+                self.note_remote_sdp(from, &sdp);
+                vec![Action::AcceptOffer {
+                    id: from.clone(),
+                    sdp,
+                    rollback_first,
+                }]
+            }
             OfferDecision::Ignore => {
                 debug!(%from, "ignoring a colliding offer (we are impolite)");
                 Vec::new()
@@ -382,6 +396,7 @@ impl CallCore {
         })];
         match link_state {
             LinkState::Connected => {
+                peer.ever_connected = true;
                 out.push(Action::StartSending { id: id.clone() });
                 if !peer.code_sent {
                     out.push(Action::ShowVerificationCode { id: id.clone() });
@@ -442,6 +457,7 @@ impl CallCore {
             return (out, false);
         }
         self.ticks += 1;
+        out.extend(self.rebuild_stuck_links());
         if self.ticks.is_multiple_of(MEDIA_STATE_REFRESH_TICKS) {
             // Idempotent, and it heals a state message lost as a channel opened (a message sent
             // at that instant was seen to vanish inside webrtc-rs).
@@ -468,6 +484,7 @@ impl CallCore {
         if self.peers.remove(id).is_some() {
             out.push(Action::ClosePeer { id: id.clone() });
         }
+        self.rebuilds.remove(id);
         out.extend(self.drop_outbox(id, "left before it was delivered"));
         if announce {
             out.push(Action::Emit(EngineEvent::ParticipantLeft {
@@ -540,6 +557,7 @@ impl CallCore {
 mod chat;
 mod outbox;
 mod pli;
+mod rebuild;
 mod results;
 
 #[cfg(test)]

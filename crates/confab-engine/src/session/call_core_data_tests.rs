@@ -23,6 +23,11 @@ fn media_state_goes_to_open_channels_on_open_on_change_and_every_fifth_tick() {
     let mut core = CallCore::new(true);
     let actions = core.entered(&welcome("m", &["a", "b"]));
     run(&mut core, actions);
+    // Both links are up (a link that never connects would be rebuilt on the fifth tick).
+    for o in ["a", "b"] {
+        let up = core.on_peer(id(o), PeerEvent::Connection(ConnectionState::Connected), t0);
+        run(&mut core, up);
+    }
     // Nothing is sent on a channel that is not open.
     assert!(core.set_mic(false).is_empty());
     let open = core.on_peer(id("a"), PeerEvent::ChatOpen, t0);

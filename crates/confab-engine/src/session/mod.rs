@@ -38,7 +38,7 @@ use signaling_client::{
     ClientConfig, ClientEvent, ParticipantId, Signal, SignalingClient, Welcome,
 };
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::api::AudioOutput;
 use super::api::{CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, VideoFrameEvent};
@@ -72,6 +72,10 @@ impl SignalSender for SignalingClient {
 struct PeerIo {
     link: Arc<PeerLink>,
     decoder: VideoDecoderThread,
+    /// Which of the links ever made for this session this is: events of a link that was
+    /// replaced (`call_core/rebuild.rs`) may still be queued, and must not be taken for the
+    /// new one's.
+    generation: u64,
 }
 
 /// Everything the session task owns.
@@ -87,8 +91,10 @@ pub(crate) struct Session {
     signaling_events: Option<mpsc::Receiver<ClientEvent>>,
     ice_servers: Vec<signaling_client::IceServer>,
     peers: HashMap<ParticipantId, PeerIo>,
-    peer_events_tx: UnboundedSender<(ParticipantId, PeerEvent)>,
-    peer_events: UnboundedReceiver<(ParticipantId, PeerEvent)>,
+    peer_events_tx: UnboundedSender<(ParticipantId, u64, PeerEvent)>,
+    peer_events: UnboundedReceiver<(ParticipantId, u64, PeerEvent)>,
+    /// The generation the next link gets.
+    next_generation: u64,
     keyframe_tx: UnboundedSender<ParticipantId>,
     keyframe_rx: UnboundedReceiver<ParticipantId>,
     outgoing: Arc<Outgoing>,
@@ -129,6 +135,7 @@ impl Session {
             peers: HashMap::new(),
             peer_events_tx,
             peer_events,
+            next_generation: 0,
             keyframe_tx,
             keyframe_rx,
             outgoing,
@@ -174,7 +181,9 @@ impl Session {
                     None => break,
                 },
                 ev = next_signaling(&mut self.signaling_events) => self.on_signaling(ev).await,
-                Some((id, ev)) = self.peer_events.recv() => self.on_peer_event(id, ev).await,
+                Some((id, generation, ev)) = self.peer_events.recv() => {
+                    self.on_peer_event(id, generation, ev).await;
+                }
                 Some(id) = self.keyframe_rx.recv() => {
                     let actions = self.core.keyframe_needed(&id, Instant::now());
                     self.execute(actions).await;
@@ -352,7 +361,15 @@ impl Session {
         self.execute(actions).await;
     }
 
-    async fn on_peer_event(&mut self, id: ParticipantId, event: PeerEvent) {
+    async fn on_peer_event(&mut self, id: ParticipantId, generation: u64, event: PeerEvent) {
+        if self
+            .peers
+            .get(&id)
+            .is_none_or(|p| p.generation != generation)
+        {
+            debug!(%id, ?event, "event of a closed or replaced link ignored");
+            return;
+        }
         let actions = self.core.on_peer(id, event, Instant::now());
         self.execute(actions).await;
     }
@@ -419,14 +436,23 @@ impl Session {
         // Tag this link's events with its participant and merge them into the session's stream.
         let merged = self.peer_events_tx.clone();
         let who = id.clone();
+        let generation = self.next_generation;
+        self.next_generation += 1;
         tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
-                if merged.send((who.clone(), ev)).is_err() {
+                if merged.send((who.clone(), generation, ev)).is_err() {
                     break;
                 }
             }
         });
-        self.peers.insert(id.clone(), PeerIo { link, decoder });
+        self.peers.insert(
+            id.clone(),
+            PeerIo {
+                link,
+                decoder,
+                generation,
+            },
+        );
         true
     }
 

@@ -175,6 +175,23 @@ async fn lost_connectivity_triggers_an_ice_restart_and_recovers() {
     drop(a);
 }
 
+/// The first peer connection's DTLS handshake never completes although ICE connects (the
+/// webrtc-rs failure under loss, webrtc-rs/rtc#243): bob, the impolite side, gives up on it
+/// after the setup time and offers from a new connection; alice sees the new fingerprint and
+/// answers from a new one of hers; the call comes up and media flows both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_dtls_handshake_dies_is_recreated_and_the_call_comes_up() {
+    let sim = simulator();
+    sim.stall_first_dtls_handshake();
+    let (a, b, bus) = relayed_call(&sim).await;
+    assert!(
+        bus.count("bbbb", "offer") >= 2,
+        "bob offered again from a new connection"
+    );
+    assert!(intact_frames_during(&b, Duration::from_secs(1)).await > 0);
+    assert!(intact_frames_during(&a, Duration::from_secs(1)).await > 0);
+}
+
 /// Impaired from the first datagram (ICE and DTLS included): the call still connects, video
 /// flows intact, and the simulator saw the media: at least as many bytes crossed it each way
 /// as the receiving side counted as received media, so none of it went around it.

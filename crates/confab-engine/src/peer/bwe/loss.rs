@@ -27,11 +27,25 @@
 //! - loss > [`HIGH_LOSS`]: the bound becomes `estimate × (1 − loss / 2)`, at most once per
 //!   [`DECREASE_INTERVAL`] (libwebrtc: 300 ms + RTT), and the window restarts so the next
 //!   decision sees fresh feedback.
+//!
+//! **Loss that does not come from our rate** (libwebrtc's loss-based v2 calls it *inherent*
+//! loss): a radio link or a lossy path drops a share of packets whatever we send, and backing
+//! off does not lower it; at 10 % random loss the classic rules above halve the estimate in 20 s
+//! (measured: 1.5 Mbit/s → 600 kbit/s, the picture down to 540p20 with 1.6-3.1 s frozen) for
+//! nothing. So each decrease of a loss up to [`MAX_INHERENT_LOSS`] is checked by the next
+//! decision: when the loss at the lower rate is still at least [`UNCHANGED_SHARE`] of the loss
+//! that caused it, the loss is taken as the path's own; the decrease is undone, and the loss
+//! becomes the *inherent loss* `I`. From then on both thresholds are measured from `I`: the
+//! bound rises below `I + 2 %` and falls above `I + 5 %`. A rate cap fails that check (loss
+//! from overrunning a cap falls when the rate does), and so does loss above
+//! [`MAX_INHERENT_LOSS`] or with a standing queue ([`QUEUE_FREE`]), which always backs off. `I` follows lower losses down, a quarter of the way
+//! per decision ([`INHERENT_FOLLOW`]), and goes up only through the check again.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::PacketReport;
+use tracing::debug;
 
 /// Below this loss the bound may rise.
 pub const LOW_LOSS: f64 = 0.02;
@@ -53,6 +67,20 @@ pub const FAST_MIN_PACKETS: usize = 20;
 pub const DECREASE_INTERVAL: Duration = Duration::from_millis(300);
 /// Growth per second of the bound on a clean path.
 pub const INCREASE_PER_SECOND: f64 = 1.08;
+/// The most loss that may be taken as the path's own (see the module docs).
+pub const MAX_INHERENT_LOSS: f64 = 0.15;
+/// A decrease is undone when the loss after it is at least this share of the loss before.
+pub const UNCHANGED_SHARE: f64 = 0.8;
+/// Above the inherent loss, the bound falls past this much more loss...
+pub const INHERENT_HIGH_MARGIN: f64 = 0.05;
+/// ...and rises below this much more.
+pub const INHERENT_LOW_MARGIN: f64 = 0.02;
+/// Loss is only taken as the path's own while the standing queueing delay stays below this
+/// (half the queue bound's [`super::queue::QUEUE_LIMIT`]): loss at a full drop-tail queue is the
+/// rate's, and the queue takes longer to drain than one decision.
+pub const QUEUE_FREE: Duration = Duration::from_millis(40);
+/// Share of the way the inherent loss moves towards a lower window loss at each decision.
+pub const INHERENT_FOLLOW: f64 = 0.25;
 
 /// One feedback batch's verdict.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +99,11 @@ pub struct LossBound {
     window: VecDeque<Batch>,
     last_decrease: Option<Instant>,
     last_update: Option<Instant>,
+    /// Loss taken as the path's own (0 until a decrease turned out not to lower the loss).
+    inherent: f64,
+    /// The last decrease, to be checked by the next decision: the loss that caused it and the
+    /// bound before it.
+    unchecked_decrease: Option<(f64, f64)>,
 }
 
 /// Known and lost packets of one batch, in send order, with long runs of losses left out.
@@ -112,6 +145,8 @@ impl LossBound {
             window: VecDeque::new(),
             last_decrease: None,
             last_update: None,
+            inherent: 0.0,
+            unchecked_decrease: None,
         }
     }
 
@@ -134,7 +169,17 @@ impl LossBound {
 
     /// Takes one feedback batch at `now`, with `estimate` the combined estimate in force;
     /// returns the new bound.
-    pub fn update(&mut self, now: Instant, reports: &[PacketReport], estimate: f64) -> f64 {
+    ///
+    /// `queueing` is the path's standing queueing delay as the queue bound sees it (`None`
+    /// before it knows): loss with a queue standing is never taken as the path's own.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        reports: &[PacketReport],
+        estimate: f64,
+        queueing: Option<Duration>,
+    ) -> f64 {
+        let no_queue = queueing.is_none_or(|q| q < QUEUE_FREE);
         let elapsed = self
             .last_update
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
@@ -169,17 +214,41 @@ impl LossBound {
         if !severe && (known < MIN_PACKETS || span < MIN_SPAN) {
             return self.bound;
         }
-        if loss < LOW_LOSS {
+        if let Some((caused_by, before)) = self.unchecked_decrease.take()
+            && loss >= UNCHANGED_SHARE * caused_by
+            && no_queue
+        {
+            // Backing off did not lower the loss: it is the path's, not ours.
+            self.inherent = caused_by.min(loss).min(MAX_INHERENT_LOSS);
+            self.bound = self.bound.max(before);
+            debug!(
+                inherent = self.inherent,
+                bound = self.bound,
+                "loss unchanged at a lower rate: taken as the path's own"
+            );
+            self.window.clear();
+            return self.bound;
+        }
+        if loss < self.inherent {
+            // A cleaner window: follow it down, a quarter of the way per decision (one low
+            // second of random loss is not a clean path).
+            self.inherent -= (self.inherent - loss) * INHERENT_FOLLOW;
+        }
+        if loss < LOW_LOSS.max(self.inherent + INHERENT_LOW_MARGIN) {
             let growth = INCREASE_PER_SECOND.powf(elapsed.as_secs_f64());
             self.bound = (self.bound.max(estimate) * growth).clamp(self.min, self.max);
-        } else if loss > HIGH_LOSS
+        } else if loss > HIGH_LOSS.max(self.inherent + INHERENT_HIGH_MARGIN)
             && self
                 .last_decrease
                 .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_INTERVAL)
         {
+            let before = self.bound;
             self.bound = (self.bound.min(estimate) * (1.0 - loss / 2.0)).clamp(self.min, self.max);
             self.last_decrease = Some(now);
             self.window.clear();
+            if loss <= MAX_INHERENT_LOSS && no_queue {
+                self.unchecked_decrease = Some((loss, before));
+            }
         }
         self.bound
     }

@@ -273,7 +273,12 @@ fn a_long_run_of_losses_is_unknown_not_lost() {
             .map(|k| report(i * 100 + k, false))
             .collect();
         batch.extend((10..30).map(|k| report(i * 100 + k, true)));
-        bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
+        bound.update(
+            t + Duration::from_millis(i * 100),
+            &batch,
+            1_000_000.0,
+            None,
+        );
     }
     assert_eq!(bound.loss(), Some(0.0));
     assert!(bound.bound() > 1_000_000.0, "a clean path may rise");
@@ -288,7 +293,12 @@ fn a_long_run_between_arrived_packets_is_loss() {
         let batch: Vec<PacketReport> = (0..40)
             .map(|k| report(i * 100 + k, !(20..30).contains(&k)))
             .collect();
-        bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
+        bound.update(
+            t + Duration::from_millis(i * 100),
+            &batch,
+            1_000_000.0,
+            None,
+        );
     }
     assert!(
         bound.bound() < 1_000_000.0,
@@ -303,10 +313,50 @@ fn short_runs_count_as_loss() {
     for i in 0..12u64 {
         // 6 of 30 lost, in runs of 2: 20 %.
         let batch: Vec<PacketReport> = (0..30).map(|k| report(i * 100 + k, k % 10 >= 2)).collect();
-        bound.update(t + Duration::from_millis(i * 100), &batch, 1_000_000.0);
+        bound.update(
+            t + Duration::from_millis(i * 100),
+            &batch,
+            1_000_000.0,
+            None,
+        );
     }
     assert!(
         bound.bound() < 1_000_000.0,
         "20 % loss must lower the bound"
+    );
+}
+
+/// 10 % random loss with a flat delay (a lossy radio link, not a full queue): backing off does
+/// not lower the loss, so after the first decrease the loss is taken as the path's own and the
+/// estimate comes back to the cap instead of halving in 20 s.
+#[test]
+fn ten_percent_random_loss_is_taken_as_the_paths_own_and_keeps_the_estimate() {
+    let mut path = Path::new(11, 0.10, 0.10);
+    let mut gcc = ours(1_500_000, 1_500_000);
+    let estimates = run(&mut path, &mut gcc, 20);
+    println!("{estimates:?}");
+    assert!(
+        estimates[5..].iter().all(|e| *e >= 1_200_000.0),
+        "the estimate fell under random loss: {estimates:?}"
+    );
+}
+
+/// A policer (a rate cap with almost no queue: loss without delay) is not random loss: its
+/// loss falls when the rate does, so the decreases stand, down to where its loss is in the
+/// 2-10 % band the classic rules hold in: at most 1 / 0.9 of the policed rate.
+#[test]
+fn a_policer_is_not_taken_for_random_loss() {
+    let mut path = Path::new(12, 0.0, 0.0);
+    path.bottleneck = Some(Bottleneck {
+        rate_bps: 1_000_000.0,
+        max_queue_ms: 5.0,
+        free_at_ms: 0.0,
+    });
+    let mut gcc = ours(1_500_000, 1_500_000);
+    let estimates = run(&mut path, &mut gcc, 20);
+    println!("{estimates:?}, {} dropped", path.queue_drops);
+    assert!(
+        estimates[8..].iter().all(|e| *e <= 1_000_000.0 / 0.9),
+        "the estimate stayed above the policed rate: {estimates:?}"
     );
 }

@@ -29,6 +29,9 @@ impl CallCore {
                 last_restart: None,
                 code_sent: false,
                 chat_open: false,
+                ever_connected: false,
+                unconnected_ticks: 0,
+                remote_fingerprint: None,
             },
         );
         let mut out = vec![Action::Emit(EngineEvent::Link {
