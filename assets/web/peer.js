@@ -7,8 +7,9 @@
 //   to transcode, Opus audio.
 // - Data channel "chat", negotiated, id 0, ordered: {"t":"chat","text":...} and
 //   {"t":"media","mic":bool,"camera":bool} (sent when it opens and on every change). Chat typed
-//   before the channel is open waits in `outbox` and goes out, in order, when it opens; each
-//   message is handed to the (reliable) channel exactly once.
+//   before the channel is ready (open, and a first message from the other side arrived on it)
+//   waits in `outbox` and goes out, in order, when it is; each message is handed to the
+//   (reliable) channel exactly once.
 // - Perfect negotiation: the side with the smaller participant id is polite. Offers are made
 //   explicitly (the newcomer offers; ICE restarts), never from `negotiationneeded`, exactly like
 //   the native engine, so both sides agree on who is making an offer.
@@ -93,9 +94,17 @@ export class Peer {
     this.chat = this.pc.createDataChannel("chat", { negotiated: true, id: 0, ordered: true });
     /** Chat texts waiting for the channel, oldest first: {text, at: Date.now()}. */
     this.outbox = [];
+    /** The other side has sent something on the channel since it opened, so its side is open
+     *  too: only then does chat go out (webrtc-rs drops a message that reaches a negotiated
+     *  channel the moment before its own side has opened it; everyone sends its media state on
+     *  open and every 5 s, so this comes at once). */
+    this.remoteSpoke = false;
     this.chat.onopen = () => {
       this.h.onChatOpen?.();
       this.flushChat();
+    };
+    this.chat.onclose = () => {
+      this.remoteSpoke = false;
     };
     this.chat.onmessage = (ev) => this.onData(ev.data);
     this.pc.ontrack = (ev) => {
@@ -259,6 +268,10 @@ export class Peer {
   }
 
   onData(data) {
+    if (!this.remoteSpoke) {
+      this.remoteSpoke = true;
+      this.flushChat();
+    }
     if (typeof data !== "string") return;
     let msg = null;
     try {
@@ -277,15 +290,16 @@ export class Peer {
     // Any other object (unknown or missing `t`, wrong field types) is ignored.
   }
 
-  /** Sends a chat message now if the channel is open and nothing is waiting (true), else
-   *  queues it for when it opens (false). */
+  /** Sends a chat message now if the channel is ready (open, and the other side has spoken on
+   *  it) and nothing is waiting (true), else queues it for when it is (false). */
   sendChat(text) {
-    if (!this.outbox.length && this.sendData({ t: "chat", text })) return true;
+    if (!this.outbox.length && this.remoteSpoke && this.sendData({ t: "chat", text })) return true;
     this.outbox.push({ text, at: Date.now() });
     return false;
   }
 
   flushChat() {
+    if (!this.remoteSpoke) return;
     while (this.outbox.length && this.sendData({ t: "chat", text: this.outbox[0].text })) {
       this.outbox.shift();
     }

@@ -42,12 +42,22 @@ struct PeerState {
     last_restart: Option<Instant>,
     code_sent: bool,
     chat_open: bool,
+    /// A data-channel message from the other side has arrived since the channel opened: its
+    /// side is open too (see `call_core/chat.rs`).
+    remote_spoke: bool,
     /// The link has been connected at least once (a never-connected one may be rebuilt).
     ever_connected: bool,
     /// One-second ticks this link has spent without ever connecting.
     unconnected_ticks: u32,
     /// The DTLS fingerprint of the remote description this link applied (`call_core/rebuild.rs`).
     remote_fingerprint: Option<String>,
+}
+
+impl PeerState {
+    /// Chat may be handed to the channel: it is open on both sides (see `call_core/chat.rs`).
+    fn chat_ready(&self) -> bool {
+        self.chat_open && self.remote_spoke
+    }
 }
 
 /// The call state machine (see the module docs).
@@ -351,20 +361,37 @@ impl CallCore {
             }
             PeerEvent::Connection(state) => self.on_connection_state(&id, state, now),
             PeerEvent::ChatOpen => {
+                let mut ready = false;
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.chat_open = true;
+                    ready = peer.chat_ready();
                 }
                 let mut out = self.send_media_state(&id);
-                out.extend(self.flush_outbox(&id));
+                if ready {
+                    out.extend(self.flush_outbox(&id));
+                }
                 out
             }
             PeerEvent::ChatClosed => {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.chat_open = false;
+                    peer.remote_spoke = false;
                 }
                 Vec::new()
             }
-            PeerEvent::Chat(text) => self.on_data_message(&id, &text),
+            PeerEvent::Chat(text) => {
+                let mut out = Vec::new();
+                if let Some(peer) = self.peers.get_mut(&id)
+                    && !peer.remote_spoke
+                {
+                    peer.remote_spoke = true;
+                    if peer.chat_ready() {
+                        out.extend(self.flush_outbox(&id));
+                    }
+                }
+                out.extend(self.on_data_message(&id, &text));
+                out
+            }
             PeerEvent::KeyframeRequested => vec![Action::RequestLocalKeyframe],
         }
     }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use signaling_client::{ClientEvent, LeaveReason, Participant};
 
 use super::outbox::CHAT_DELIVERY_TIMEOUT;
-use super::tests::{id, in_call_with, run, welcome};
+use super::tests::{id, in_call_with, remote_speaks, run, welcome};
 use super::*;
 
 #[test]
@@ -206,7 +206,7 @@ fn chat_goes_straight_to_open_channels_and_is_echoed() {
 }
 
 #[test]
-fn chat_before_the_channel_opens_waits_and_goes_out_in_order_when_it_opens() {
+fn chat_before_the_channel_is_ready_waits_and_goes_out_in_order_when_it_is() {
     let t0 = Instant::now();
     let mut core = CallCore::new(true);
     let actions = core.entered(&welcome("m", &["a", "b"]));
@@ -232,17 +232,24 @@ fn chat_before_the_channel_opens_waits_and_goes_out_in_order_when_it_opens() {
     );
     let open = core.on_peer(id("a"), PeerEvent::ChatOpen, t0);
     assert!(
-        matches!(open.first(), Some(Action::SendData { .. })),
-        "media state first: {open:?}"
+        matches!(open.as_slice(), [Action::SendData { .. }]),
+        "our media state goes out, the chat waits for a's side of the channel: {open:?}"
     );
-    assert_eq!(chats_to(&open, "a"), ["one", "two", "three"]);
-    assert!(chats_to(&open, "b").is_empty());
-    // Flushed once: a second open (or a later message) does not send them again.
+    assert!(chats_to(&chat(&mut core, "four", t0), "a").is_empty());
+    let ready = remote_speaks(&mut core, "a", t0);
+    assert_eq!(chats_to(&ready, "a"), ["one", "two", "three", "four"]);
+    assert!(chats_to(&ready, "b").is_empty());
+    // Flushed once: a second open or message from a (or a later line) does not send them again.
     assert!(chats_to(&core.on_peer(id("a"), PeerEvent::ChatOpen, t0), "a").is_empty());
-    assert_eq!(chats_to(&chat(&mut core, "four", t0), "a"), ["four"]);
-    // b opens later and gets all four, in order.
+    assert!(chats_to(&remote_speaks(&mut core, "a", t0), "a").is_empty());
+    assert_eq!(chats_to(&chat(&mut core, "five", t0), "a"), ["five"]);
+    // b's side speaks first, then ours opens: all five go out then, in order.
+    assert!(chats_to(&remote_speaks(&mut core, "b", t0), "b").is_empty());
     let open_b = core.on_peer(id("b"), PeerEvent::ChatOpen, t0);
-    assert_eq!(chats_to(&open_b, "b"), ["one", "two", "three", "four"]);
+    assert_eq!(
+        chats_to(&open_b, "b"),
+        ["one", "two", "three", "four", "five"]
+    );
 }
 
 #[test]
@@ -261,15 +268,21 @@ fn a_message_refused_by_a_closed_channel_waits_in_front_for_it_to_reopen() {
     // Later messages queue behind it instead of overtaking it.
     assert!(chats_to(&chat(&mut core, "m2", t0), "a").is_empty());
     let reopened = core.on_peer(id("a"), PeerEvent::ChatOpen, t0);
-    assert_eq!(chats_to(&reopened, "a"), ["m1", "m2"]);
+    assert!(
+        chats_to(&reopened, "a").is_empty(),
+        "a's side has not spoken since"
+    );
+    assert_eq!(
+        chats_to(&remote_speaks(&mut core, "a", t0), "a"),
+        ["m1", "m2"]
+    );
 
     // A channel reported closed queues too.
     assert!(core.on_peer(id("a"), PeerEvent::ChatClosed, t0).is_empty());
     assert!(chats_to(&chat(&mut core, "m3", t0), "a").is_empty());
-    assert_eq!(
-        chats_to(&core.on_peer(id("a"), PeerEvent::ChatOpen, t0), "a"),
-        ["m3"]
-    );
+    let reopened = core.on_peer(id("a"), PeerEvent::ChatOpen, t0);
+    run(&mut core, reopened);
+    assert_eq!(chats_to(&remote_speaks(&mut core, "a", t0), "a"), ["m3"]);
 
     // Any other refusal (too large) is reported at once, naming who and what.
     let big = chat(&mut core, "huge", t0);

@@ -97,8 +97,20 @@ pub(super) fn in_call_with(me: &str, others: &[&str], now: Instant) -> CallCore 
         run(&mut core, actions);
         let actions = core.on_peer(id(o), PeerEvent::ChatOpen, now);
         run(&mut core, actions);
+        let actions = remote_speaks(&mut core, o, now);
+        run(&mut core, actions);
     }
     core
+}
+
+/// The first message from `from` on its chat channel (its media state, as every client sends
+/// when its side of the channel opens): from then on the channel is ready for chat.
+pub(super) fn remote_speaks(core: &mut CallCore, from: &str, now: Instant) -> Vec<Action> {
+    let state = DataMessage::Media {
+        mic: true,
+        camera: true,
+    };
+    core.on_peer(id(from), PeerEvent::Chat(state.encode()), now)
 }
 
 #[test]

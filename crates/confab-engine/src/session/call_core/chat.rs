@@ -2,10 +2,14 @@
 //! order, or the sender is told it was not ([`crate::Problem::ChatNotDelivered`]).
 //!
 //! Contract:
-//! - a message goes straight to the participants whose chat channel is open and whose queue is
-//!   empty; for everyone else in the room (channel not open yet, closed, or no connection yet)
-//!   it waits in that participant's [`Outbox`], and the queue is handed to the channel in one
-//!   [`Action::SendChat`] when it opens;
+//! - a message goes straight to the participants whose chat channel is *ready* and whose queue
+//!   is empty; for everyone else in the room (channel not ready yet, closed, or no connection
+//!   yet) it waits in that participant's [`Outbox`], and the queue is handed to the channel in
+//!   one [`Action::SendChat`] when it becomes ready. Ready means open here **and** a message
+//!   from the other side has arrived on it (every client sends its media state when its channel
+//!   opens, and every 5 s): webrtc-rs 0.21.1 acknowledges and then drops a message that reaches
+//!   a negotiated channel in the moment before its own side has finished opening it, so a chat
+//!   sent as soon as our side opened was lost in about 1 of 10 calls set up under loss;
 //! - a message handed to an open channel is never sent again: the channel is reliable and
 //!   ordered (SCTP retransmits under loss), and its association survives an ICE restart. A
 //!   message the link refused because the channel had closed goes back to the front of the queue
@@ -47,7 +51,7 @@ impl CallCore {
         let mut out = Vec::new();
         let mut dropped = Vec::new();
         for id in recipients {
-            let open = self.peers.get(&id).is_some_and(|p| p.chat_open);
+            let open = self.peers.get(&id).is_some_and(|p| p.chat_ready());
             let outbox = self.outboxes.entry(id.clone()).or_default();
             if open && outbox.is_empty() {
                 out.push(Action::SendChat {
@@ -103,6 +107,7 @@ impl CallCore {
     ) -> Vec<Action> {
         if channel_closed && let Some(peer) = self.peers.get_mut(id) {
             peer.chat_open = false;
+            peer.remote_spoke = false;
             self.outboxes
                 .entry(id.clone())
                 .or_default()

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use signaling_client::{ClientEvent, Signal};
 
-use super::super::tests::{id, run, signals, welcome};
+use super::super::tests::{id, remote_speaks, run, signals, welcome};
 use super::*;
 use crate::peer::{ConnectionState, PeerEvent};
 
@@ -164,7 +164,9 @@ fn an_offer_with_a_new_fingerprint_gets_a_new_link_and_the_chat_outbox_survives(
     )));
     assert_eq!(signals(&done), [("m".to_owned(), "answer")]);
     let open = core.on_peer(id("m"), PeerEvent::ChatOpen, now + Duration::from_secs(1));
-    let done = run(&mut core, open);
+    run(&mut core, open);
+    let ready = remote_speaks(&mut core, "m", now + Duration::from_secs(1));
+    let done = run(&mut core, ready);
     assert!(
         done.iter().any(|a| matches!(
             a,

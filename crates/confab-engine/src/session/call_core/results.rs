@@ -29,6 +29,7 @@ impl CallCore {
                 last_restart: None,
                 code_sent: false,
                 chat_open: false,
+                remote_spoke: false,
                 ever_connected: false,
                 unconnected_ticks: 0,
                 remote_fingerprint: None,
