@@ -37,6 +37,10 @@ pub struct Direction {
     pub audio_kbps: f64,
     /// Capture → decoded-picture-ready latency.
     pub latency_ms: Option<Percentiles>,
+    /// The same over the call after its first [`super::window::ADAPTATION`] (5 s): what a rate
+    /// limit leaves once the sender has had the time it is given to fit it; at call start the
+    /// queue the start bitrate built dominates `latency_ms`'s p95.
+    pub latency_after_adaptation_ms: Option<Percentiles>,
     /// Mouth-to-ear latency (beep captured → beep played).
     pub audio_latency_ms: Option<AudioLatency>,
     /// Gaps over 500 ms between pictures.
@@ -240,6 +244,13 @@ pub fn render_table(r: &LoopbackReport) -> String {
                 d.latency_ms.map_or("-".into(), |p| {
                     format!("{:.1}/{:.1}/{:.1}", p.p50, p.p95, p.p99)
                 })
+            }),
+        ),
+        (
+            "latency p95 after 5 s ms",
+            Box::new(|d| {
+                d.latency_after_adaptation_ms
+                    .map_or("-".into(), |p| format!("{:.1}", p.p95))
             }),
         ),
         (

@@ -9,10 +9,13 @@
 use std::time::{Duration, Instant};
 
 use confab_engine::ParticipantStats;
-use confab_engine::measure::{BeepProbe, VideoAnalyzer};
+use confab_engine::measure::{BeepProbe, Percentiles, VideoAnalyzer};
 use confab_engine::media::CaptureTime;
 
 use super::report::{Direction, Recovery};
+
+/// How long a call is given to adapt to its network before `latency_after_adaptation_ms` counts.
+pub(super) const ADAPTATION: Duration = Duration::from_secs(5);
 
 /// The measured call, on both clocks.
 pub(super) struct CallWindow {
@@ -50,6 +53,9 @@ impl CallWindow {
                 0.0
             },
             fps_p10: video.fps_p10(self.from, self.to),
+            latency_after_adaptation_ms: Percentiles::of(
+                &video.latencies_since(self.from.plus(ADAPTATION)),
+            ),
             resolution_changes: video.resolution_changes,
             retransmitted_packets: rx.retransmitted_packets_received,
             fec_recovered: rx.fec_recovered_packets,

@@ -39,6 +39,8 @@ pub struct VideoAnalyzer {
     last_number: Option<u32>,
     last_decoded: Option<CaptureTime>,
     decode_times: Vec<CaptureTime>,
+    /// When each entry of `latencies_ms` was decoded.
+    latency_times: Vec<CaptureTime>,
 }
 
 impl VideoAnalyzer {
@@ -79,9 +81,21 @@ impl VideoAnalyzer {
                 let captured = marker.capture_time_near(decoded_at);
                 self.latencies_ms
                     .push(decoded_at.saturating_since(captured).as_secs_f64() * 1000.0);
+                self.latency_times.push(decoded_at);
             }
             Err(_) => self.corrupt += 1,
         }
+    }
+
+    /// The latencies (ms) of the pictures decoded at or after `from`.
+    #[must_use]
+    pub fn latencies_since(&self, from: CaptureTime) -> Vec<f64> {
+        self.latency_times
+            .iter()
+            .zip(&self.latencies_ms)
+            .filter(|(t, _)| **t >= from)
+            .map(|(_, ms)| *ms)
+            .collect()
     }
 
     /// Seconds from the first to the last decoded picture (`None` before two distinct times).
