@@ -52,6 +52,18 @@ impl Path {
         }
     }
 
+    /// A path without random loss behind a drop-tail bottleneck of `rate_bps` whose queue holds
+    /// `max_queue_ms` (a few ms: a policer).
+    fn capped(seed: u64, rate_bps: f64, max_queue_ms: f64) -> Self {
+        let mut path = Self::new(seed, 0.0, 0.0);
+        path.bottleneck = Some(Bottleneck {
+            rate_bps,
+            max_queue_ms,
+            free_at_ms: 0.0,
+        });
+        path
+    }
+
     fn random(&mut self) -> f64 {
         // xorshift64*
         self.rng ^= self.rng >> 12;
@@ -184,12 +196,7 @@ fn the_crates_gcc_collapses_under_the_same_input() {
 
 #[test]
 fn a_rate_cap_brings_the_estimate_down_within_two_seconds() {
-    let mut path = Path::new(5, 0.0, 0.0);
-    path.bottleneck = Some(Bottleneck {
-        rate_bps: 600_000.0,
-        max_queue_ms: 300.0,
-        free_at_ms: 0.0,
-    });
+    let mut path = Path::capped(5, 600_000.0, 300.0);
     let mut gcc = ours(1_500_000, 1_500_000);
     let estimates = run(&mut path, &mut gcc, 10);
     assert!(
@@ -210,12 +217,7 @@ fn a_rate_cap_brings_the_estimate_down_within_two_seconds() {
 /// queue bound; without it the delay slope is flat while the queue sits full).
 #[test]
 fn a_full_drop_tail_queue_is_not_overrun_again_and_again() {
-    let mut path = Path::new(9, 0.0, 0.0);
-    path.bottleneck = Some(Bottleneck {
-        rate_bps: 600_000.0,
-        max_queue_ms: 200.0,
-        free_at_ms: 0.0,
-    });
+    let mut path = Path::capped(9, 600_000.0, 200.0);
     let mut gcc = ours(1_500_000, 1_500_000);
     let settling = run(&mut path, &mut gcc, 5);
     let drops_while_settling = path.queue_drops;
@@ -346,12 +348,7 @@ fn ten_percent_random_loss_is_taken_as_the_paths_own_and_keeps_the_estimate() {
 /// 2-10 % band the classic rules hold in: at most 1 / 0.9 of the policed rate.
 #[test]
 fn a_policer_is_not_taken_for_random_loss() {
-    let mut path = Path::new(12, 0.0, 0.0);
-    path.bottleneck = Some(Bottleneck {
-        rate_bps: 1_000_000.0,
-        max_queue_ms: 5.0,
-        free_at_ms: 0.0,
-    });
+    let mut path = Path::capped(12, 1_000_000.0, 5.0);
     let mut gcc = ours(1_500_000, 1_500_000);
     let estimates = run(&mut path, &mut gcc, 20);
     println!("{estimates:?}, {} dropped", path.queue_drops);
