@@ -149,6 +149,8 @@ pub struct PeerStats {
     /// NACKed packets not retransmitted: resent less than a round trip before, or over the
     /// retransmission budget (cumulative).
     pub retransmissions_refused: u64,
+    /// RTP packets the pacer refused because their class's queue was full (cumulative).
+    pub pacer_refused: u64,
     /// PLI/FIR packets the remote sent about our video.
     pub keyframe_requests_received: u64,
     /// Current send-side bandwidth estimate.

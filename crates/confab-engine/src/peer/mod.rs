@@ -79,6 +79,7 @@
 //! | `keyframe` | the interceptor that lets inbound PLI/FIR reach the app |
 //! | `loss_report` | the interceptor that reads the remote's reported loss of our audio |
 //! | `rtx_guard` | the NACK responder behind a once-per-RTT rule and a retransmission budget |
+//! | `pacer` | the pacer: one rate, released audio first, then retransmissions, then video |
 //! | `stats` | report → [`PeerStats`], working around unfilled library fields |
 //! | `sections` | reading the media sections of an offer or answer (codecs, rejection) |
 //!
@@ -105,6 +106,7 @@ mod local_tracks;
 mod loss_report;
 mod nack;
 mod negotiation_glue;
+mod pacer;
 mod rtx_guard;
 mod sections;
 mod setup;
@@ -279,6 +281,7 @@ impl PeerLink {
         out.retransmitted_bytes_sent = self.shared.rtx.bytes_resent();
         out.retransmissions_refused =
             self.shared.rtx.refused_repeat() + self.shared.rtx.refused_budget();
+        out.pacer_refused = self.shared.pacer.refused();
         out
     }
 

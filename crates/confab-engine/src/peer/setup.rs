@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rtc::data_channel::RTCDataChannelInit;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{PacerBuilder, Registry, Slot};
+use rtc::interceptor::{Registry, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_rtcp_reports,
     configure_simulcast_extension_headers, configure_twcc_receiver_only,
@@ -31,7 +31,7 @@ use super::inlet::MediaInlet;
 use super::local_tracks::{LocalMedia, random_ssrc};
 use super::negotiation_glue::Negotiation;
 use super::shared::{EventSink, LocalIce, Shared, library_error};
-use super::{PeerLink, bwe, codecs, keyframe, loss_report, nack, rtx_guard, tasks};
+use super::{PeerLink, bwe, codecs, keyframe, loss_report, nack, pacer, rtx_guard, tasks};
 
 /// Time between ICE connectivity checks.
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -41,11 +41,12 @@ const ICE_MAX_BINDING_REQUESTS: u16 = 28;
 /// 1024 packets of ≤ 1200 bytes hold over 3 s of video at 2.5 Mbit/s, and at least 1 s up to
 /// about 9 Mbit/s.
 const NACK_HISTORY_PACKETS: u16 = 1024;
-/// Packets the pacer may hold before it refuses new ones (the crate's default is 4096). With the
-/// default, a path slower than the start bitrate filled the queue with seconds of stale video
-/// and retransmissions that every later packet (audio too) waited behind: 15 s of latency at
-/// `rate=600kbit`. 256 packets are about a second of video at 2.5 Mbit/s, several keyframes; past
-/// that, refusing a packet turns the backlog into loss that NACK and the estimator see.
+/// Video packets the pacer may hold before it refuses new ones (the crate's pacer holds 4096).
+/// With that many, a path slower than the start bitrate filled the queue with seconds of stale
+/// video that every later packet waited behind: 15 s of latency at `rate=600kbit`. 256 packets
+/// are about a second of video at 2.5 Mbit/s, several keyframes; past that, refusing a packet
+/// turns the backlog into loss that NACK and the estimator see. (Audio and retransmissions have
+/// queues of their own, released first: see `pacer`.)
 const PACER_QUEUE_PACKETS: usize = 256;
 
 /// The interceptor chain except congestion control: the crate's default set (RTCP reports,
@@ -176,15 +177,17 @@ impl PeerLink {
         )
         .map_err(setup("configuring congestion control"))?;
         let reported_loss = loss_report::ReportedLoss::default();
-        // The pacer's own default is a fixed 1 Mbit/s until congestion control reports a
-        // *change*; start it where the estimator starts (with the pacing factor) instead.
+        // The pacer follows congestion control from its first *change*; start it where the
+        // estimator starts (with the pacing factor).
+        let pacer_counters = pacer::PacerCounters::default();
         let registry = registry
             .with(
                 Slot::Pacer,
-                PacerBuilder::new()
-                    .with_target_bitrate(f64::from(range.start_bps) * bwe::PACING_FACTOR)
-                    .with_queue_limit(PACER_QUEUE_PACKETS)
-                    .build(),
+                pacer::PriorityPacer::new(
+                    f64::from(range.start_bps) * bwe::PACING_FACTOR,
+                    PACER_QUEUE_PACKETS,
+                    pacer_counters.clone(),
+                ),
             )
             .with(
                 keyframe::SLOT,
@@ -235,6 +238,7 @@ impl PeerLink {
             keyframe_requests: AtomicU64::new(0),
             reported_loss,
             rtx,
+            pacer: pacer_counters,
             repair_time,
             last_state: Mutex::new(None),
             remote_video: Mutex::new(None),

@@ -74,6 +74,8 @@ pub(super) struct Shared {
     pub(super) reported_loss: super::loss_report::ReportedLoss,
     /// What the retransmission guard let through and refused (`rtx_guard`).
     pub(super) rtx: super::rtx_guard::RtxCounters,
+    /// What the pacer refused (`pacer`).
+    pub(super) pacer: super::pacer::PacerCounters,
     /// How long a NACKed packet takes to be repaired (`nack`), for the frame assembler's wait.
     pub(super) repair_time: super::nack::RepairTimeCell,
     pub(super) last_state: Mutex<Option<ConnectionState>>,

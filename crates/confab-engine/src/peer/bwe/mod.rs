@@ -66,7 +66,7 @@ pub const PACING_FACTOR: f64 = 2.5;
 /// GCC with our loss-based half, publishing its target bitrate into an [`EstimateCell`].
 ///
 /// The congestion-control interceptor reads [`BandwidthEstimator::target_bitrate`] only to set
-/// the pacer's rate, and the 0.21 pacer paces at exactly that rate with a 4096-packet queue.
+/// the pacer's rate (`super::pacer`), and the pacer paces at exactly that rate.
 /// Pacing at the estimate itself lets every keyframe and every encoder overshoot queue up (seconds
 /// of delay were measured), so this reports `estimate × PACING_FACTOR` there, while the
 /// application (the encoder's target) reads the plain estimate from the cell.
