@@ -132,7 +132,8 @@ pub use events::{
 pub use inlet::{AudioInlet, Discard, MediaInlet, ReceivedFrame, VideoInlet};
 
 use local_tracks::LocalMedia;
-use negotiation_glue::{Negotiation, sdp_value};
+use negotiation_glue::Negotiation;
+pub(crate) use sections::sdp_value;
 use shared::{Shared, library_error, lock};
 
 /// A WebRTC connection to one remote participant. See the module docs for the contract.
@@ -298,8 +299,8 @@ impl PeerLink {
             None => self.pc.remote_description().await,
         }?;
         Some((
-            sdp_value(&local.sdp, "a=fingerprint:")?,
-            sdp_value(&remote.sdp, "a=fingerprint:")?,
+            sdp_value(&local.sdp, "a=fingerprint:")?.to_owned(),
+            sdp_value(&remote.sdp, "a=fingerprint:")?.to_owned(),
         ))
     }
 

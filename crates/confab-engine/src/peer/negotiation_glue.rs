@@ -21,7 +21,7 @@ use webrtc::peer_connection::{RTCIceCandidateInit, RTCSessionDescription};
 
 use super::events::PeerError;
 use super::shared::{library_error, lock};
-use super::{PeerLink, sections};
+use super::{PeerLink, sdp_value, sections};
 
 /// Remote candidates held while no (matching) remote description exists; the oldest is dropped
 /// beyond this, so a misbehaving peer cannot grow memory without bound.
@@ -55,13 +55,6 @@ impl Negotiation {
     }
 }
 
-/// The value of the first `prefix` line (e.g. `a=mid:`) in `sdp`, trimmed.
-pub(super) fn sdp_value(sdp: &str, prefix: &str) -> Option<String> {
-    sdp.lines()
-        .find_map(|l| l.trim().strip_prefix(prefix))
-        .map(|v| v.trim().to_owned())
-}
-
 impl PeerLink {
     /// Records mid and ufrag of a description we are about to apply locally, so candidates
     /// gathered for it are tagged correctly.
@@ -72,7 +65,7 @@ impl PeerLink {
         let mut ice = lock(&self.shared.local_ice);
         ice.first_mid = first_mid;
         ice.first_index = first_index;
-        ice.ufrag = sdp_value(sdp, "a=ice-ufrag:");
+        ice.ufrag = sdp_value(sdp, "a=ice-ufrag:").map(str::to_owned);
     }
 
     fn negotiation_error(&self, step: &str, e: &webrtc::error::Error) -> PeerError {
@@ -150,7 +143,7 @@ impl PeerLink {
         }
         neg.state = SignalingState::HaveRemoteOffer;
         neg.has_remote_description = true;
-        neg.remote_ufrag = sdp_value(sdp, "a=ice-ufrag:");
+        neg.remote_ufrag = sdp_value(sdp, "a=ice-ufrag:").map(str::to_owned);
         self.shared.set_stable(false);
 
         let answer = match self.answer(sdp).await {
@@ -234,7 +227,7 @@ impl PeerLink {
             .map_err(|e| self.negotiation_error("set_remote_description(answer)", &e))?;
         neg.state = SignalingState::Stable;
         neg.has_remote_description = true;
-        neg.remote_ufrag = sdp_value(sdp, "a=ice-ufrag:");
+        neg.remote_ufrag = sdp_value(sdp, "a=ice-ufrag:").map(str::to_owned);
         self.negotiation_completed(sdp);
         self.flush_candidates(&mut neg).await;
         self.shared.set_stable(true);

@@ -16,6 +16,13 @@
 //!
 //! Parsing is line-based and total: any text gives some answer, never a panic.
 
+/// The value of the first `prefix` line in `sdp` (e.g. `a=mid:`, `a=fingerprint:`), trimmed.
+pub(crate) fn sdp_value<'a>(sdp: &'a str, prefix: &str) -> Option<&'a str> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .map(str::trim)
+}
+
 /// One `m=` section, as far as we need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MediaSection {

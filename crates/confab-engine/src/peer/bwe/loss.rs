@@ -26,7 +26,12 @@
 //!   below it;
 //! - loss > [`HIGH_LOSS`]: the bound becomes `estimate × (1 − loss / 2)`, at most once per
 //!   [`DECREASE_INTERVAL`] (libwebrtc: 300 ms + RTT), and the window restarts so the next
-//!   decision sees fresh feedback.
+//!   decision sees fresh feedback. A decrease stops at [`ACKED_FLOOR`] × the rate the remote
+//!   acknowledged (what the path carried). Loss that high comes from overrunning a cap, and the
+//!   cap is about the acknowledged rate: at the start of a call on a 600 kbit/s path, the
+//!   1.5 Mbit/s start's backlog kept the drop-tail queue overflowing for a second while it
+//!   drained, each decision cut again, and the estimate went 432 → 385 → 288 → 238 → 205 kbit/s,
+//!   a third of the path, then took 15 s at 8 %/s to climb back.
 //!
 //! **Loss that does not come from our rate** (libwebrtc's loss-based v2 calls it *inherent*
 //! loss): a radio link or a lossy path drops a share of packets whatever we send, and backing
@@ -65,6 +70,8 @@ pub const FAST_SPAN: Duration = Duration::from_millis(300);
 pub const FAST_MIN_PACKETS: usize = 20;
 /// Least time between two decreases.
 pub const DECREASE_INTERVAL: Duration = Duration::from_millis(300);
+/// A decrease stops at this share of the acknowledged rate (the queue bound's backoff too).
+pub const ACKED_FLOOR: f64 = super::queue::BACKOFF;
 /// Growth per second of the bound on a clean path.
 pub const INCREASE_PER_SECOND: f64 = 1.08;
 /// The most loss that may be taken as the path's own (see the module docs).
@@ -171,13 +178,16 @@ impl LossBound {
     /// returns the new bound.
     ///
     /// `queueing` is the path's standing queueing delay as the queue bound sees it (`None`
-    /// before it knows): loss with a queue standing is never taken as the path's own.
+    /// before it knows): loss with a queue standing is never taken as the path's own. `acked`
+    /// is the rate the remote acknowledged recently (`None` before it is known), the floor of
+    /// a decrease.
     pub fn update(
         &mut self,
         now: Instant,
         reports: &[PacketReport],
         estimate: f64,
         queueing: Option<Duration>,
+        acked: Option<f64>,
     ) -> f64 {
         let no_queue = queueing.is_none_or(|q| q < QUEUE_FREE);
         let elapsed = self
@@ -243,7 +253,11 @@ impl LossBound {
                 .is_none_or(|t| now.saturating_duration_since(t) >= DECREASE_INTERVAL)
         {
             let before = self.bound;
-            self.bound = (self.bound.min(estimate) * (1.0 - loss / 2.0)).clamp(self.min, self.max);
+            let current = self.bound.min(estimate);
+            let floor = acked.map_or(0.0, |a| a * ACKED_FLOOR).min(current);
+            self.bound = (current * (1.0 - loss / 2.0))
+                .max(floor)
+                .clamp(self.min, self.max);
             self.last_decrease = Some(now);
             self.window.clear();
             if loss <= MAX_INHERENT_LOSS && no_queue {

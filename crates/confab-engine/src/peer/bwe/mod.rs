@@ -117,9 +117,13 @@ impl BandwidthEstimator for PublishingGcc {
         self.inner.on_reports(now, reports);
         let delay = self.inner.delay_based_bitrate();
         let queue = self.queue.update(now, reports, self.target);
-        let bound = self
-            .loss
-            .update(now, reports, self.target, self.queue.queueing());
+        let bound = self.loss.update(
+            now,
+            reports,
+            self.target,
+            self.queue.queueing(),
+            self.queue.acked_bps(),
+        );
         self.target = delay.min(bound).min(queue).clamp(self.min, self.max);
         trace!(
             delay_bps = delay as u64,

@@ -105,8 +105,9 @@ impl QueueBound {
         self.base = Some(*nth);
     }
 
-    /// The rate the remote acknowledged over the last [`ACKED_WINDOW`] of arrivals.
-    fn acked_bps(&self) -> Option<f64> {
+    /// The rate the remote acknowledged over the last [`ACKED_WINDOW`] of arrivals (what the
+    /// path carried), once that window is half full.
+    pub fn acked_bps(&self) -> Option<f64> {
         let (first, _) = *self.acked.front()?;
         let (last, _) = *self.acked.back()?;
         let span = last - first;

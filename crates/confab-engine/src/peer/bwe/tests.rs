@@ -280,6 +280,7 @@ fn a_long_run_of_losses_is_unknown_not_lost() {
             &batch,
             1_000_000.0,
             None,
+            None,
         );
     }
     assert_eq!(bound.loss(), Some(0.0));
@@ -300,11 +301,46 @@ fn a_long_run_between_arrived_packets_is_loss() {
             &batch,
             1_000_000.0,
             None,
+            None,
         );
     }
     assert!(
         bound.bound() < 1_000_000.0,
         "25 % loss must lower the bound"
+    );
+}
+
+#[test]
+fn a_decrease_stops_at_what_the_path_delivered() {
+    // An overrun of a cap: 40 % of every batch lost inside it (drop-tail), while the path goes
+    // on delivering 600 kbit/s.
+    let t = Instant::now();
+    let run = |acked: Option<f64>| {
+        let mut bound = LossBound::new(1_000_000.0, 100_000.0, 2_000_000.0);
+        let mut estimate = 1_000_000.0;
+        for i in 0..30u64 {
+            let batch: Vec<PacketReport> = (0..40)
+                .map(|k| report(i * 100 + k, !(20..36).contains(&k)))
+                .collect();
+            estimate = bound.update(
+                t + Duration::from_millis(i * 100),
+                &batch,
+                estimate,
+                None,
+                acked,
+            );
+        }
+        estimate
+    };
+    let floored = run(Some(600_000.0));
+    let unfloored = run(None);
+    assert!(
+        (509_000.0..1_000_000.0).contains(&floored),
+        "down to 0.85 x the delivered 600 kbit/s and no further: {floored}"
+    );
+    assert!(
+        unfloored < 300_000.0,
+        "without the acknowledged rate the same loss goes on cutting: {unfloored}"
     );
 }
 
@@ -319,6 +355,7 @@ fn short_runs_count_as_loss() {
             t + Duration::from_millis(i * 100),
             &batch,
             1_000_000.0,
+            None,
             None,
         );
     }

@@ -33,9 +33,7 @@ pub(crate) const MAX_REBUILDS: u32 = 3;
 
 /// The DTLS fingerprint of `sdp` (its first `a=fingerprint:` line's value), if any.
 pub(crate) fn sdp_fingerprint(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.trim().strip_prefix("a=fingerprint:"))
-        .map(str::trim)
+    crate::peer::sdp_value(sdp, "a=fingerprint:")
 }
 
 impl CallCore {
