@@ -113,11 +113,6 @@ impl PriorityPacer {
             _ => 0.0,
         }
     }
-
-    /// The queue whose head leaves next.
-    fn next_queue(&mut self) -> Option<&mut VecDeque<TaggedPacket>> {
-        self.queues.iter_mut().find(|q| !q.is_empty())
-    }
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
@@ -172,18 +167,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for PriorityPacer {
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         self.bucket.refill(now);
-        while let Some(bits) = self
-            .queues
-            .iter()
-            .find_map(|q| q.front())
-            .map(Self::bits_of)
-        {
+        // The first non-empty queue in class order holds the next packet to leave.
+        while let Some(queue) = self.queues.iter_mut().find(|q| !q.is_empty()) {
+            let bits = queue.front().map_or(0.0, Self::bits_of);
             // Strict priority: a lower class never skips a head that cannot go yet.
             if !self.bucket.can_release(bits) {
                 break;
             }
             self.bucket.consume(bits);
-            if let Some(mut packet) = self.next_queue().and_then(VecDeque::pop_front) {
+            if let Some(mut packet) = queue.pop_front() {
                 packet.now = now;
                 self.write_queue.push_back(packet);
             }

@@ -54,6 +54,13 @@ fn write(p: &mut PriorityPacer, now: Instant, packet: Packet) {
     p.handle_write(tagged(now, packet)).unwrap();
 }
 
+/// Queues video packets `seqs` at `now`.
+fn write_video(p: &mut PriorityPacer, now: Instant, seqs: std::ops::Range<u16>) {
+    for seq in seqs {
+        write(p, now, rtp(VIDEO, seq));
+    }
+}
+
 /// Runs the pacer's timers from `from` for `span`, returning `(ssrc, seq, released at)` of what
 /// left, in order.
 fn run(p: &mut PriorityPacer, from: Instant, span: Duration) -> Vec<(u32, u16, Duration)> {
@@ -82,9 +89,7 @@ fn audio_and_repairs_leave_before_queued_video() {
     // 810 kbit/s: a 81 kbit burst, ten of these packets; a backlog of 40 video packets.
     let (mut p, _) = pacer(810_000.0, 256);
     let t = Instant::now();
-    for seq in 0..40 {
-        write(&mut p, t, rtp(VIDEO, seq));
-    }
+    write_video(&mut p, t, 0..40);
     let first = run(&mut p, t, Duration::ZERO);
     assert!(
         !first.is_empty() && first.len() < 40,
@@ -118,9 +123,7 @@ fn releases_at_the_rate_the_congestion_controller_attaches_to_feedback() {
     let (mut p, _) = pacer(810_000.0, 256);
     let t = Instant::now();
     // Drain the initial burst so only the rate counts.
-    for seq in 0..10 {
-        write(&mut p, t, rtp(VIDEO, seq));
-    }
+    write_video(&mut p, t, 0..10);
     run(&mut p, t, Duration::ZERO);
     let feedback = AttributedPacket::new(Packet::Rtcp(vec![Box::new(PictureLossIndication {
         sender_ssrc: 1,
@@ -137,9 +140,7 @@ fn releases_at_the_rate_the_congestion_controller_attaches_to_feedback() {
     .unwrap();
     assert!(p.poll_read().is_some(), "feedback goes on up the chain");
     assert_eq!(p.rate(), 80_960.0);
-    for seq in 10..30 {
-        write(&mut p, t, rtp(VIDEO, seq));
-    }
+    write_video(&mut p, t, 10..30);
     // At 80 960 bit/s one 8096-bit packet leaves every 100 ms (after the 12 kbit minimum burst).
     let released = run(&mut p, t, Duration::from_millis(1000));
     assert!(
@@ -153,9 +154,7 @@ fn releases_at_the_rate_the_congestion_controller_attaches_to_feedback() {
 fn a_full_class_refuses_arrivals_and_counts_them_without_touching_the_others() {
     let (mut p, counters) = pacer(8_000.0, 4);
     let t = Instant::now();
-    for seq in 0..10 {
-        write(&mut p, t, rtp(VIDEO, seq));
-    }
+    write_video(&mut p, t, 0..10);
     write(&mut p, t, rtp(AUDIO, 1));
     assert_eq!(
         counters.refused(),
@@ -177,9 +176,7 @@ fn a_full_class_refuses_arrivals_and_counts_them_without_touching_the_others() {
 fn rtcp_is_not_paced() {
     let (mut p, _) = pacer(8_000.0, 256);
     let t = Instant::now();
-    for seq in 0..5 {
-        write(&mut p, t, rtp(VIDEO, seq));
-    }
+    write_video(&mut p, t, 0..5);
     write(
         &mut p,
         t,
