@@ -103,9 +103,13 @@ impl SignalBus {
     }
 
     /// Delivers what was held, in order, and stops holding.
+    ///
+    /// The hold lock is kept while delivering: a signal sent meanwhile (an answer to a held
+    /// offer that was just delivered) waits in [`BusSender::send`] and goes out after everything
+    /// held, so each sender's signals arrive in the order sent, as through the server.
     pub fn release(&self) {
-        let held = self.held.lock().unwrap().take().unwrap_or_default();
-        for (to, ev) in held {
+        let mut held = self.held.lock().unwrap();
+        for (to, ev) in held.take().unwrap_or_default() {
             self.deliver(&to, ev);
         }
     }
