@@ -106,6 +106,9 @@ struct RemoteReport {
 struct JoinReport {
     ok: bool,
     failure: Option<String>,
+    /// Why the call ended before `--seconds` were up, if it did (the host ended it for
+    /// everyone: `{"kind":"ended_for_everyone",…}`); `null` when we left on time.
+    ended: Option<confab_engine::EndReason>,
     seconds: f64,
     id: Option<String>,
     participants: Vec<RemoteReport>,
@@ -319,6 +322,10 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             failure = Some(reason.to_string());
             break;
         }
+        // Ended by someone else (the host ended it for everyone): report what we got so far.
+        if view.ended.is_some() {
+            break;
+        }
         match view.in_call_at {
             Some(t) if t.elapsed().as_secs_f64() >= o.seconds => break,
             None if Instant::now() > deadline_to_join => {
@@ -332,6 +339,11 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             break;
         }
     }
+    let ended = observer
+        .view
+        .ended
+        .clone()
+        .filter(|_| observer.view.in_call_at.is_some());
     let _ = observer.send(EngineCommand::Leave);
     let started = observer.view.in_call_at;
     let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -412,6 +424,7 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     let report = JoinReport {
         ok: failure.is_none(),
         failure,
+        ended,
         seconds,
         id: my_id,
         participants,
@@ -437,6 +450,9 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             report.seconds,
             if report.ok { "OK" } else { "FAILED" }
         );
+        if let Some(reason) = &report.ended {
+            println!("  the call ended early: {reason}");
+        }
         for n in &report.device_notices {
             println!("  {}", n.message);
         }

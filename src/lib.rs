@@ -7,11 +7,14 @@
 //!   the `confab-engine` workspace crate; this crate uses only its public API.
 //! - [`loopback`]: `confab loopback`, a measured call between two in-process engines.
 //! - [`ui`]: the desktop app (eframe/egui), a client of the engine's command/event API.
+//! - [`address`]: what a person gives to join (`HOST:PORT`, a `ws://` URL, a `confab://` link),
+//!   turned into a signaling URL; one parser for the app's lobby and `confab join`.
 //! - [`app_dirs`]: the application id and where settings, window state and logs live.
 //! - [`versions`]: what `confab --version` reports (Confab, OpenH264, libopus).
 //! - The signaling protocol, client and server live in the `signaling-client` and
 //!   `signaling-server` workspace crates.
 
+pub mod address;
 pub mod app_dirs;
 pub mod loopback;
 pub mod ui;

@@ -138,18 +138,21 @@ fn network_help() -> String {
 
 #[derive(Debug, clap::Args)]
 struct JoinArgs {
-    /// Signaling server, e.g. ws://192.168.1.5:8787/ws.
-    url: String,
-    /// Room to join.
-    room: String,
+    /// Where to join, as for the app: HOST:PORT (what "Host a call" shows), a ws(s):// URL
+    /// (/ws is added to a bare host), or a confab://HOST:PORT/ROOM link.
+    #[arg(value_name = "ADDRESS")]
+    address: String,
+    /// Room to join (optional when ADDRESS is a link that names it).
+    room: Option<String>,
     /// Display name.
     #[arg(long, default_value = "confab-headless")]
     name: String,
     /// Room password.
     #[arg(long)]
     password: Option<String>,
-    /// Run without a window (the only mode until the desktop app lands).
-    #[arg(long, required = true)]
+    /// Accepted for older scripts: `confab join` always runs without a window (the app joins
+    /// with `confab --join ADDRESS --room ROOM`).
+    #[arg(long)]
     headless: bool,
     /// Send the synthetic test pattern and beeping tone (the default when no file is given).
     #[arg(long, conflicts_with = "video_file")]
@@ -319,7 +322,7 @@ fn main() -> Result<()> {
         }
         Command::Serve(args) => serve(args),
         Command::Loopback(args) => loopback(&args),
-        Command::Join(args) => join::run(&args.into()),
+        Command::Join(args) => join::run(&args.try_into()?),
         Command::Devices(args) => devices_cli::devices(&args),
         Command::SoundCheck(args) => devices_cli::sound_check(&args),
         Command::Manpages { out_dir } => {
@@ -345,7 +348,7 @@ fn has_display() -> bool {
 /// with the reason (a clicked link has no terminal to print to); without a display there is no
 /// app to open, and the error says how to join headless instead.
 fn open_link(link: &str, json: bool) -> Result<()> {
-    let parsed = confab::ui::address::parse_confab_link(link);
+    let parsed = confab::address::parse_confab_link(link);
     if !has_display() {
         logging::init_stderr(json);
         let target = parsed.map_err(anyhow::Error::msg)?;
@@ -434,11 +437,23 @@ fn loopback(args: &LoopbackArgs) -> Result<()> {
     }
 }
 
-impl From<JoinArgs> for join::JoinOptions {
-    fn from(a: JoinArgs) -> Self {
-        Self {
-            url: a.url,
-            room: a.room,
+impl TryFrom<JoinArgs> for join::JoinOptions {
+    type Error = anyhow::Error;
+
+    /// The address goes through the app's parser, so `confab join` takes what the lobby takes.
+    fn try_from(a: JoinArgs) -> Result<Self> {
+        // `--headless` changes nothing: there is no windowed `confab join`.
+        let _ = a.headless;
+        let target = confab::address::parse_join_address(&a.address).map_err(anyhow::Error::msg)?;
+        let Some(room) = a.room.or(target.room) else {
+            bail!(
+                "name the room: confab join {} ROOM (or give a confab://HOST:PORT/ROOM link)",
+                a.address
+            );
+        };
+        Ok(Self {
+            url: target.url,
+            room,
             name: a.name,
             password: a.password,
             video_file: a.video_file,
@@ -458,7 +473,7 @@ impl From<JoinArgs> for join::JoinOptions {
             relay_only: a.relay_only,
             chat: a.chat,
             wall_clock_markers: a.wall_clock_markers,
-        }
+        })
     }
 }
 

@@ -121,3 +121,103 @@ fn headless_join_fails_clearly() {
     assert!(!err.contains("panicked"), "{err}");
     rt.block_on(server.shutdown(Duration::from_secs(1)));
 }
+
+/// `confab join` takes what the app's lobby takes: HOST:PORT, a ws:// URL with the root path, a
+/// confab:// link that names the room. Each reaches the room (alone there, the report says
+/// nobody else was in it, which only a joined client can say); a wrong path on the live server
+/// says what the address should look like.
+#[test]
+fn join_takes_the_addresses_the_app_takes() {
+    let (rt, server) = start_server_runtime();
+    let port = server.local_addr().port();
+    let forms: [(String, Option<&str>); 3] = [
+        (format!("127.0.0.1:{port}"), Some("alone")),
+        (format!("ws://127.0.0.1:{port}/"), Some("alone")),
+        (format!("confab://127.0.0.1:{port}/alone"), None),
+    ];
+    for (address, room) in forms {
+        let out = confab()
+            .arg("join")
+            .arg(&address)
+            .args(room)
+            .args(["--seconds", "1", "--json", "--bind", "127.0.0.1"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "{address}: no JSON report ({e}): {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(
+            report["failure"], "nobody else was in the room",
+            "{address}"
+        );
+    }
+    let out = confab()
+        .args(["join", &format!("ws://127.0.0.1:{port}/nope"), "r"])
+        .args(["--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("instead of a signaling connection"), "{err}");
+    assert!(err.contains("ws://HOST:PORT/ws"), "{err}");
+    // No room and none in the address: said so before anything connects.
+    let out = confab()
+        .args(["join", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("name the room"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    rt.block_on(server.shutdown(Duration::from_secs(1)));
+}
+
+/// A server that ends the call for everyone (the host's "End for everyone") ends a headless
+/// join early, and its report says why: it does not sit reconnecting until --seconds are up.
+#[test]
+fn a_call_ended_for_everyone_ends_the_headless_join_with_the_reason() {
+    let (rt, server) = start_server_runtime();
+    let child = confab()
+        .args([
+            "join",
+            &server.ws_url(),
+            "ending",
+            "--seconds",
+            "60",
+            "--json",
+        ])
+        .args(["--bind", "127.0.0.1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it is in the room, the server ends the call.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.room_stats().participants == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the join never got in"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(server.end_calls(Duration::from_secs(1)));
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}): {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(report["ended"]["kind"], "ended_for_everyone", "{report}");
+    assert!(
+        report["seconds"].as_f64().unwrap() < 60.0,
+        "it stayed the full time: {report}"
+    );
+}

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use confab::ui::address::parse_confab_link;
+use confab::address::parse_confab_link;
 use confab::ui::app::Screen;
 use confab::ui::{AppOptions, ConfabApp};
 use confab_engine::observer::CallObserver;
@@ -146,8 +146,16 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
     });
     h.snapshot_options("call-view", &snapshot_tolerance(6_000));
 
+    // Ann hosts and Ben is still here: she is asked, and leaves the call running for him.
     h.get_by_label("Hang up").click();
+    step_until(&mut h, "the host is asked", |h| shows(h, "Leave the call?"));
+    h.get_by_label("Leave").click();
     step_until(&mut h, "the ended screen", |h| shows(h, "Call ended"));
+    assert!(shows(&h, "The call goes on for the others"));
+    step_until(&mut h, "Ben still counted in the hosted call", |h| {
+        shows(h, "still in the call this computer hosts")
+    });
+    assert!(ben.view.ended.is_none(), "Ben's call goes on");
     h.get_by_label("Back to the lobby").click();
     step_until(&mut h, "back in the lobby", |h| {
         h.query_by_label("Host a call").is_some()
@@ -297,4 +305,211 @@ fn a_broken_link_opens_the_lobby_with_the_reason() {
     assert!(matches!(h.state().screen, Screen::Lobby));
     assert!(shows(&h, "Cannot open that link"));
     assert!(shows(&h, "names no port"));
+}
+
+/// Presses each character's key and sends its text, as a keyboard does (winit sends both): a
+/// letter that is also a shortcut reaches the shortcut handler unless a text field has focus.
+fn type_like_a_keyboard(h: &mut Harness<'static, ConfabApp>, text: &str) {
+    for ch in text.chars() {
+        if let Some(key) = egui::Key::from_name(&ch.to_ascii_uppercase().to_string()) {
+            h.key_press(key);
+        }
+        h.event(egui::Event::Text(ch.to_string()));
+        h.step();
+    }
+}
+
+/// Hosts "room" as Ann and returns the harness in the call.
+fn host_call(room: &str) -> Harness<'static, ConfabApp> {
+    let mut h = harness();
+    h.get_by_label("Your name").type_text("Ann");
+    h.state_mut().settings.room = room.into();
+    h.get_by_label("Host a call").click();
+    step_until(&mut h, "in the call", |h| {
+        matches!(h.state().screen, Screen::InCall(_))
+    });
+    h
+}
+
+/// A headless engine named `name` joins the call `h` hosts.
+fn join_engine(h: &Harness<'static, ConfabApp>, name: &str, room: &str) -> CallObserver {
+    let mut peer = CallObserver::new(name, start_engine(small_engine_config(name)));
+    peer.send(EngineCommand::Join {
+        url: h.state().hosted_url().expect("hosting"),
+        room: room.into(),
+        password: None,
+    })
+    .unwrap();
+    wait_until(&mut peer, "the engine joins", |p| p.view.id.is_some());
+    peer
+}
+
+#[test]
+fn typing_shortcut_letters_into_chat_toggles_nothing() {
+    let mut h = host_call("typing-room");
+    // C opens the chat with the keyboard already in the message field.
+    h.key_press(egui::Key::C);
+    step_until(&mut h, "the chat opens", |h| {
+        h.query_by_label("Message").is_some()
+    });
+    h.step();
+    assert!(
+        h.get_by_label("Message").is_focused(),
+        "the message field has the keyboard"
+    );
+    let sentence = "my camera shows a black screen, can you see me?";
+    type_like_a_keyboard(&mut h, sentence);
+    let Screen::InCall(call) = &h.state().screen else {
+        panic!("left the call while typing");
+    };
+    assert!(call.mic_on, "\"m\" muted the microphone");
+    assert!(call.camera_on, "\"v\" turned the camera off");
+    assert!(h.state().chat_open, "\"c\" closed the chat");
+    assert!(!h.state().stats_open, "\"s\" opened the statistics");
+    assert_eq!(h.state().chat_draft(), sentence);
+    // Esc leaves the field; then the letters are shortcuts again.
+    h.key_press(egui::Key::Escape);
+    h.step();
+    assert!(
+        !h.get_by_label("Message").is_focused(),
+        "Esc leaves the field"
+    );
+    h.key_press(egui::Key::M);
+    h.step();
+    let Screen::InCall(call) = &h.state().screen else {
+        panic!("left the call");
+    };
+    assert!(!call.mic_on, "M mutes once the field is left");
+    assert_eq!(
+        h.state().chat_draft(),
+        sentence,
+        "nothing typed into the left field"
+    );
+}
+
+/// Two others in the call, chat open for 5 s: the panel keeps its width, every tile stays whole
+/// and clear of it, the self-view stays clear of the message field and Send, and the header
+/// labels each security code with its person's name.
+#[test]
+fn chat_keeps_its_width_and_nothing_covers_the_tiles_or_the_message_field() {
+    let room = "layout-room";
+    let mut h = host_call(room);
+    let ben = join_engine(&h, "Ben", room);
+    let cy = join_engine(&h, "Cy", room);
+    step_until(&mut h, "both codes in the header", |h| {
+        shows(h, "Ben ") && shows(h, "Cy ") && {
+            let Screen::InCall(call) = &h.state().screen else {
+                return false;
+            };
+            call.remotes.values().filter(|r| r.code.is_some()).count() == 2
+        }
+    });
+    let Screen::InCall(call) = &h.state().screen else {
+        panic!("not in the call");
+    };
+    for r in call.remotes.values() {
+        let code = r.code.clone().unwrap();
+        let label = format!("{} {code}", r.name);
+        assert!(shows(&h, &label), "the header shows \"{label}\"");
+    }
+    h.get_by_label("Chat").click();
+    step_until(&mut h, "the chat opens", |h| {
+        h.query_by_label("Send").is_some()
+    });
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1100.0, 720.0));
+    // A tile is the largest thing labelled with its person's name.
+    let tiles = |h: &Harness<'static, ConfabApp>| -> Vec<egui::Rect> {
+        ["Ben", "Cy"]
+            .iter()
+            .map(|n| {
+                h.query_all_by_label_contains(n)
+                    .map(|node| node.rect())
+                    .max_by(|a, b| a.area().total_cmp(&b.area()))
+                    .unwrap_or_else(|| panic!("no tile for {n}"))
+            })
+            .collect()
+    };
+    let field = h.get_by_label("Message").rect();
+    let first_tiles = tiles(&h);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let field_now = h.get_by_label("Message").rect();
+    assert!(
+        (field_now.left() - field.left()).abs() < 1.0,
+        "the chat panel changed width: its field went from x={} to x={}",
+        field.left(),
+        field_now.left()
+    );
+    assert!(
+        field_now.left() > window.width() / 2.0,
+        "the chat takes more than half the window (field at x={})",
+        field_now.left()
+    );
+    let send = h.get_by_label("Send").rect();
+    let self_view = h.get_by_label("Self-view").rect();
+    for (tile, first) in tiles(&h).iter().zip(&first_tiles) {
+        assert!(
+            (tile.width() - first.width()).abs() < 1.0,
+            "a tile changed size"
+        );
+        assert!(
+            window.contains_rect(*tile),
+            "a tile leaves the window: {tile:?}"
+        );
+        assert!(tile.width() > 200.0, "a tile shrank to {tile:?}");
+        assert!(
+            tile.right() <= field_now.left(),
+            "a tile {tile:?} reaches under the chat (field at x={})",
+            field_now.left()
+        );
+    }
+    for (what, rect) in [("message field", field_now), ("Send button", send)] {
+        assert!(
+            !self_view.intersects(rect),
+            "the self-view {self_view:?} covers the {what} {rect:?}"
+        );
+    }
+    drop((ben, cy));
+}
+
+/// The host hangs up while someone is in the call: asked first; "End for everyone" ends it for
+/// the other side too (its engine reports the call ended for everyone, it does not reconnect).
+#[test]
+fn the_host_is_asked_and_end_for_everyone_ends_the_call_for_the_others() {
+    let room = "end-room";
+    let mut h = host_call(room);
+    let mut ben = join_engine(&h, "Ben", room);
+    step_until(&mut h, "Ben in the call", |h| shows(h, "Ben"));
+    h.get_by_label("Hang up").click();
+    step_until(&mut h, "the host is asked", |h| shows(h, "Leave the call?"));
+    assert!(
+        matches!(h.state().screen, Screen::InCall(_)),
+        "asking does not leave yet"
+    );
+    // Cancel keeps the call.
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the question goes away", |h| {
+        !shows(h, "Leave the call?")
+    });
+    assert!(matches!(h.state().screen, Screen::InCall(_)));
+    h.get_by_label("Hang up").click();
+    step_until(&mut h, "the host is asked again", |h| {
+        shows(h, "Leave the call?")
+    });
+    h.get_by_label("End for everyone").click();
+    step_until(&mut h, "the host's ended screen", |h| {
+        shows(h, "You ended the call for everyone")
+    });
+    wait_until(&mut ben, "Ben's call ends", |b| b.view.ended.is_some());
+    assert!(
+        matches!(
+            ben.view.ended,
+            Some(confab_engine::EndReason::EndedForEveryone { .. })
+        ),
+        "Ben's call ended because: {:?}",
+        ben.view.ended
+    );
 }

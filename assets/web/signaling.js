@@ -147,6 +147,12 @@ export class Signaling {
         this.h.onServerError?.(msg.code, msg.message);
         break;
       case "shutdown":
+        if (msg.ended === true) {
+          // The host ended the call for everyone: nothing to reconnect to.
+          this.closed = true;
+          this.h.onClosed?.(msg.message || "the host ended the call");
+          break;
+        }
         // The close (1001) follows; onclose reconnects.
         this.h.onServerError?.("shutdown", msg.message || "the server is shutting down");
         break;

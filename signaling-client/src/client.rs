@@ -140,6 +140,11 @@ pub enum CloseReason {
         /// Its explanation.
         message: String,
     },
+    /// The server ended the call for everyone (its host ended it); nothing to reconnect to.
+    Ended {
+        /// The server's explanation.
+        message: String,
+    },
     /// Reconnecting did not succeed within `give_up_after`.
     GaveUp {
         /// The last failure.
@@ -252,6 +257,21 @@ fn check_url(url: &str) -> Result<(), ClientError> {
     }
 }
 
+/// What a failed WebSocket handshake means: an HTTP answer (the server is there, the path is
+/// wrong) or no usable connection at all.
+fn handshake_error(e: tokio_tungstenite::tungstenite::Error, url: &str) -> ClientError {
+    match e {
+        tokio_tungstenite::tungstenite::Error::Http(response) => ClientError::NotSignaling {
+            status: response.status().as_u16(),
+            url: url.to_owned(),
+        },
+        other => ClientError::Unreachable {
+            reason: other.to_string(),
+            url: url.to_owned(),
+        },
+    }
+}
+
 /// One connection attempt: TCP/TLS/WebSocket handshake, `join`, and the server's answer.
 async fn open_and_join(
     config: &ClientConfig,
@@ -270,10 +290,7 @@ async fn open_and_join(
             connector,
         )
         .await
-        .map_err(|e| ClientError::Unreachable {
-            reason: e.to_string(),
-            url: config.url.clone(),
-        })?;
+        .map_err(|e| handshake_error(e, &config.url))?;
         let frame = Frame::new(ClientMessage::Join(join.clone())).to_json();
         ws.send(Message::text(frame))
             .await
@@ -289,7 +306,7 @@ async fn open_and_join(
                     Ok(ServerMessage::Error { code, message }) => {
                         return Err(ClientError::Rejected { code, message });
                     }
-                    Ok(ServerMessage::Shutdown { message }) => {
+                    Ok(ServerMessage::Shutdown { message, .. }) => {
                         return Err(ClientError::Rejected {
                             code: ErrorCode::ServerShuttingDown,
                             message,
@@ -339,6 +356,8 @@ async fn open_and_join(
 enum SessionEnd {
     Left,
     Lost(String),
+    /// The server said the call is over (`shutdown` with `ended`).
+    Ended(String),
 }
 
 struct ClientTask {
@@ -358,6 +377,12 @@ impl ClientTask {
             let reason = match self.session(&mut ws).await {
                 SessionEnd::Left => {
                     self.emit(ClientEvent::Closed(CloseReason::Left)).await;
+                    return;
+                }
+                SessionEnd::Ended(message) => {
+                    info!(%message, "the server ended the call");
+                    self.emit(ClientEvent::Closed(CloseReason::Ended { message }))
+                        .await;
                     return;
                 }
                 SessionEnd::Lost(reason) => reason,
@@ -407,7 +432,7 @@ impl ClientTask {
         let mut ping = tokio::time::interval(self.config.keepalive);
         ping.tick().await;
         let mut last_heard = Instant::now();
-        let mut shutting_down: Option<String> = None;
+        let mut shutting_down: Option<(String, bool)> = None;
         loop {
             tokio::select! {
                 frame = ws.next() => {
@@ -415,8 +440,8 @@ impl ClientTask {
                     match frame {
                         Some(Ok(Message::Text(text))) => match decode_server(text.as_str()) {
                             Ok(msg) => {
-                                if let ServerMessage::Shutdown { message } = &msg {
-                                    shutting_down = Some(message.clone());
+                                if let ServerMessage::Shutdown { message, ended } = &msg {
+                                    shutting_down = Some((message.clone(), *ended));
                                 }
                                 if let Some(event) = event_for(msg) {
                                     self.emit(event).await;
@@ -424,8 +449,16 @@ impl ClientTask {
                             }
                             Err(e) => warn!(error = %e, "ignoring undecodable server frame"),
                         },
+                        // After a `shutdown` that ended the call, however the connection
+                        // then goes, the call is over.
+                        Some(Ok(Message::Close(_)) | Err(_)) | None
+                            if matches!(shutting_down, Some((_, true))) =>
+                        {
+                            let message = shutting_down.map(|(m, _)| m).unwrap_or_default();
+                            return SessionEnd::Ended(message);
+                        }
                         Some(Ok(Message::Close(frame))) => {
-                            let why = shutting_down.take().unwrap_or_else(|| {
+                            let why = shutting_down.take().map(|(m, _)| m).unwrap_or_else(|| {
                                 frame.map(|f| format!("server closed the connection: {} {}", u16::from(f.code), f.reason))
                                     .unwrap_or_else(|| "server closed the connection".into())
                             });

@@ -29,6 +29,18 @@ pub enum ClientError {
         /// The server URL.
         url: String,
     },
+    /// Something answered at the URL, but over plain HTTP instead of as a signaling WebSocket
+    /// (a wrong path on a Confab server, or not a Confab server at all).
+    #[error(
+        "{url} answered with HTTP {status} instead of a signaling connection; a Confab server's \
+         signaling address is ws://HOST:PORT/ws (or just HOST:PORT)"
+    )]
+    NotSignaling {
+        /// The HTTP status it answered with.
+        status: u16,
+        /// The server URL.
+        url: String,
+    },
     /// A TLS certificate file could not be read or parsed.
     #[error("TLS setup failed: {0}")]
     Tls(String),
@@ -61,6 +73,8 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Timeout { .. } | Self::Unreachable { .. } => true,
+            // A proxy in front of a restarting server answers 502/503 for a while.
+            Self::NotSignaling { status, .. } => *status >= 500,
             Self::Rejected { code, .. } => matches!(
                 code,
                 ErrorCode::ServerFull | ErrorCode::ServerShuttingDown | ErrorCode::Internal

@@ -170,6 +170,10 @@ pub enum ServerMessage {
     Shutdown {
         /// Human-readable explanation.
         message: String,
+        /// The call is over for everyone (the host ended it): do not reconnect. Absent (false)
+        /// for a server that stops to come back (a restart): reconnect and resume.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ended: bool,
     },
 }
 
@@ -503,6 +507,11 @@ mod tests {
             },
             ServerMessage::Shutdown {
                 message: "bye".into(),
+                ended: false,
+            },
+            ServerMessage::Shutdown {
+                message: "the host ended the call".into(),
+                ended: true,
             },
         ];
         for m in msgs {

@@ -23,7 +23,7 @@ use tokio::time::sleep_until;
 use tracing::{debug, info};
 
 use crate::rate::TokenBucket;
-use crate::server::AppState;
+use crate::server::{AppState, Stopping};
 
 /// WebSocket close codes (RFC 6455 section 7.4.1).
 mod close_code {
@@ -91,8 +91,15 @@ pub(crate) async fn serve(mut socket: WebSocket, state: Arc<AppState>, conn: u64
         tokio::select! {
             biased;
             _ = shutdown.changed() => {
+                let ended = *shutdown.borrow() == Stopping::EndingTheCall;
+                let message = if ended {
+                    "the host ended the call"
+                } else {
+                    "the server is shutting down"
+                };
                 let frame = Frame::new(ServerMessage::Shutdown {
-                    message: "the server is shutting down".into(),
+                    message: message.into(),
+                    ended,
                 }).to_json();
                 let _ = socket.send(Message::text(frame)).await;
                 close(&mut socket, close_code::GOING_AWAY, "server shutting down").await;

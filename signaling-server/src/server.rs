@@ -48,9 +48,20 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     pub(crate) connections: AtomicUsize,
     pub(crate) next_conn: AtomicU64,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) shutdown: watch::Receiver<Stopping>,
     /// Woken when the last open WebSocket connection ends (see [`ServerHandle::shutdown`]).
     pub(crate) idle: Notify,
+}
+
+/// Whether the server is stopping, and how (what its `shutdown` frame tells the clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stopping {
+    /// Not stopping.
+    No,
+    /// Going away to come back (a restart): clients reconnect and resume.
+    ToComeBack,
+    /// The call is over for everyone (the host ended it): clients do not reconnect.
+    EndingTheCall,
 }
 
 /// Decrements the connection count when a connection task ends, however it ends.
@@ -85,7 +96,7 @@ impl SignalingServer {
             addr: config.listen,
             source,
         })?;
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (shutdown_tx, shutdown_rx) = watch::channel(Stopping::No);
         let state = Arc::new(AppState {
             rooms: Rooms::new(
                 config.limits.clone(),
@@ -145,7 +156,7 @@ impl SignalingServer {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     tls: bool,
-    shutdown: watch::Sender<bool>,
+    shutdown: watch::Sender<Stopping>,
     http: axum_server::Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
     state: Arc<AppState>,
@@ -201,10 +212,22 @@ impl ServerHandle {
     }
 
     /// Tells every client the server is going away (a `shutdown` frame, then close 1001), stops
-    /// accepting, and waits up to `grace` for connections to finish.
+    /// accepting, and waits up to `grace` for connections to finish. Clients reconnect and
+    /// resume when a server comes back at the address.
     pub async fn shutdown(self, grace: Duration) {
+        self.stop(Stopping::ToComeBack, grace).await;
+    }
+
+    /// Ends every call on this server for good, as [`ServerHandle::shutdown`] stops it, but the
+    /// `shutdown` frame says the call is over (`"ended": true`): clients end their calls
+    /// instead of reconnecting (the host of an embedded server chose "End for everyone").
+    pub async fn end_calls(self, grace: Duration) {
+        self.stop(Stopping::EndingTheCall, grace).await;
+    }
+
+    async fn stop(self, how: Stopping, grace: Duration) {
         let deadline = tokio::time::Instant::now() + grace;
-        let _ = self.shutdown.send(true);
+        let _ = self.shutdown.send(how);
         self.http.graceful_shutdown(Some(grace));
         // Upgraded WebSocket connections are no longer HTTP connections, so the HTTP server's
         // graceful shutdown does not wait for them: wait here until each has sent its shutdown

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use confab_test_support::signaling::{RawClient, STEP_TIMEOUT, start_server, wait_for_server};
 use signaling_client::protocol::ServerMessage;
-use signaling_client::{ClientError, ClientEvent, ErrorCode, LeaveReason, Signal, SignalingClient};
+use signaling_client::{
+    ClientError, ClientEvent, CloseReason, ErrorCode, LeaveReason, Signal, SignalingClient,
+};
 use signaling_server::{Limits, ServerConfig, SignalingServer, TlsFiles};
 
 mod common;
@@ -181,13 +183,56 @@ async fn shutdown_tells_clients() {
     c.join("bye", "C").await;
     let stop = tokio::spawn(server.shutdown(Duration::from_secs(2)));
     match c.next_message().await {
-        Some(ServerMessage::Shutdown { message }) => assert!(!message.is_empty()),
+        Some(ServerMessage::Shutdown { message, ended }) => {
+            assert!(!message.is_empty());
+            assert!(!ended, "a restart is not the end of the call");
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(
         c.expect_closed().await,
         confab_test_support::signaling::Closed::Code(1001)
     );
+    stop.await.unwrap();
+}
+
+/// Ending the calls (the host's "End for everyone"): the frame says so, and the Rust client
+/// ends instead of reconnecting.
+#[tokio::test]
+async fn ending_the_calls_tells_clients_not_to_come_back() {
+    let server = start_server(Limits::default()).await;
+    let mut raw = RawClient::connect(&server.ws_url()).await;
+    raw.join("over", "Raw").await;
+    let (_client, _welcome, mut events) =
+        SignalingClient::connect(fast_config(&server.ws_url(), "over", "Rust"))
+            .await
+            .unwrap();
+    let stop = tokio::spawn(server.end_calls(Duration::from_secs(2)));
+    loop {
+        match raw.next_message().await {
+            Some(ServerMessage::Shutdown { message, ended }) => {
+                assert!(ended, "the frame says the call is over");
+                assert!(message.contains("ended"), "{message}");
+                break;
+            }
+            Some(ServerMessage::ParticipantJoined { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        raw.expect_closed().await,
+        confab_test_support::signaling::Closed::Code(1001)
+    );
+    loop {
+        match next_event(&mut events).await {
+            ClientEvent::Closed(CloseReason::Ended { message }) => {
+                assert!(message.contains("ended"), "{message}");
+                break;
+            }
+            ClientEvent::ParticipantJoined(_) => {}
+            other => panic!("the client did not end: {other:?}"),
+        }
+    }
     stop.await.unwrap();
 }
 
@@ -235,6 +280,34 @@ async fn client_reports_unreachable_and_bad_urls() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::InvalidUrl { .. }), "{err}");
+}
+
+/// A live Confab server at the wrong path (its web pages answer plain HTTP there): the error
+/// says the server answered and what the signaling address looks like, and is not retried.
+#[tokio::test]
+async fn a_wrong_path_on_a_live_server_says_what_to_use() {
+    let server = SignalingServer::start(ServerConfig::new("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    for path in ["", "r/standup", "nope"] {
+        let url = format!("ws://127.0.0.1:{port}/{path}");
+        let err = SignalingClient::connect(fast_config(&url, "r", "n"))
+            .await
+            .unwrap_err();
+        let ClientError::NotSignaling { status, .. } = &err else {
+            panic!("{url}: {err}");
+        };
+        assert!((200..500).contains(status), "{url}: {status}");
+        assert!(!err.is_transient(), "{url}");
+        assert!(err.to_string().contains("ws://HOST:PORT/ws"), "{err}");
+    }
+    // The right path still joins.
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    SignalingClient::connect(fast_config(&url, "r", "n"))
+        .await
+        .unwrap();
+    server.shutdown(std::time::Duration::from_secs(1)).await;
 }
 
 #[tokio::test]

@@ -181,6 +181,12 @@ pub struct ConfabApp {
     pub(super) applied_theme: Option<ThemeChoice>,
     pub(super) title: String,
     pub(super) focus_name: bool,
+    /// Give the chat field the keyboard the next time the chat panel draws (it was opened).
+    pub(super) focus_chat_input: bool,
+    /// The host asked to leave a call others are in: "Leave" or "End for everyone" shows.
+    pub confirm_leave: bool,
+    /// We ended the call for everyone (the ended screen says so in the first person).
+    pub(super) ended_by_us: bool,
     /// The devices found, for the pickers (updated on hot-plug).
     pub devices: DeviceList,
     /// The latest problem per kind of device, shown under its picker.
@@ -243,6 +249,9 @@ impl ConfabApp {
             applied_theme: None,
             title: String::new(),
             focus_name: true,
+            focus_chat_input: false,
+            confirm_leave: false,
+            ended_by_us: false,
             devices: DeviceList::default(),
             device_notes: Vec::new(),
         };
@@ -335,7 +344,7 @@ impl ConfabApp {
     /// Joins the address typed in the lobby.
     pub(super) fn join(&mut self) {
         self.lobby_error = None;
-        match super::address::parse_join_address(&self.settings.address) {
+        match crate::address::parse_join_address(&self.settings.address) {
             Ok(target) => {
                 if let Some(room) = target.room {
                     self.settings.room = room;
@@ -370,14 +379,36 @@ impl ConfabApp {
         };
     }
 
-    /// Hangs up.
+    /// Hangs up. The host of a call that others are in is asked first (see
+    /// [`ConfabApp::confirm_leave`]): leaving keeps the call going while the app stays open,
+    /// ending it tells everyone it is over.
     pub(super) fn hang_up(&mut self) {
+        let others = matches!(&self.screen, Screen::InCall(call) if !call.order.is_empty());
+        if self.hosted.is_some() && others {
+            self.confirm_leave = true;
+            return;
+        }
+        self.leave_call();
+    }
+
+    /// Leaves the call; a hosted server keeps running for the others.
+    pub(super) fn leave_call(&mut self) {
+        self.confirm_leave = false;
         let _ = self.engine.send(EngineCommand::Leave);
+    }
+
+    /// Stops the hosted server, which ends the call for everyone on it (our own engine hears
+    /// the same and shows the ended screen).
+    pub(super) fn end_for_everyone(&mut self) {
+        self.confirm_leave = false;
+        self.ended_by_us = self.hosted.is_some();
+        self.hosted = None;
     }
 
     /// Back to the lobby from the ended screen.
     pub(super) fn back_to_lobby(&mut self) {
         self.screen = Screen::Lobby;
+        self.ended_by_us = false;
         self.videos.clear_remote();
         let _ = self.engine.send(EngineCommand::Preview(true));
     }

@@ -8,13 +8,25 @@ use eframe::egui::{self, Key};
 
 use super::app::{ConfabApp, Screen};
 
+/// The chat panel's width when first opened, in points.
+pub(super) const CHAT_WIDTH: f32 = 300.0;
+/// The narrowest the chat panel can be dragged.
+pub(super) const CHAT_MIN_WIDTH: f32 = 220.0;
+/// The widest the chat panel can be dragged (and never more than half the window).
+pub(super) const CHAT_MAX_WIDTH: f32 = 520.0;
+
 impl ConfabApp {
     /// The chat side panel: history (newest at the bottom) and the message field; Enter or
-    /// "Send" sends.
+    /// "Send" sends. Its width starts at [`CHAT_WIDTH`], can be dragged between
+    /// [`CHAT_MIN_WIDTH`] and [`CHAT_MAX_WIDTH`] (never past half the window, so the video keeps
+    /// the other half) and is remembered with the window state; nothing inside it may widen it.
     pub(super) fn chat_panel(&mut self, ui: &mut egui::Ui) {
         let mut send = false;
+        let max = (ui.available_width() * 0.5).clamp(CHAT_MIN_WIDTH, CHAT_MAX_WIDTH);
         egui::Panel::right("chat")
-            .default_size(280.0)
+            .resizable(true)
+            .default_size(CHAT_WIDTH)
+            .size_range(CHAT_MIN_WIDTH..=max)
             .show(ui, |ui| {
                 ui.heading("Messages");
                 ui.separator();
@@ -43,20 +55,27 @@ impl ConfabApp {
                             }
                         }
                     });
-                ui.horizontal(|ui| {
+                // Send first, right-aligned, and the field takes what is left: the row is
+                // exactly as wide as the panel.
+                let row = egui::vec2(ui.available_width(), input_height);
+                let centred = egui::Layout::right_to_left(egui::Align::Center);
+                ui.allocate_ui_with_layout(row, centred, |ui| {
+                    send |= ui.button("Send").clicked();
                     let field = ui.add(
                         egui::TextEdit::singleline(&mut self.chat_input)
-                            .hint_text("Message (Enter sends)")
-                            .desired_width(ui.available_width() - 50.0),
+                            .hint_text("Message (Enter sends, Esc leaves)")
+                            .desired_width(ui.available_width()),
                     );
                     field.widget_info(|| {
                         egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
                     });
+                    if std::mem::take(&mut self.focus_chat_input) {
+                        field.request_focus();
+                    }
                     if field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
                         send = true;
                         field.request_focus();
                     }
-                    send |= ui.button("Send").clicked();
                 });
             });
         if send {

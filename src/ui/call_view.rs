@@ -29,6 +29,18 @@ pub(super) fn grid_shape(n: usize) -> (usize, usize) {
     }
 }
 
+/// Red for a microphone or camera that is off (white text), the normal button otherwise.
+fn device_toggle(off: bool, text: &str) -> egui::Button<'static> {
+    if off {
+        egui::Button::new(egui::RichText::new(text).color(Color32::WHITE)).fill(OFF_RED)
+    } else {
+        egui::Button::new(text.to_owned())
+    }
+}
+
+/// The fill of a microphone or camera that is off, and of Hang up.
+const OFF_RED: Color32 = Color32::from_rgb(200, 50, 50);
+
 /// Connection quality from RTT and loss: 3 good, 2 fair, 1 poor, 0 unknown/down.
 pub(super) fn quality(remote: &Remote) -> u8 {
     if remote.link != LinkState::Connected {
@@ -79,6 +91,9 @@ impl ConfabApp {
         if self.stats_open {
             self.stats_window(ui.ctx());
         }
+        if self.confirm_leave {
+            self.leave_dialog(ui.ctx());
+        }
         // The call timer ticks once a second even when no frame arrives.
         ui.ctx().request_repaint_after(Duration::from_secs(1));
     }
@@ -88,8 +103,9 @@ impl ConfabApp {
             return;
         };
         let (mic, cam) = (call.mic_on, call.camera_on);
-        // Single-letter shortcuts must not fire while typing a chat message.
-        let typing = ctx.memory(|m| m.focused().is_some());
+        // Single-letter shortcuts must not fire while typing (in the chat field or any other
+        // text field); Esc leaves the field first.
+        let typing = ctx.text_edit_focused();
         let (m, v, c, s, hang) = ctx.input_mut(|i| {
             let letter = |i: &mut egui::InputState, k| !typing && i.consume_shortcut(&k);
             (
@@ -117,8 +133,11 @@ impl ConfabApp {
         }
     }
 
+    /// Opens the chat (with the keyboard in its message field, so what is typed next is the
+    /// message, not shortcuts) or closes it.
     fn toggle_chat(&mut self) {
         self.chat_open = !self.chat_open;
+        self.focus_chat_input = self.chat_open;
         if let Screen::InCall(call) = &mut self.screen
             && self.chat_open
         {
@@ -183,12 +202,21 @@ impl ConfabApp {
             });
             if !codes.is_empty() {
                 ui.horizontal_wrapped(|ui| {
-                    ui.label("Security code:");
+                    ui.label(if codes.len() == 1 {
+                        "Security code:"
+                    } else {
+                        "Security codes:"
+                    });
                     for (name, code) in &codes {
-                        ui.strong(code)
+                        // One code per person: each connection has its own keys.
+                        ui.label(egui::RichText::new(format!("{name} {code}")).strong())
                             .on_hover_text(format!("your connection with {name}"));
                     }
-                    ui.weak("Read this to each other; if it matches, nobody is listening in.");
+                    ui.label(if codes.len() == 1 {
+                        "Read it to each other; if it matches, nobody is listening in."
+                    } else {
+                        "Read each code with that person; if it matches, nobody is listening in."
+                    });
                 });
             }
         });
@@ -205,13 +233,25 @@ impl ConfabApp {
             ui.horizontal(|ui| {
                 let ctx = ui.ctx().clone();
                 let shortcut = |s: &KeyboardShortcut| ctx.format_shortcut(s);
+                // Off is red, not "selected" blue: a muted microphone must not look active.
                 actions.0 = ui
-                    .selectable_label(!mic, if mic { "Mute" } else { "Unmute" })
-                    .on_hover_text(format!("Microphone ({})", shortcut(&MUTE)))
+                    .add(device_toggle(!mic, if mic { "Mute" } else { "Unmute" }))
+                    .on_hover_text(if mic {
+                        format!("Mute your microphone ({})", shortcut(&MUTE))
+                    } else {
+                        format!("You are muted: unmute ({})", shortcut(&MUTE))
+                    })
                     .clicked();
                 actions.1 = ui
-                    .selectable_label(!cam, if cam { "Camera off" } else { "Camera on" })
-                    .on_hover_text(format!("Camera ({})", shortcut(&CAMERA)))
+                    .add(device_toggle(
+                        !cam,
+                        if cam { "Camera off" } else { "Camera on" },
+                    ))
+                    .on_hover_text(if cam {
+                        format!("Turn your camera off ({})", shortcut(&CAMERA))
+                    } else {
+                        format!("Your camera is off: turn it on ({})", shortcut(&CAMERA))
+                    })
                     .clicked();
                 let chat_label = if unread > 0 {
                     format!("Chat ({unread})")
@@ -235,7 +275,7 @@ impl ConfabApp {
                 }
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     actions.4 = ui
-                        .add(egui::Button::new("Hang up").fill(Color32::from_rgb(200, 50, 50)))
+                        .add(egui::Button::new("Hang up").fill(OFF_RED))
                         .on_hover_text(format!(
                             "Leave the call ({} or {})",
                             shortcut(&HANG_UP_W),
@@ -381,7 +421,9 @@ impl ConfabApp {
             .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, description.trim()));
     }
 
-    /// Our picture, bottom-right of the tile area at first; it can be dragged anywhere.
+    /// Our picture, docked in the bottom-right corner of the tile area: it never covers the
+    /// controls, the header or an open side panel (it moves aside when the chat opens, and back
+    /// when it closes).
     fn picture_in_picture(&self, ctx: &egui::Context, grid: egui::Rect) {
         let Screen::InCall(call) = &self.screen else {
             return;
@@ -390,9 +432,9 @@ impl ConfabApp {
         egui::Window::new("You")
             .title_bar(false)
             .resizable(false)
-            .movable(true)
+            .movable(false)
             .pivot(Align2::RIGHT_BOTTOM)
-            .default_pos(grid.right_bottom() - egui::vec2(12.0, 12.0))
+            .fixed_pos(grid.right_bottom() - egui::vec2(12.0, 12.0))
             .frame(egui::Frame::window(&ctx.global_style()).inner_margin(4.0))
             .show(ctx, |ui| {
                 if camera_on {
@@ -409,8 +451,61 @@ impl ConfabApp {
                         Color32::LIGHT_GRAY,
                     );
                 }
-                ui.label(format!("{} (you)", display_name(&self.settings.name)));
+                let mut label = format!("{} (you)", display_name(&self.settings.name));
+                if !call.mic_on {
+                    label.push_str("  muted");
+                }
+                ui.label(label);
+                // The whole self-view, for screen readers and the layout tests.
+                ui.interact(
+                    ui.min_rect(),
+                    ui.make_persistent_id("self-view"),
+                    egui::Sense::hover(),
+                )
+                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Self-view"));
             });
+    }
+
+    /// The host's choice when leaving a call others are in: end it for everyone, leave it
+    /// running for them (while this app stays open), or stay. Esc or a click outside stays.
+    fn leave_dialog(&mut self, ctx: &egui::Context) {
+        let mut choice = None;
+        let modal = egui::Modal::new(egui::Id::unique("leave-dialog")).show(ctx, |ui| {
+            ui.set_max_width(380.0);
+            ui.heading("Leave the call?");
+            ui.label(
+                "This computer hosts the call. You can end it for everyone, or leave and let \
+                 the others carry on while Confab stays open here.",
+            );
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui
+                    .add(
+                        egui::Button::new(
+                            egui::RichText::new("End for everyone").color(Color32::WHITE),
+                        )
+                        .fill(OFF_RED),
+                    )
+                    .clicked()
+                {
+                    choice = Some(true);
+                }
+                if ui.button("Leave").clicked() {
+                    choice = Some(false);
+                }
+                if ui.button("Cancel").clicked() {
+                    self.confirm_leave = false;
+                }
+            });
+        });
+        if modal.should_close() {
+            self.confirm_leave = false;
+        }
+        match choice {
+            Some(true) => self.end_for_everyone(),
+            Some(false) => self.leave_call(),
+            None => {}
+        }
     }
 
     pub(super) fn toasts_ui(&self, ctx: &egui::Context) {
@@ -442,16 +537,31 @@ impl ConfabApp {
             None => "Call ended".to_owned(),
         };
         let reason = reason.clone();
-        let mut back = false;
+        let still_hosting = self.hosted.as_ref().map_or(0, |h| h.connections());
+        let (mut back, mut end) = (false, false);
         egui::CentralPanel::default().show(ui, |ui| {
             ui.vertical_centered(|ui| {
                 ui.add_space(ui.available_height() / 3.0);
                 ui.heading(summary);
                 ui.label(reason);
                 ui.add_space(12.0);
+                if still_hosting > 0 {
+                    ui.label(format!(
+                        "{still_hosting} {} still in the call this computer hosts.",
+                        if still_hosting == 1 {
+                            "person is"
+                        } else {
+                            "people are"
+                        }
+                    ));
+                    end = ui.button("End the call for everyone").clicked();
+                }
                 back = ui.button("Back to the lobby").clicked();
             });
         });
+        if end {
+            self.end_for_everyone();
+        }
         if back {
             self.back_to_lobby();
         }

@@ -12,7 +12,7 @@ use signaling_client::ParticipantId;
 
 use super::app::{Call, ChatLine, ConfabApp, Remote, Screen};
 use confab_engine::devices::{DeviceList, DeviceNotice, DeviceState};
-use confab_engine::{CallState, EngineCommand, EngineEvent, LinkState};
+use confab_engine::{CallState, EndReason, EngineCommand, EngineEvent, LinkState};
 
 impl ConfabApp {
     /// Applies one engine event to the model (screen, call, toasts, devices, lobby error).
@@ -166,10 +166,18 @@ impl ConfabApp {
                     self.screen = Screen::Lobby;
                     let _ = self.engine.send(EngineCommand::Preview(true));
                 } else {
-                    self.screen = Screen::Ended {
-                        duration,
-                        reason: super::wording::end_reason(&reason),
+                    let reason = match reason {
+                        EndReason::EndedForEveryone { .. } if self.ended_by_us => {
+                            "You ended the call for everyone.".to_owned()
+                        }
+                        EndReason::Left if self.hosted.is_some() => {
+                            "You left. The call goes on for the others while Confab stays \
+                             open (this computer hosts it)."
+                                .to_owned()
+                        }
+                        other => super::wording::end_reason(&other),
                     };
+                    self.screen = Screen::Ended { duration, reason };
                 }
                 self.videos.clear_remote();
             }

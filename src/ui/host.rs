@@ -80,6 +80,13 @@ impl HostedServer {
         )
     }
 
+    /// How many clients are connected (ourselves included while we are in the call).
+    pub fn connections(&self) -> usize {
+        self.handle
+            .as_ref()
+            .map_or(0, ServerHandle::connection_count)
+    }
+
     /// The link a browser opens to join `room` with the web client.
     pub fn browser_link(&self, room: &str) -> String {
         format!(
@@ -104,10 +111,13 @@ pub fn encode_path_segment(s: &str) -> String {
     out
 }
 
+/// Stopping the embedded server ends the call for everyone on it (the host chose "End for
+/// everyone", joined another call, or closed the app): it is not coming back, so the others are
+/// told the call is over instead of reconnecting to nothing.
 impl Drop for HostedServer {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {
-            self.runtime.block_on(h.shutdown(Duration::from_secs(1)));
+            self.runtime.block_on(h.end_calls(Duration::from_secs(1)));
         }
     }
 }

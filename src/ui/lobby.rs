@@ -186,7 +186,9 @@ impl ConfabApp {
             self.sources_changed();
         }
         let off = self.settings.microphone == MicrophoneChoice::Off;
-        let level = if off {
+        // Muted in a call: the others hear nothing, so the meter shows nothing either.
+        let muted = matches!(&self.screen, Screen::InCall(call) if !call.mic_on);
+        let level = if off || muted {
             0.0
         } else {
             ((self.mic_level_db + 60.0) / 60.0).clamp(0.0, 1.0)
@@ -196,6 +198,8 @@ impl ConfabApp {
                 .desired_width(ui.available_width().min(320.0))
                 .text(if off {
                     "microphone off".to_owned()
+                } else if muted {
+                    "muted: the others hear nothing".to_owned()
                 } else {
                     format!("level {:.0} dB", self.mic_level_db.max(-99.0))
                 }),

@@ -10,12 +10,10 @@
 //! | `call_panels` | the chat side panel and the statistics window of a call |
 //! | [`video`] | decoded frames written into long-lived textures |
 //! | [`host`] | the embedded signaling server behind "Host a call" |
-//! | [`address`] | what a person pastes to join, turned into a signaling URL |
 //! | [`settings`] | what is remembered between runs |
 //! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
 //! | `wording` | the sentences for the engine's typed end reasons and problems |
 
-pub mod address;
 pub mod app;
 mod call_panels;
 mod call_view;

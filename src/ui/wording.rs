@@ -10,6 +10,7 @@ use confab_engine::{EndReason, Problem};
 pub(crate) fn end_reason(reason: &EndReason) -> String {
     match reason {
         EndReason::Left => "You left the call.".into(),
+        EndReason::EndedForEveryone { .. } => "The host ended the call for everyone.".into(),
         EndReason::AppClosed => "Confab closed.".into(),
         EndReason::RoomFull => "That room is full.".into(),
         EndReason::WrongPassword => "Wrong room password (or the room needs one).".into(),

@@ -21,6 +21,11 @@ use crate::devices::DeviceKind;
 pub enum EndReason {
     /// We hung up.
     Left,
+    /// The call's host ended it for everyone (the server said so and is not coming back).
+    EndedForEveryone {
+        /// The server's explanation.
+        message: String,
+    },
     /// The engine shut down (the app closed) while in a call.
     AppClosed,
     /// The room already has as many participants as the server allows.
@@ -79,9 +84,11 @@ impl EndReason {
 impl From<&ClientError> for EndReason {
     fn from(e: &ClientError) -> Self {
         match e {
-            ClientError::InvalidUrl { .. } => Self::InvalidAddress {
-                detail: e.to_string(),
-            },
+            ClientError::InvalidUrl { .. } | ClientError::NotSignaling { .. } => {
+                Self::InvalidAddress {
+                    detail: e.to_string(),
+                }
+            }
             ClientError::Timeout { seconds, url } => Self::TimedOut {
                 url: url.clone(),
                 seconds: *seconds,
@@ -104,6 +111,9 @@ impl From<&CloseReason> for EndReason {
     fn from(r: &CloseReason) -> Self {
         match r {
             CloseReason::Left => Self::Left,
+            CloseReason::Ended { message } => Self::EndedForEveryone {
+                message: message.clone(),
+            },
             CloseReason::Rejected { code, message } => Self::refused(*code, message.clone()),
             CloseReason::GaveUp { reason } => Self::ServerLost {
                 detail: reason.clone(),
@@ -116,6 +126,9 @@ impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Left => f.write_str("you left the call"),
+            Self::EndedForEveryone { message } => {
+                write!(f, "the call ended for everyone: {message}")
+            }
             Self::AppClosed => f.write_str("the app closed"),
             Self::RoomFull => f.write_str("the room is full (room_full)"),
             Self::WrongPassword => f.write_str("wrong or missing room password (wrong_password)"),

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use signaling_client::{ClientEvent, Participant, ParticipantId, Signal, Welcome};
+use signaling_client::{ClientEvent, CloseReason, Participant, ParticipantId, Signal, Welcome};
 use tracing::{debug, info, warn};
 
 pub(crate) use super::actions::{Action, AfterCreate, PeerView};
@@ -211,6 +211,11 @@ impl CallCore {
                 ))]
             }
             ClientEvent::Reconnected(welcome) => self.reconnected(welcome),
+            // The host ended the call: there is no server to come back to, and the others
+            // are leaving too, so the call ends here (peer connections included).
+            ClientEvent::Closed(reason @ CloseReason::Ended { .. }) => {
+                self.leave(EndReason::from(&reason))
+            }
             ClientEvent::Closed(reason) => vec![Action::Emit(EngineEvent::Error(
                 Problem::SignalingClosed(EndReason::from(&reason)),
             ))],

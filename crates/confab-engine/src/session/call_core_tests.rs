@@ -473,6 +473,28 @@ fn signaling_closed_for_good_is_reported_with_its_reason() {
     ));
 }
 
+/// The host ended the call for everyone: not a problem to report while the peer connections
+/// carry on (as when reconnecting gives up), but the end of the call, peers closed.
+#[test]
+fn a_call_ended_for_everyone_ends_here_too() {
+    let mut core = in_call_with("m", &["a", "b"], Instant::now());
+    let done = core.on_signaling(ClientEvent::Closed(CloseReason::Ended {
+        message: "the host ended the call".into(),
+    }));
+    let closes = done
+        .iter()
+        .filter(|a| matches!(a, Action::ClosePeer { .. }))
+        .count();
+    assert_eq!(closes, 2, "{done:?}");
+    assert!(matches!(
+        done.last(),
+        Some(Action::Emit(EngineEvent::CallState(CallState::Ended {
+            reason: EndReason::EndedForEveryone { .. }
+        })))
+    ));
+    assert!(!core.in_call());
+}
+
 #[test]
 fn local_candidates_and_end_of_candidates_are_signalled() {
     let t0 = Instant::now();
