@@ -18,7 +18,7 @@ use confab_engine::observer::CallObserver;
 use confab_engine::testing::{small_engine_config, start_engine, wait_until};
 use confab_engine::{EngineCommand, VideoInput};
 use eframe::egui;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use egui_kittest::{Harness, SnapshotOptions};
 use signaling_client::ParticipantId;
 
@@ -385,6 +385,14 @@ fn typing_shortcut_letters_into_chat_toggles_nothing() {
         sentence,
         "nothing typed into the left field"
     );
+    // Sent into the empty room: not shown as sent; said so in the chat, and the text comes back.
+    h.get_by_label("Message").focus();
+    h.step();
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the message marked as not sent", |h| {
+        shows(h, "Not sent: nobody else is in the call")
+    });
+    assert_eq!(h.state().chat_draft(), sentence, "the text is given back");
 }
 
 /// Two others in the call, chat open for 5 s: the panel keeps its width, every tile stays whole
@@ -512,4 +520,63 @@ fn the_host_is_asked_and_end_for_everyone_ends_the_call_for_the_others() {
         "Ben's call ended because: {:?}",
         ben.view.ended
     );
+}
+
+/// The largest tile labelled with `name` (a tile's label starts with its person's name).
+fn tile_of(h: &Harness<'static, ConfabApp>, name: &str) -> Option<(String, egui::Rect)> {
+    h.query_all_by_label_contains(name)
+        .map(|n| (n.accesskit_node().label().unwrap_or_default(), n.rect()))
+        .filter(|(label, _)| label.starts_with(name))
+        .max_by(|a, b| a.1.area().total_cmp(&b.1.area()))
+}
+
+/// Whether `name`'s tile shows them talking.
+fn speaking(h: &Harness<'static, ConfabApp>, name: &str) -> bool {
+    tile_of(h, name).is_some_and(|(label, _)| label.contains("speaking"))
+}
+
+/// Ben and Cy both send the beeping test tone; whoever is unmuted is the one highlighted, and
+/// the speaker view gives them the large tile; a click pins someone there regardless.
+#[test]
+fn the_active_speaker_follows_the_beeping_participant() {
+    let room = "speaker-room";
+    let mut h = host_call(room);
+    let ben = join_engine(&h, "Ben", room);
+    let cy = join_engine(&h, "Cy", room);
+    cy.send(EngineCommand::SetMic(false)).unwrap();
+    step_until(&mut h, "Ben highlighted, Cy not", |h| {
+        speaking(h, "Ben") && !speaking(h, "Cy") && tile_of(h, "Cy").is_some()
+    });
+    h.get_by_label("Speaker view").click();
+    step_until(&mut h, "Ben has the large tile", |h| {
+        let (Some((_, b)), Some((_, c))) = (tile_of(h, "Ben"), tile_of(h, "Cy")) else {
+            return false;
+        };
+        b.area() > 4.0 * c.area()
+    });
+    // The floor changes hands.
+    ben.send(EngineCommand::SetMic(false)).unwrap();
+    cy.send(EngineCommand::SetMic(true)).unwrap();
+    step_until(&mut h, "Cy highlighted and large, Ben not", |h| {
+        let (Some((_, b)), Some((_, c))) = (tile_of(h, "Ben"), tile_of(h, "Cy")) else {
+            return false;
+        };
+        speaking(h, "Cy") && !speaking(h, "Ben") && c.area() > 4.0 * b.area()
+    });
+    // Pinning Ben puts him back large although Cy is the one talking.
+    h.query_all_by_label_contains("Ben")
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.starts_with("Ben"))
+        })
+        .expect("Ben's tile")
+        .click();
+    step_until(&mut h, "pinned Ben large", |h| {
+        let (Some((label, b)), Some((_, c))) = (tile_of(h, "Ben"), tile_of(h, "Cy")) else {
+            return false;
+        };
+        label.contains("pinned") && b.area() > 4.0 * c.area()
+    });
+    drop((ben, cy));
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use eframe::egui;
 use signaling_client::ParticipantId;
 
+use super::active_speaker::ActiveSpeaker;
 use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
 use super::settings_file::{Loaded, SettingsFile};
@@ -93,6 +94,12 @@ pub struct ChatLine {
     pub at: SystemTime,
     /// Sent by us.
     pub mine: bool,
+    /// Why this message of ours did not reach anyone (shown in red under it); `None` once it
+    /// went out.
+    pub not_delivered: Option<String>,
+    /// Not a message but a note from the app about the chat (a message that did not reach
+    /// someone).
+    pub notice: bool,
 }
 
 /// The call in progress.
@@ -118,6 +125,39 @@ pub struct Call {
     pub reconnecting: bool,
     /// Unread chat lines while the panel is closed.
     pub unread: usize,
+    /// Who is talking, and who has the big tile in the speaker view.
+    pub speakers: ActiveSpeaker,
+    /// Grid or speaker view.
+    pub layout: TileLayout,
+    /// The participant pinned to the big tile (a click on a tile pins and unpins).
+    pub pinned: Option<ParticipantId>,
+}
+
+/// How the tiles are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TileLayout {
+    /// Everybody the same size.
+    #[default]
+    Grid,
+    /// One large tile (the pinned participant, else the active speaker), the others in a strip.
+    Speaker,
+}
+
+impl Call {
+    /// Who the speaker view shows large: the pinned participant, else the active speaker,
+    /// else the first to arrive.
+    pub fn spotlight(&self) -> Option<&ParticipantId> {
+        self.pinned
+            .as_ref()
+            .or(self.speakers.active())
+            .filter(|id| self.remotes.contains_key(*id))
+            .or(self.order.first())
+    }
+
+    /// Whether `id` is talking now (the tile highlight).
+    pub fn speaking(&self, id: &ParticipantId) -> bool {
+        self.speakers.speaking(id)
+    }
 }
 
 /// Which screen shows.
@@ -133,7 +173,7 @@ pub enum Screen {
         since: Instant,
     },
     /// In a call.
-    InCall(Call),
+    InCall(Box<Call>),
     /// The call is over.
     Ended {
         /// How long it lasted.

@@ -6,7 +6,7 @@
 
 use eframe::egui::{self, Key};
 
-use super::app::{ConfabApp, Screen};
+use super::app::{ChatLine, ConfabApp, Screen};
 
 /// The chat panel's width when first opened, in points.
 pub(super) const CHAT_WIDTH: f32 = 300.0;
@@ -43,15 +43,7 @@ impl ConfabApp {
                                 );
                             }
                             for line in &call.chat {
-                                ui.horizontal_wrapped(|ui| {
-                                    ui.weak(clock(line.at));
-                                    if line.mine {
-                                        ui.strong("You");
-                                    } else {
-                                        ui.strong(&line.name);
-                                    }
-                                    ui.label(&line.text);
-                                });
+                                chat_line(ui, line);
                             }
                         }
                     });
@@ -191,6 +183,27 @@ impl ConfabApp {
         if !open {
             self.stats_open = false;
         }
+    }
+}
+
+/// One line of the chat: time, who, text; a message of ours that did not get through says so
+/// in red under it; an app notice is in italics.
+fn chat_line(ui: &mut egui::Ui, line: &ChatLine) {
+    ui.horizontal_wrapped(|ui| {
+        ui.weak(clock(line.at));
+        if line.notice {
+            ui.label(egui::RichText::new(&line.text).italics());
+            return;
+        }
+        ui.strong(if line.mine { "You" } else { &line.name });
+        ui.label(&line.text);
+    });
+    if let Some(why) = &line.not_delivered {
+        ui.label(
+            egui::RichText::new(why)
+                .small()
+                .color(ui.visuals().error_fg_color),
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use eframe::egui::{self, Align2, Color32, FontId, Key, KeyboardShortcut, Modifiers};
 use signaling_client::ParticipantId;
 
-use super::app::{ConfabApp, Remote, Screen, display_name};
+use super::app::{ConfabApp, Remote, Screen, TileLayout, display_name};
 use super::lobby::fit;
 use confab_engine::LinkState;
 
@@ -17,6 +17,7 @@ const CHAT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::C);
 const STATS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::S);
 const HANG_UP_W: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
 const HANG_UP_Q: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
+const FULL_SCREEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F11);
 
 /// Grid shape for `n` tiles: 1, 2, 3–4, 5–6 (and beyond, three columns).
 pub(super) fn grid_shape(n: usize) -> (usize, usize) {
@@ -37,6 +38,9 @@ fn device_toggle(off: bool, text: &str) -> egui::Button<'static> {
         egui::Button::new(text.to_owned())
     }
 }
+
+/// The frame of a tile whose participant is talking.
+const SPEAKING_GREEN: Color32 = Color32::from_rgb(60, 200, 90);
 
 /// The fill of a microphone or camera that is off, and of Hang up.
 const OFF_RED: Color32 = Color32::from_rgb(200, 50, 50);
@@ -69,7 +73,7 @@ impl ConfabApp {
         }
         let grid = egui::CentralPanel::default()
             .show(ui, |ui| {
-                self.tile_grid(ui);
+                self.tiles(ui);
                 ui.max_rect()
             })
             .inner;
@@ -106,7 +110,7 @@ impl ConfabApp {
         // Single-letter shortcuts must not fire while typing (in the chat field or any other
         // text field); Esc leaves the field first.
         let typing = ctx.text_edit_focused();
-        let (m, v, c, s, hang) = ctx.input_mut(|i| {
+        let (m, v, c, s, hang, full) = ctx.input_mut(|i| {
             let letter = |i: &mut egui::InputState, k| !typing && i.consume_shortcut(&k);
             (
                 letter(i, MUTE),
@@ -114,8 +118,13 @@ impl ConfabApp {
                 letter(i, CHAT),
                 letter(i, STATS),
                 i.consume_shortcut(&HANG_UP_W) || i.consume_shortcut(&HANG_UP_Q),
+                i.consume_shortcut(&FULL_SCREEN),
             )
         });
+        if full {
+            let now = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!now));
+        }
         if m {
             self.set_mic(!mic);
         }
@@ -266,6 +275,23 @@ impl ConfabApp {
                     .selectable_label(self.stats_open, "Stats")
                     .on_hover_text(format!("Statistics ({})", shortcut(&STATS)))
                     .clicked();
+                if let Screen::InCall(call) = &mut self.screen {
+                    let speaker = call.layout == TileLayout::Speaker;
+                    if ui
+                        .selectable_label(speaker, "Speaker view")
+                        .on_hover_text(
+                            "The person talking (or the one you pinned) large, the others in a \
+                             strip; click again for the grid",
+                        )
+                        .clicked()
+                    {
+                        call.layout = if speaker {
+                            TileLayout::Grid
+                        } else {
+                            TileLayout::Speaker
+                        };
+                    }
+                }
                 if ui
                     .selectable_label(self.devices_open, "Devices")
                     .on_hover_text("Switch camera, microphone or speaker")
@@ -303,9 +329,70 @@ impl ConfabApp {
         }
     }
 
-    fn tile_grid(&self, ui: &mut egui::Ui) {
+    /// The tiles in the chosen layout; a click on a tile pins it (again: unpins), a double
+    /// click toggles full screen.
+    fn tiles(&mut self, ui: &mut egui::Ui) {
         let Screen::InCall(call) = &self.screen else {
             return;
+        };
+        let clicks = match call.layout {
+            TileLayout::Speaker if call.order.len() > 1 => self.speaker_view(ui),
+            _ => self.tile_grid(ui),
+        };
+        if let Some((id, double)) = clicks {
+            if double {
+                let full = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
+                ui.ctx()
+                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
+            } else if let Screen::InCall(call) = &mut self.screen {
+                if call.pinned.as_ref() == Some(&id) {
+                    call.pinned = None;
+                } else {
+                    // Pinning is asking for that person large: the speaker view shows it.
+                    call.pinned = Some(id);
+                    call.layout = TileLayout::Speaker;
+                }
+            }
+        }
+    }
+
+    /// One large tile (see [`super::app::Call::spotlight`]) and the others in a strip below.
+    fn speaker_view(&self, ui: &mut egui::Ui) -> Option<(ParticipantId, bool)> {
+        let Screen::InCall(call) = &self.screen else {
+            return None;
+        };
+        let big = call.spotlight()?.clone();
+        let others: Vec<&ParticipantId> = call.order.iter().filter(|id| **id != big).collect();
+        let area = ui.available_rect_before_wrap();
+        let gap = 6.0;
+        let strip_h = (area.height() * 0.22).clamp(80.0, 160.0);
+        let big_rect =
+            egui::Rect::from_min_max(area.min, egui::pos2(area.max.x, area.max.y - strip_h - gap));
+        let mut clicked = None;
+        if let Some(remote) = call.remotes.get(&big) {
+            clicked = clicked.or(self.tile(ui, big_rect, &big, remote));
+        }
+        let n = others.len().max(1) as f32;
+        let w = ((area.width() - gap * (n - 1.0)) / n).min(strip_h * 16.0 / 9.0);
+        let strip_w = w * n + gap * (n - 1.0);
+        let mut x = area.center().x - strip_w / 2.0;
+        for id in others {
+            let rect = egui::Rect::from_min_size(
+                egui::pos2(x, area.max.y - strip_h),
+                egui::vec2(w, strip_h),
+            );
+            if let Some(remote) = call.remotes.get(id) {
+                clicked = clicked.or(self.tile(ui, rect, id, remote));
+            }
+            x += w + gap;
+        }
+        ui.allocate_rect(area, egui::Sense::hover());
+        clicked
+    }
+
+    fn tile_grid(&self, ui: &mut egui::Ui) -> Option<(ParticipantId, bool)> {
+        let Screen::InCall(call) = &self.screen else {
+            return None;
         };
         let ids: Vec<&ParticipantId> = call.order.iter().collect();
         if ids.is_empty() {
@@ -321,7 +408,7 @@ impl ConfabApp {
                 }
                 ui.label(text);
             });
-            return;
+            return None;
         }
         let (cols, rows) = grid_shape(ids.len());
         let area = ui.available_rect_before_wrap();
@@ -330,18 +417,31 @@ impl ConfabApp {
             (area.width() - gap * (cols as f32 - 1.0)) / cols as f32,
             (area.height() - gap * (rows as f32 - 1.0)) / rows as f32,
         );
+        let mut clicked = None;
         for (i, id) in ids.iter().enumerate() {
             let (c, r) = (i % cols, i / cols);
             let min = area.min + egui::vec2(c as f32 * (cell.x + gap), r as f32 * (cell.y + gap));
             let rect = egui::Rect::from_min_size(min, cell);
             if let Some(remote) = call.remotes.get(*id) {
-                self.tile(ui, rect, id, remote);
+                clicked = clicked.or(self.tile(ui, rect, id, remote));
             }
         }
         ui.allocate_rect(area, egui::Sense::hover());
+        clicked
     }
 
-    fn tile(&self, ui: &mut egui::Ui, rect: egui::Rect, id: &ParticipantId, remote: &Remote) {
+    /// Draws one participant's tile; returns a click on it (`true` for a double click).
+    fn tile(
+        &self,
+        ui: &mut egui::Ui,
+        rect: egui::Rect,
+        id: &ParticipantId,
+        remote: &Remote,
+    ) -> Option<(ParticipantId, bool)> {
+        let (speaking, pinned) = match &self.screen {
+            Screen::InCall(call) => (call.speaking(id), call.pinned.as_ref() == Some(id)),
+            _ => (false, false),
+        };
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 8.0, Color32::from_gray(24));
         let source = Some(id.clone());
@@ -401,24 +501,55 @@ impl ConfabApp {
             };
             painter.rect_filled(bar, 1.0, color);
         }
-        // Accessible text for the tile (screen readers, UI tests).
+        if speaking {
+            // Who is talking: a green frame, like Meet's.
+            painter.rect_stroke(
+                rect.shrink(1.5),
+                8.0,
+                egui::Stroke::new(3.0, SPEAKING_GREEN),
+                egui::StrokeKind::Inside,
+            );
+        }
+        if pinned {
+            painter.text(
+                rect.right_top() + egui::vec2(-10.0, 10.0),
+                Align2::RIGHT_TOP,
+                "Pinned",
+                FontId::proportional(13.0),
+                Color32::WHITE,
+            );
+        }
+        // Accessible text for the tile (screen readers, UI tests): "Ben muted speaking video".
         let response = ui.interact(
             rect,
             ui.make_persistent_id(id.as_str()),
-            egui::Sense::hover(),
+            egui::Sense::click(),
         );
-        let description = format!(
-            "{} {}{}",
-            remote.name,
-            if remote.mic { "" } else { "muted" },
-            if self.videos.tile(&source).is_some() {
-                " video"
-            } else {
-                ""
+        let mut description = remote.name.clone();
+        for (on, word) in [
+            (!remote.mic, "muted"),
+            (speaking, "speaking"),
+            (pinned, "pinned"),
+            (self.videos.tile(&source).is_some(), "video"),
+        ] {
+            if on {
+                description.push(' ');
+                description.push_str(word);
             }
-        );
-        response
-            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, description.trim()));
+        }
+        let response = response.on_hover_text(if pinned {
+            "Click to unpin; double-click for full screen (F11)"
+        } else {
+            "Click to pin to the large tile; double-click for full screen (F11)"
+        });
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &description));
+        if response.double_clicked() {
+            Some((id.clone(), true))
+        } else if response.clicked() {
+            Some((id.clone(), false))
+        } else {
+            None
+        }
     }
 
     /// Our picture, docked in the bottom-right corner of the tile area: it never covers the

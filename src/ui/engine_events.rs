@@ -6,13 +6,13 @@
 //! when the chosen camera appears or goes away). Drawing lives in `lobby` and `call_view`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use signaling_client::ParticipantId;
 
 use super::app::{Call, ChatLine, ConfabApp, Remote, Screen};
 use confab_engine::devices::{DeviceList, DeviceNotice, DeviceState};
-use confab_engine::{CallState, EndReason, EngineCommand, EngineEvent, LinkState};
+use confab_engine::{CallState, EndReason, EngineCommand, EngineEvent, LinkState, Problem};
 
 impl ConfabApp {
     /// Applies one engine event to the model (screen, call, toasts, devices, lobby error).
@@ -43,6 +43,10 @@ impl ConfabApp {
                     && let Some(r) = call.remotes.remove(&id)
                 {
                     call.order.retain(|o| *o != id);
+                    call.speakers.remove(&id);
+                    if call.pinned.as_ref() == Some(&id) {
+                        call.pinned = None;
+                    }
                     let name = r.name;
                     self.videos.remove(&Some(id));
                     self.toast(format!("{name} left"));
@@ -89,6 +93,8 @@ impl ConfabApp {
                         text,
                         at,
                         mine,
+                        not_delivered: None,
+                        notice: false,
                     });
                     if !self.chat_open && !mine {
                         call.unread += 1;
@@ -114,6 +120,47 @@ impl ConfabApp {
             EngineEvent::MicLevel(db) => self.mic_level_db = db,
             EngineEvent::Devices(list) => self.on_devices(list),
             EngineEvent::Device(notice) => self.on_device_notice(notice),
+            EngineEvent::SpeakerLevels(levels) => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    call.speakers.update(&levels);
+                }
+            }
+            // Chat that did not get through is said where it was typed: in the chat.
+            EngineEvent::Error(Problem::ChatNoRecipients { text }) => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    call.chat.push(ChatLine {
+                        name: String::new(),
+                        text: text.clone(),
+                        at: SystemTime::now(),
+                        mine: true,
+                        not_delivered: Some(
+                            "Not sent: nobody else is in the call yet. It is back in the \
+                             message field."
+                                .into(),
+                        ),
+                        notice: false,
+                    });
+                    if self.chat_input.is_empty() {
+                        self.chat_input = text;
+                    }
+                }
+            }
+            EngineEvent::Error(problem @ Problem::ChatNotDelivered { .. }) => {
+                let text = super::wording::problem(&problem);
+                if let Screen::InCall(call) = &mut self.screen {
+                    call.chat.push(ChatLine {
+                        name: String::new(),
+                        text: text.clone(),
+                        at: SystemTime::now(),
+                        mine: false,
+                        not_delivered: None,
+                        notice: true,
+                    });
+                }
+                if !self.chat_open {
+                    self.toast(text);
+                }
+            }
             EngineEvent::Error(problem) => {
                 let text = super::wording::problem(&problem);
                 match &self.screen {
@@ -136,7 +183,7 @@ impl ConfabApp {
                     }
                 }
                 _ => {
-                    self.screen = Screen::InCall(Call {
+                    self.screen = Screen::InCall(Box::new(Call {
                         room,
                         my_id: Some(id),
                         started: Instant::now(),
@@ -147,7 +194,10 @@ impl ConfabApp {
                         camera_on: self.has_camera(),
                         reconnecting: false,
                         unread: 0,
-                    });
+                        speakers: Default::default(),
+                        layout: Default::default(),
+                        pinned: None,
+                    }));
                 }
             },
             CallState::Reconnecting => {

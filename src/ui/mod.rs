@@ -4,6 +4,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`app`] | [`ConfabApp`]: settings, the engine, the screens, draining the engine each frame |
+//! | `active_speaker` | who is talking (smoothed levels) and who has the speaker view's big tile |
 //! | `engine_events` | engine events turned into changes to the model (call, toasts, devices) |
 //! | `lobby` | name, room, host/join, device pickers with preview and level meter |
 //! | `call_view` | tiles grid, picture-in-picture, controls and shortcuts, toasts, ended screen |
@@ -14,6 +15,7 @@
 //! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
 //! | `wording` | the sentences for the engine's typed end reasons and problems |
 
+mod active_speaker;
 pub mod app;
 mod call_panels;
 mod call_view;

@@ -312,6 +312,10 @@ pub enum EngineEvent {
     /// Microphone level (RMS, dBFS, -100 for silence), about ten times a second while the
     /// microphone runs.
     MicLevel(f32),
+    /// How loud each remote participant is in what we play (RMS over the last 100 ms, dBFS,
+    /// -100 for silence): ten times a second while anyone is heard and for 2 s after all have
+    /// gone quiet. The input of an active-speaker highlight.
+    SpeakerLevels(Vec<(ParticipantId, f32)>),
     /// The devices a picker can offer changed (sent once at start when watching devices, then
     /// on every change).
     Devices(crate::devices::DeviceList),

@@ -160,6 +160,15 @@ impl Engine {
                 render: Some(Arc::new(move |played: &[f32], delay: Duration| {
                     echo_out.feed_echo_reference(played, delay);
                 })),
+                levels: Some({
+                    let events = ev_tx.clone();
+                    let wake = Arc::clone(&repaint);
+                    Arc::new(move |levels| {
+                        if events.send(EngineEvent::SpeakerLevels(levels)).is_ok() {
+                            wake();
+                        }
+                    })
+                }),
             },
         )?;
         let watcher = if config.watch_devices {

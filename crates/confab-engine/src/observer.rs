@@ -70,6 +70,10 @@ pub struct Participant {
     pub first_frame_at: Option<Instant>,
     /// Pictures from it that came after it was seen leaving.
     pub frames_after_left: u64,
+    /// How loud it was in what we played over the last reported 100 ms (dBFS), if reported.
+    pub level_db: Option<f32>,
+    /// The loudest of those reports so far (dBFS).
+    pub loudest_db: Option<f32>,
 }
 
 /// A chat message as the engine reported it (ours are echoed with our own id).
@@ -208,6 +212,13 @@ impl CallView {
             EngineEvent::Error(e) => {
                 tracing::warn!(engine = label, error = %e, "engine error");
                 self.errors.push(e);
+            }
+            EngineEvent::SpeakerLevels(levels) => {
+                for (id, db) in levels {
+                    let p = self.entry(id.as_str());
+                    p.level_db = Some(db);
+                    p.loudest_db = Some(p.loudest_db.map_or(db, |l| l.max(db)));
+                }
             }
             EngineEvent::MicLevel(_) | EngineEvent::Devices(_) => {}
         }

@@ -57,6 +57,7 @@
 //! joined when their handle is dropped, a spawn failure an [`EngineError`](crate::EngineError).
 
 mod playout;
+mod speaking;
 mod video_decoder;
 
 use std::sync::{Arc, Mutex};

@@ -7,14 +7,17 @@
 //! the shared mixer, which first moves each participant's queued packets from its inlet into
 //! its jitter buffer, and plays the mix into the audio sink; the same samples, with the sink's
 //! output delay, go to the render tap (the echo canceller's far-end reference) and to the
-//! probe. A speaker switch is opened on this thread; one that fails is reported as an `Absent`
+//! probe, and each participant's share of them to the levels tap (who is talking). A speaker switch is opened on this thread; one that fails is reported as an `Absent`
 //! notice and the thread plays nowhere (the call goes on). Dropping the [`PlayoutThread`]
 //! stops and joins it; a thread that cannot be started is an [`EngineError::Media`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use signaling_client::ParticipantId;
+
 use super::SharedMixer;
+use super::speaking::SpeakingMeter;
 use crate::EngineError;
 use crate::api::{AudioOutput, MediaProbe};
 use crate::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus, open_sink};
@@ -31,7 +34,12 @@ pub(crate) struct PlayoutControls {
     pub(crate) status: DeviceStatus,
     /// Every played 20 ms also goes here: the echo canceller's far-end reference.
     pub(crate) render: Option<RenderTap>,
+    /// Each participant's level every 100 ms while anyone is heard (see [`SpeakingMeter`]).
+    pub(crate) levels: Option<LevelsTap>,
 }
+
+/// Receives each remote participant's level (dBFS) over the last 100 ms.
+pub(crate) type LevelsTap = Arc<dyn Fn(Vec<(ParticipantId, f32)>) + Send + Sync>;
 
 /// Receives what is played, with the sink's output delay (the echo canceller's reference).
 pub(crate) type RenderTap = Arc<dyn Fn(&[f32], Duration) + Send + Sync>;
@@ -53,6 +61,7 @@ impl PlayoutThread {
         let thread = Worker::spawn("confab-playout", move |stop| {
             let period = Duration::from_millis(20);
             let mut next = Instant::now() + period;
+            let mut speaking = SpeakingMeter::default();
             while !stop.is_raised() {
                 if let Ok(output) = controls.switch.try_recv() {
                     sink = switch_sink(&output, &controls.status);
@@ -81,6 +90,11 @@ impl PlayoutThread {
                 }
                 if let Some(p) = &probe {
                     p.audio_played(&mixed.samples, at, decoded);
+                }
+                if let (Some(tap), Some(levels)) =
+                    (&controls.levels, speaking.push(&mixed.energies))
+                {
+                    tap(levels);
                 }
             }
         })

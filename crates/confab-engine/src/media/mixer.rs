@@ -70,6 +70,9 @@ pub struct MixedFrame<K> {
     pub samples: Vec<f32>,
     /// How each participant's contribution was produced.
     pub kinds: Vec<(K, FrameKind)>,
+    /// Each participant's contribution as a mean square (0 for silence, 1 for a full-scale
+    /// square wave), before mixing: who is talking, and how loud.
+    pub energies: Vec<(K, f32)>,
 }
 
 /// Per-participant jitter buffers plus a mixer; see the module docs.
@@ -178,18 +181,23 @@ impl<K: Ord + Clone + std::fmt::Display, D: AudioDecoder> AudioMixer<K, D> {
     pub fn pull(&mut self, now: CaptureTime) -> MixedFrame<K> {
         let mut sum = vec![0.0f32; FRAME_SAMPLES];
         let mut kinds = Vec::with_capacity(self.buffers.len());
+        let mut energies = Vec::with_capacity(self.buffers.len());
         for (id, participant) in &mut self.buffers {
             participant.drain_inlet();
             let frame = participant.buffer.pop(now);
+            let mut squares = 0.0f32;
             for (acc, s) in sum.iter_mut().zip(&frame.samples) {
                 *acc += *s;
+                squares += *s * *s;
             }
             kinds.push((id.clone(), frame.kind));
+            energies.push((id.clone(), squares / frame.samples.len().max(1) as f32));
         }
         soft_limit(&mut sum);
         MixedFrame {
             samples: sum,
             kinds,
+            energies,
         }
     }
 }
