@@ -480,6 +480,38 @@ fn chat_keeps_its_width_and_nothing_covers_the_tiles_or_the_message_field() {
             "the self-view {self_view:?} covers the {what} {rect:?}"
         );
     }
+    // The participants panel takes the chat's place: everyone, with each one's code.
+    h.key_press(egui::Key::Escape);
+    h.step();
+    h.key_press(egui::Key::P);
+    step_until(&mut h, "the participants panel", |h| shows(h, "People (3)"));
+    step_until(&mut h, "the chat panel gives way", |h| {
+        h.query_by_label("Message").is_none()
+    });
+    assert!(shows(&h, "Ann (you)"));
+    let Screen::InCall(call) = &h.state().screen else {
+        panic!("not in the call");
+    };
+    for r in call.remotes.values() {
+        let code = r.code.clone().unwrap();
+        assert!(
+            h.query_by_label(&code).is_some(),
+            "the panel shows {}'s code {code} on its own",
+            r.name
+        );
+    }
+    assert!(shows(&h, "Connection:"));
+    // Statistics open below the header, never over the security codes, in plain words.
+    h.key_press(egui::Key::S);
+    step_until(&mut h, "the statistics", |h| {
+        h.query_all_by_label("Delay there and back").count() == 2
+    });
+    let title = h.get_by_label("Statistics").rect();
+    let codes = h.get_by_label_contains("Security codes").rect();
+    assert!(
+        title.top() > codes.bottom(),
+        "the statistics window ({title:?}) opens over the security codes ({codes:?})"
+    );
     drop((ben, cy));
 }
 

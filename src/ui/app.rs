@@ -212,6 +212,8 @@ pub struct ConfabApp {
     pub(super) mic_level_db: f32,
     /// Chat panel open.
     pub chat_open: bool,
+    /// Participants panel open (it and the chat share the right side: one at a time).
+    pub people_open: bool,
     /// Stats overlay open.
     pub stats_open: bool,
     /// Device switcher open (in a call).
@@ -282,6 +284,7 @@ impl ConfabApp {
             toasts: Vec::new(),
             mic_level_db: -100.0,
             chat_open: false,
+            people_open: false,
             stats_open: false,
             devices_open: false,
             chat_input: String::new(),

@@ -75,9 +75,10 @@ impl ConfabApp {
         }
     }
 
-    /// The statistics window, one table per remote in arrival order; closing it clears
-    /// [`ConfabApp::stats_open`].
-    pub(super) fn stats_window(&mut self, ctx: &egui::Context) {
+    /// The statistics window, one table per remote in arrival order, in plain words; it opens
+    /// in the top-left corner of the tiles' area (`grid`), clear of the header and its security
+    /// codes; closing it clears [`ConfabApp::stats_open`].
+    pub(super) fn stats_window(&mut self, ctx: &egui::Context, grid: egui::Rect) {
         let Screen::InCall(call) = &self.screen else {
             return;
         };
@@ -85,6 +86,9 @@ impl ConfabApp {
         egui::Window::new("Statistics")
             .open(&mut open)
             .default_width(360.0)
+            .pivot(egui::Align2::LEFT_TOP)
+            .default_pos(grid.left_top() + egui::vec2(12.0, 12.0))
+            .constrain_to(grid)
             .show(ctx, |ui| {
                 for id in &call.order {
                     let Some(r) = call.remotes.get(id) else {
@@ -101,11 +105,11 @@ impl ConfabApp {
                                 .show(ui, |ui| {
                                     let rows = [
                                         (
-                                            "Resolution",
+                                            "Picture size",
                                             s.resolution_in.clone().unwrap_or_else(|| "-".into()),
                                         ),
                                         (
-                                            "Frames/s in / out",
+                                            "Pictures a second in / out",
                                             format!("{:.0} / {:.0}", s.fps_in, s.fps_out),
                                         ),
                                         (
@@ -123,11 +127,14 @@ impl ConfabApp {
                                             ),
                                         ),
                                         (
-                                            "Round trip",
+                                            "Delay there and back",
                                             s.rtt_ms.map_or("-".into(), |v| format!("{v:.1} ms")),
                                         ),
                                         ("Packets lost", s.packets_lost.to_string()),
-                                        ("Jitter", format!("{:.1} ms", s.jitter_ms)),
+                                        (
+                                            "Timing wobble (jitter)",
+                                            format!("{:.1} ms", s.jitter_ms),
+                                        ),
                                         (
                                             "Codec",
                                             if s.video_negotiated {
@@ -138,27 +145,30 @@ impl ConfabApp {
                                             },
                                         ),
                                         (
-                                            "Path",
-                                            s.candidate_type.clone().unwrap_or_else(|| "-".into()),
+                                            "Connection",
+                                            path_words(s.candidate_type.as_deref()).to_owned(),
                                         ),
                                         (
-                                            "Bandwidth estimate",
+                                            "Room for video (estimate)",
                                             format!("{:.0} kbit/s", s.bandwidth_estimate_kbps),
                                         ),
-                                        ("Audio delay", format!("{:.0} ms", s.audio_delay_ms)),
                                         (
-                                            "PLI / NACK sent",
+                                            "Sound delay (buffer)",
+                                            format!("{:.0} ms", s.audio_delay_ms),
+                                        ),
+                                        (
+                                            "Repairs asked: pictures / packets",
                                             format!("{} / {}", s.plis_sent, s.nacks_sent),
                                         ),
                                         (
-                                            "Decode errors",
+                                            "Damaged / waiting for a full picture",
                                             format!(
-                                                "{} (awaiting keyframe {})",
+                                                "{} / {}",
                                                 s.decode_errors, s.frames_skipped_awaiting_keyframe
                                             ),
                                         ),
                                         (
-                                            "Dropped: decoder / screen",
+                                            "Dropped here: decoder / screen behind",
                                             format!(
                                                 "{} / {}",
                                                 s.frames_dropped_decoder_behind,
@@ -204,6 +214,17 @@ fn chat_line(ui: &mut egui::Ui, line: &ChatLine) {
                 .small()
                 .color(ui.visuals().error_fg_color),
         );
+    }
+}
+
+/// The ICE candidate type of the path in use, in words.
+fn path_words(candidate_type: Option<&str>) -> &'static str {
+    match candidate_type {
+        Some("host") => "direct",
+        Some("srflx" | "prflx") => "direct, through a router (NAT)",
+        Some("relay") => "through a relay server (TURN)",
+        Some(_) => "other",
+        None => "-",
     }
 }
 

@@ -15,6 +15,7 @@ const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::M);
 const CAMERA: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::V);
 const CHAT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::C);
 const STATS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::S);
+const PEOPLE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::P);
 const HANG_UP_W: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
 const HANG_UP_Q: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
 const FULL_SCREEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F11);
@@ -70,6 +71,8 @@ impl ConfabApp {
         self.call_controls(ui);
         if self.chat_open {
             self.chat_panel(ui);
+        } else if self.people_open {
+            self.people_panel(ui);
         }
         let grid = egui::CentralPanel::default()
             .show(ui, |ui| {
@@ -80,10 +83,14 @@ impl ConfabApp {
         self.picture_in_picture(ui.ctx(), grid);
         if self.devices_open {
             let mut open = true;
+            // Bottom-left of the tiles, above the controls: clear of the header and the codes.
             egui::Window::new("Devices")
                 .open(&mut open)
                 .resizable(false)
                 .collapsible(false)
+                .pivot(Align2::LEFT_BOTTOM)
+                .default_pos(grid.left_bottom() + egui::vec2(12.0, -12.0))
+                .constrain_to(grid)
                 .show(ui.ctx(), |ui| {
                     ui.set_max_width(340.0);
                     self.camera_picker(ui);
@@ -93,7 +100,7 @@ impl ConfabApp {
             self.devices_open &= open;
         }
         if self.stats_open {
-            self.stats_window(ui.ctx());
+            self.stats_window(ui.ctx(), grid);
         }
         if self.confirm_leave {
             self.leave_dialog(ui.ctx());
@@ -110,17 +117,21 @@ impl ConfabApp {
         // Single-letter shortcuts must not fire while typing (in the chat field or any other
         // text field); Esc leaves the field first.
         let typing = ctx.text_edit_focused();
-        let (m, v, c, s, hang, full) = ctx.input_mut(|i| {
+        let (m, v, c, s, p, hang, full) = ctx.input_mut(|i| {
             let letter = |i: &mut egui::InputState, k| !typing && i.consume_shortcut(&k);
             (
                 letter(i, MUTE),
                 letter(i, CAMERA),
                 letter(i, CHAT),
                 letter(i, STATS),
+                letter(i, PEOPLE),
                 i.consume_shortcut(&HANG_UP_W) || i.consume_shortcut(&HANG_UP_Q),
                 i.consume_shortcut(&FULL_SCREEN),
             )
         });
+        if p {
+            self.toggle_people();
+        }
         if full {
             let now = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
             ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!now));
@@ -146,12 +157,19 @@ impl ConfabApp {
     /// message, not shortcuts) or closes it.
     fn toggle_chat(&mut self) {
         self.chat_open = !self.chat_open;
+        self.people_open &= !self.chat_open;
         self.focus_chat_input = self.chat_open;
         if let Screen::InCall(call) = &mut self.screen
             && self.chat_open
         {
             call.unread = 0;
         }
+    }
+
+    /// Opens or closes the participants panel (closing the chat: one side panel at a time).
+    fn toggle_people(&mut self) {
+        self.people_open = !self.people_open;
+        self.chat_open &= !self.people_open;
     }
 
     fn call_header(&mut self, ui: &mut egui::Ui) {
@@ -271,6 +289,20 @@ impl ConfabApp {
                     .selectable_label(self.chat_open, chat_label)
                     .on_hover_text(format!("Chat ({})", shortcut(&CHAT)))
                     .clicked();
+                let people = match &self.screen {
+                    Screen::InCall(call) => call.order.len() + 1,
+                    _ => 1,
+                };
+                if ui
+                    .selectable_label(self.people_open, format!("People ({people})"))
+                    .on_hover_text(format!(
+                        "Who is here, their connection and security code ({})",
+                        shortcut(&PEOPLE)
+                    ))
+                    .clicked()
+                {
+                    self.toggle_people();
+                }
                 actions.3 = ui
                     .selectable_label(self.stats_open, "Stats")
                     .on_hover_text(format!("Statistics ({})", shortcut(&STATS)))

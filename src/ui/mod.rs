@@ -9,6 +9,7 @@
 //! | `lobby` | name, room, host/join, device pickers with preview and level meter |
 //! | `call_view` | tiles grid, picture-in-picture, controls and shortcuts, toasts, ended screen |
 //! | `call_panels` | the chat side panel and the statistics window of a call |
+//! | `people_panel` | the participants side panel: mic/camera, connection, security code each |
 //! | [`video`] | decoded frames written into long-lived textures |
 //! | [`host`] | the embedded signaling server behind "Host a call" |
 //! | [`settings`] | what is remembered between runs |
@@ -22,6 +23,7 @@ mod call_view;
 mod engine_events;
 pub mod host;
 mod lobby;
+mod people_panel;
 pub mod settings;
 pub mod settings_file;
 pub mod video;
