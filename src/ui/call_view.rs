@@ -31,13 +31,84 @@ pub(super) fn grid_shape(n: usize) -> (usize, usize) {
     }
 }
 
-/// Red for a microphone or camera that is off (white text), the normal button otherwise.
-fn device_toggle(off: bool, text: &str) -> egui::Button<'static> {
-    if off {
-        egui::Button::new(egui::RichText::new(text).color(Color32::WHITE)).fill(OFF_RED)
+/// How a control-bar button looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ControlLook {
+    /// Nothing special.
+    Normal,
+    /// Its panel or view is open.
+    Selected,
+    /// A device that is off, or Hang up: red.
+    Off,
+}
+
+/// [`ControlLook::Off`] for a device that is off.
+fn off(is_off: bool) -> ControlLook {
+    if is_off {
+        ControlLook::Off
     } else {
-        egui::Button::new(text.to_owned())
+        ControlLook::Normal
     }
+}
+
+/// [`ControlLook::Selected`] for an open panel or view.
+fn selected(is_open: bool) -> ControlLook {
+    if is_open {
+        ControlLook::Selected
+    } else {
+        ControlLook::Normal
+    }
+}
+
+/// How many buttons the control bar has (it is centred from their sizes).
+const CONTROLS: f32 = 9.0;
+/// The size of one control-bar button (icon above its label) when the window is wide enough.
+const CONTROL_SIZE: egui::Vec2 = egui::vec2(84.0, 52.0);
+/// The space between control-bar buttons.
+const CONTROL_GAP: f32 = 6.0;
+
+/// One control-bar button: an icon above its label, red when off, tinted when selected. Its
+/// accessible label is the label alone (screen readers, the UI tests).
+fn control(
+    ui: &mut egui::Ui,
+    size: egui::Vec2,
+    icon: &str,
+    label: &str,
+    look: ControlLook,
+) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+    let visuals = ui.visuals();
+    let (fill, text) = match look {
+        ControlLook::Off => (OFF_RED, Color32::WHITE),
+        ControlLook::Selected => (visuals.selection.bg_fill, visuals.selection.stroke.color),
+        ControlLook::Normal => (
+            visuals.widgets.inactive.weak_bg_fill,
+            visuals.widgets.inactive.fg_stroke.color,
+        ),
+    };
+    let fill = if response.hovered() {
+        fill.gamma_multiply(1.25)
+    } else {
+        fill
+    };
+    let painter = ui.painter();
+    painter.rect_filled(rect, 10.0, fill);
+    painter.text(
+        rect.center_top() + egui::vec2(0.0, 17.0),
+        Align2::CENTER_CENTER,
+        icon,
+        FontId::proportional(20.0),
+        text,
+    );
+    painter.text(
+        rect.center_bottom() - egui::vec2(0.0, 11.0),
+        Align2::CENTER_CENTER,
+        label,
+        FontId::proportional(12.5),
+        text,
+    );
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, label));
+    response
 }
 
 /// The frame of a tile whose participant is talking.
@@ -256,24 +327,36 @@ impl ConfabApp {
         let (mic, cam, unread) = (call.mic_on, call.camera_on, call.unread);
         let mut actions = (false, false, false, false, false);
         egui::Panel::bottom("call-controls").show(ui, |ui| {
-            ui.add_space(4.0);
+            ui.add_space(6.0);
+            let ctx = ui.ctx().clone();
+            let shortcut = |s: &KeyboardShortcut| ctx.format_shortcut(s);
+            let people = match &self.screen {
+                Screen::InCall(call) => call.order.len() + 1,
+                _ => 1,
+            };
+            let speaker =
+                matches!(&self.screen, Screen::InCall(c) if c.layout == TileLayout::Speaker);
+            // Centred; narrower buttons when the window is too narrow for all at full width.
+            let gaps = (CONTROLS - 1.0) * CONTROL_GAP;
+            let w = ((ui.available_width() - gaps) / CONTROLS).min(CONTROL_SIZE.x);
+            let size = egui::vec2(w, CONTROL_SIZE.y);
+            let left = ((ui.available_width() - CONTROLS * w - gaps) / 2.0).max(0.0);
+            let control = |ui: &mut egui::Ui, icon: &str, label: &str, look| {
+                control(ui, size, icon, label, look)
+            };
             ui.horizontal(|ui| {
-                let ctx = ui.ctx().clone();
-                let shortcut = |s: &KeyboardShortcut| ctx.format_shortcut(s);
+                ui.spacing_mut().item_spacing.x = CONTROL_GAP;
+                ui.add_space(left);
                 // Off is red, not "selected" blue: a muted microphone must not look active.
-                actions.0 = ui
-                    .add(device_toggle(!mic, if mic { "Mute" } else { "Unmute" }))
+                actions.0 = control(ui, "🎤", if mic { "Mute" } else { "Unmute" }, off(!mic))
                     .on_hover_text(if mic {
                         format!("Mute your microphone ({})", shortcut(&MUTE))
                     } else {
                         format!("You are muted: unmute ({})", shortcut(&MUTE))
                     })
                     .clicked();
-                actions.1 = ui
-                    .add(device_toggle(
-                        !cam,
-                        if cam { "Camera off" } else { "Camera on" },
-                    ))
+                let camera = if cam { "Camera off" } else { "Camera on" };
+                actions.1 = control(ui, "🎥", camera, off(!cam))
                     .on_hover_text(if cam {
                         format!("Turn your camera off ({})", shortcut(&CAMERA))
                     } else {
@@ -285,16 +368,11 @@ impl ConfabApp {
                 } else {
                     "Chat".to_owned()
                 };
-                actions.2 = ui
-                    .selectable_label(self.chat_open, chat_label)
-                    .on_hover_text(format!("Chat ({})", shortcut(&CHAT)))
+                actions.2 = control(ui, "💬", &chat_label, selected(self.chat_open))
+                    .on_hover_text(format!("Messages to everyone ({})", shortcut(&CHAT)))
                     .clicked();
-                let people = match &self.screen {
-                    Screen::InCall(call) => call.order.len() + 1,
-                    _ => 1,
-                };
-                if ui
-                    .selectable_label(self.people_open, format!("People ({people})"))
+                let people_label = format!("People ({people})");
+                if control(ui, "👥", &people_label, selected(self.people_open))
                     .on_hover_text(format!(
                         "Who is here, their connection and security code ({})",
                         shortcut(&PEOPLE)
@@ -303,47 +381,48 @@ impl ConfabApp {
                 {
                     self.toggle_people();
                 }
-                actions.3 = ui
-                    .selectable_label(self.stats_open, "Stats")
-                    .on_hover_text(format!("Statistics ({})", shortcut(&STATS)))
-                    .clicked();
-                if let Screen::InCall(call) = &mut self.screen {
-                    let speaker = call.layout == TileLayout::Speaker;
-                    if ui
-                        .selectable_label(speaker, "Speaker view")
-                        .on_hover_text(
-                            "The person talking (or the one you pinned) large, the others in a \
-                             strip; click again for the grid",
-                        )
-                        .clicked()
-                    {
-                        call.layout = if speaker {
-                            TileLayout::Grid
-                        } else {
-                            TileLayout::Speaker
-                        };
-                    }
+                if control(ui, "🗖", "Speaker view", selected(speaker))
+                    .on_hover_text(
+                        "The person talking (or the one you pinned) large, the others in a \
+                         strip; click again for the grid",
+                    )
+                    .clicked()
+                    && let Screen::InCall(call) = &mut self.screen
+                {
+                    call.layout = if speaker {
+                        TileLayout::Grid
+                    } else {
+                        TileLayout::Speaker
+                    };
                 }
-                if ui
-                    .selectable_label(self.devices_open, "Devices")
+                actions.3 = control(ui, "📊", "Stats", selected(self.stats_open))
+                    .on_hover_text(format!("Connection statistics ({})", shortcut(&STATS)))
+                    .clicked();
+                if control(ui, "⚙", "Devices", selected(self.devices_open))
                     .on_hover_text("Switch camera, microphone or speaker")
                     .clicked()
                 {
                     self.devices_open = !self.devices_open;
                 }
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    actions.4 = ui
-                        .add(egui::Button::new("Hang up").fill(OFF_RED))
-                        .on_hover_text(format!(
-                            "Leave the call ({} or {})",
-                            shortcut(&HANG_UP_W),
-                            shortcut(&HANG_UP_Q)
-                        ))
-                        .clicked();
-                });
+                if control(ui, "⛶", "Full screen", ControlLook::Normal)
+                    .on_hover_text(format!("Full screen ({})", shortcut(&FULL_SCREEN)))
+                    .clicked()
+                {
+                    let now = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
+                    ui.ctx()
+                        .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!now));
+                }
+                actions.4 = control(ui, "📞", "Hang up", ControlLook::Off)
+                    .on_hover_text(format!(
+                        "Leave the call ({} or {})",
+                        shortcut(&HANG_UP_W),
+                        shortcut(&HANG_UP_Q)
+                    ))
+                    .clicked();
             });
             ui.add_space(4.0);
         });
+
         if actions.0 {
             self.set_mic(!mic);
         }
@@ -676,7 +755,7 @@ impl ConfabApp {
             return;
         }
         egui::Area::new(egui::Id::unique("toasts"))
-            .anchor(Align2::CENTER_BOTTOM, egui::vec2(0.0, -60.0))
+            .anchor(Align2::CENTER_BOTTOM, egui::vec2(0.0, -84.0))
             .interactable(false)
             .show(ctx, |ui| {
                 for t in &self.toasts {
