@@ -21,6 +21,15 @@ const SETTINGS_FILE: &str = "config.toml";
 /// eframe's window and UI state file (its own name for it).
 const WINDOW_STATE_FILE: &str = "app.ron";
 
+/// This user's download folder (the XDG download directory, `~/Downloads`, the Downloads Known
+/// Folder), where received files go unless the settings name another; `None` without a home.
+pub fn downloads() -> Option<PathBuf> {
+    directories::UserDirs::new().map(|u| {
+        u.download_dir()
+            .map_or_else(|| u.home_dir().join("Downloads"), Path::to_path_buf)
+    })
+}
+
 /// No home directory: nowhere to keep settings or logs.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot find the home directory (is $HOME set?), so settings and logs have no place")]

@@ -612,3 +612,65 @@ fn the_active_speaker_follows_the_beeping_participant() {
     });
     drop((ben, cy));
 }
+
+/// A few frames, so a window that just opened (laid out first, shown next) or just scrolled is
+/// where its widgets say before something is clicked in it.
+fn settle(h: &mut Harness<'static, ConfabApp>) {
+    for _ in 0..5 {
+        h.step();
+    }
+}
+
+/// The settings window from the lobby: a lower video quality restarts the camera at that size
+/// (the preview shows it), the theme and the download folder are taken, and all of it is in
+/// the settings that are saved.
+#[test]
+fn settings_change_the_video_quality_theme_and_download_folder() {
+    let mut h = harness();
+    step_until(&mut h, "the preview shows", |h| {
+        h.state().frames_shown(&None) > 2
+    });
+    h.get_by_label("Settings").click();
+    step_until(&mut h, "the settings window", |h| {
+        h.query_by_label_contains("Data saver").is_some()
+    });
+    // A new window is laid out, then shown: let it settle before clicking into it.
+    settle(&mut h);
+    h.get_by_label_contains("Data saver").scroll_to_me();
+    settle(&mut h);
+    h.get_by_label_contains("Data saver").click();
+    step_until(&mut h, "the preview at 640x360", |h| {
+        h.state().picture_size(&None) == Some([640, 360])
+    });
+    assert_eq!(
+        h.state().settings.video_quality,
+        confab::ui::settings::VideoQuality::DataSaver
+    );
+    h.get_by_label("Dark").scroll_to_me();
+    settle(&mut h);
+    h.get_by_label("Dark").click();
+    h.step();
+    assert_eq!(
+        h.state().settings.theme,
+        confab::ui::settings::ThemeChoice::Dark
+    );
+    let dir = std::env::temp_dir();
+    h.get_by_label("Save to").scroll_to_me();
+    settle(&mut h);
+    h.get_by_label("Save to").focus();
+    h.step();
+    h.get_by_label("Save to")
+        .type_text(&dir.display().to_string());
+    h.step();
+    assert_eq!(
+        h.state().settings.download_dir.as_deref(),
+        Some(dir.as_path())
+    );
+    h.step();
+    assert_eq!(
+        h.get_by_label("Save to").value().as_deref(),
+        Some(dir.display().to_string().as_str()),
+        "the field shows what was typed"
+    );
+    h.snapshot_options("settings", &snapshot_tolerance(120_000));
+}

@@ -218,6 +218,8 @@ pub struct ConfabApp {
     pub stats_open: bool,
     /// Device switcher open (in a call).
     pub devices_open: bool,
+    /// The settings window is open (lobby or call).
+    pub settings_open: bool,
     pub(super) chat_input: String,
     pub(super) password: String,
     pub(super) applied_theme: Option<ThemeChoice>,
@@ -261,6 +263,10 @@ impl ConfabApp {
         config.video_input = settings.video_input(&DeviceList::default());
         config.audio_input = settings.audio_input();
         config.processing = settings.processing;
+        if options.devices {
+            // The real app sends what the settings ask for (tests keep their small picture).
+            config.video = settings.video_quality.video_settings();
+        }
         config.watch_devices = options.devices;
         config.preview = true;
         let repaint = Arc::new(move || ctx.request_repaint());
@@ -287,6 +293,7 @@ impl ConfabApp {
             people_open: false,
             stats_open: false,
             devices_open: false,
+            settings_open: false,
             chat_input: String::new(),
             password: String::new(),
             applied_theme: None,
@@ -316,6 +323,11 @@ impl ConfabApp {
     /// Frames shown so far from `id` (`None`: our preview).
     pub fn frames_shown(&self, id: &Option<ParticipantId>) -> u64 {
         self.videos.tile(id).map_or(0, |t| t.frames)
+    }
+
+    /// The size of the last picture shown from `id` (`None`: our preview), width and height.
+    pub fn picture_size(&self, id: &Option<ParticipantId>) -> Option<[usize; 2]> {
+        self.videos.tile(id).map(|t| t.size)
     }
 
     /// The chat message being typed.
@@ -608,6 +620,9 @@ impl eframe::App for ConfabApp {
             Screen::Connecting { .. } => self.connecting_ui(ui),
             Screen::InCall(_) => self.call_ui(ui),
             Screen::Ended { .. } => self.ended_ui(ui),
+        }
+        if self.settings_open {
+            self.settings_window(&ctx);
         }
         self.toasts_ui(&ctx);
     }

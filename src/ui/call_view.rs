@@ -166,7 +166,11 @@ impl ConfabApp {
                     ui.set_max_width(340.0);
                     self.camera_picker(ui);
                     ui.add_space(8.0);
-                    self.audio_pickers(ui);
+                    self.audio_pickers(ui, false);
+                    ui.add_space(4.0);
+                    if ui.button("More settings…").clicked() {
+                        self.settings_open = true;
+                    }
                 });
             self.devices_open &= open;
         }

@@ -3,7 +3,7 @@
 use eframe::egui;
 
 use super::app::{ConfabApp, Screen};
-use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice, ThemeChoice};
+use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice};
 use confab_engine::devices::DEFAULT_DEVICE;
 use confab_engine::devices::{DeviceInfo, DeviceKind};
 
@@ -106,13 +106,12 @@ impl ConfabApp {
         }
         ui.add_space(12.0);
         ui.horizontal(|ui| {
-            ui.label("Theme");
-            for (choice, label) in [
-                (ThemeChoice::System, "System"),
-                (ThemeChoice::Light, "Light"),
-                (ThemeChoice::Dark, "Dark"),
-            ] {
-                ui.selectable_value(&mut self.settings.theme, choice, label);
+            if ui
+                .button("Settings")
+                .on_hover_text("Devices, sound processing, video quality, theme, download folder")
+                .clicked()
+            {
+                self.settings_open = true;
             }
         });
     }
@@ -121,7 +120,7 @@ impl ConfabApp {
         self.camera_picker(ui);
         self.preview_ui(ui, egui::vec2(ui.available_width().min(320.0), 180.0));
         ui.add_space(8.0);
-        self.audio_pickers(ui);
+        self.audio_pickers(ui, false);
     }
 
     /// The camera picker and its problem, if any.
@@ -156,8 +155,10 @@ impl ConfabApp {
         self.device_note_ui(ui, DeviceKind::Camera);
     }
 
-    /// Microphone and speaker pickers, the level meter and the processing switches.
-    pub(super) fn audio_pickers(&mut self, ui: &mut egui::Ui) {
+    /// Microphone and speaker pickers, the level meter and, with `processing`, the switches of
+    /// echo cancellation, noise suppression and automatic volume (the settings window has them;
+    /// the lobby and the in-call device switcher keep to what a call needs).
+    pub(super) fn audio_pickers(&mut self, ui: &mut egui::Ui, processing: bool) {
         let mut options = vec![(
             MicrophoneChoice::Device(DEFAULT_DEVICE.to_owned()),
             default_label(&self.devices.microphones, "microphone"),
@@ -205,7 +206,7 @@ impl ConfabApp {
                 }),
         );
         self.device_note_ui(ui, DeviceKind::Microphone);
-        if matches!(self.settings.microphone, MicrophoneChoice::Device(_)) {
+        if processing && matches!(self.settings.microphone, MicrophoneChoice::Device(_)) {
             let p = &mut self.settings.processing;
             let mut changed = false;
             ui.horizontal_wrapped(|ui| {

@@ -12,6 +12,7 @@
 //! | `people_panel` | the participants side panel: mic/camera, connection, security code each |
 //! | [`video`] | decoded frames written into long-lived textures |
 //! | [`host`] | the embedded signaling server behind "Host a call" |
+//! | `settings_dialog` | the settings window: devices, processing, video quality, theme, downloads |
 //! | [`settings`] | what is remembered between runs |
 //! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
 //! | `wording` | the sentences for the engine's typed end reasons and problems |
@@ -25,6 +26,7 @@ pub mod host;
 mod lobby;
 mod people_panel;
 pub mod settings;
+mod settings_dialog;
 pub mod settings_file;
 pub mod video;
 mod wording;

@@ -1,11 +1,14 @@
-//! What the app remembers between runs (eframe storage): name, rooms, devices, theme.
+//! What the app remembers between runs: name, rooms, devices, audio processing, video quality,
+//! theme, download folder.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use confab_engine::devices::DEFAULT_DEVICE;
 use confab_engine::devices::DeviceList;
 use confab_engine::media::ProcessingSettings;
-use confab_engine::{AudioInput, AudioOutput, VideoInput};
+use confab_engine::{AudioInput, AudioOutput, VideoInput, VideoSettings};
 
 /// Most recent rooms kept.
 const RECENT_ROOMS: usize = 8;
@@ -54,6 +57,54 @@ pub enum ThemeChoice {
     Dark,
 }
 
+/// The most the camera sends: size and bitrate ceiling (congestion control picks what the
+/// network allows below it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum VideoQuality {
+    /// 640x360, up to 600 kbit/s: metered or slow connections.
+    DataSaver,
+    /// 960x540, up to 1.2 Mbit/s.
+    Standard,
+    /// 1280x720, up to 2.5 Mbit/s.
+    #[default]
+    Hd,
+    /// 1920x1080, up to 4 Mbit/s.
+    FullHd,
+}
+
+impl VideoQuality {
+    /// Every choice, lowest first.
+    pub const ALL: [Self; 4] = [Self::DataSaver, Self::Standard, Self::Hd, Self::FullHd];
+
+    /// What the settings dialog calls it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::DataSaver => "Data saver (360p, up to 0.6 Mbit/s)",
+            Self::Standard => "Standard (540p, up to 1.2 Mbit/s)",
+            Self::Hd => "HD (720p, up to 2.5 Mbit/s)",
+            Self::FullHd => "Full HD (1080p, up to 4 Mbit/s)",
+        }
+    }
+
+    /// The engine's video settings for it (30 frames a second).
+    pub fn video_settings(self) -> VideoSettings {
+        let (width, height, start_kbps, max_kbps) = match self {
+            Self::DataSaver => (640, 360, 400, 600),
+            Self::Standard => (960, 540, 800, 1200),
+            Self::Hd => (1280, 720, 1500, 2500),
+            Self::FullHd => (1920, 1080, 2000, 4000),
+        };
+        VideoSettings {
+            width,
+            height,
+            fps: 30,
+            start_kbps,
+            min_kbps: 150,
+            max_kbps,
+        }
+    }
+}
+
 /// Persisted settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -76,6 +127,10 @@ pub struct Settings {
     pub processing: ProcessingSettings,
     /// Theme.
     pub theme: ThemeChoice,
+    /// The most the camera sends.
+    pub video_quality: VideoQuality,
+    /// Where received files go; `None`: the system's download folder.
+    pub download_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -90,6 +145,8 @@ impl Default for Settings {
             speaker: SpeakerChoice::Device(DEFAULT_DEVICE.into()),
             processing: ProcessingSettings::default(),
             theme: ThemeChoice::System,
+            video_quality: VideoQuality::default(),
+            download_dir: None,
         }
     }
 }

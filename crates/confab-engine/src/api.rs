@@ -58,7 +58,7 @@ pub enum AudioOutput {
 }
 
 /// Video encoding settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VideoSettings {
     /// Capture and encode width.
     pub width: u32,
@@ -203,6 +203,10 @@ pub enum EngineCommand {
     SelectSpeaker(AudioOutput),
     /// Turn echo cancellation, noise suppression or gain control on or off (at once).
     SetAudioProcessing(ProcessingSettings),
+    /// Capture size, frame rate and bitrate range from now on: a running camera restarts at the
+    /// new size (no renegotiation); the bitrate range applies at the next estimate (within a
+    /// second).
+    SetVideoSettings(VideoSettings),
     /// Send a chat message to everyone.
     SendChat(String),
     /// Restart ICE with every participant (what the engine also does by itself when a

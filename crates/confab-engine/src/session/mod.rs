@@ -230,6 +230,20 @@ impl Session {
                     self.outgoing.request_keyframe();
                 }
             }
+            EngineCommand::SetVideoSettings(video) => {
+                let new_size = (video.width, video.height, video.fps)
+                    != (
+                        self.config.video.width,
+                        self.config.video.height,
+                        self.config.video.fps,
+                    );
+                self.config.video = video;
+                if new_size && (self.core.in_call() || self.preview_on) {
+                    self.video_sender = None;
+                    self.start_video_sender();
+                    self.outgoing.request_keyframe();
+                }
+            }
             EngineCommand::SetAudioProcessing(settings) => {
                 self.config.processing = settings;
                 self.outgoing.set_processing(settings);
@@ -309,6 +323,11 @@ impl Session {
     }
 
     fn start_senders(&mut self) {
+        self.start_video_sender();
+        self.start_audio_sender();
+    }
+
+    fn start_video_sender(&mut self) {
         let preview = self.config.preview.then(|| Preview {
             frames: self.video.clone(),
             repaint: Arc::clone(&self.repaint),
@@ -327,6 +346,9 @@ impl Session {
                 detail: e.to_string(),
             })),
         }
+    }
+
+    fn start_audio_sender(&mut self) {
         match spawn_audio_sender(
             &self.config.audio_input,
             Arc::clone(&self.outgoing),
