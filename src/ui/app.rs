@@ -257,6 +257,7 @@ impl ConfabApp {
         let (settings, settings_file, settings_note) =
             open_settings(options.settings_file.clone(), legacy, defaults);
         let ctx = cc.egui_ctx.clone();
+        super::style::apply(&ctx);
         let mut config = options.engine.clone();
         config.name = display_name(&settings.name);
         // Cameras are not listed yet: "first camera" resolves when the device list arrives.

@@ -13,6 +13,7 @@
 //! | [`video`] | decoded frames written into long-lived textures |
 //! | [`host`] | the embedded signaling server behind "Host a call" |
 //! | `settings_dialog` | the settings window: devices, processing, video quality, theme, downloads |
+//! | `style` | the type scale, spacing and AA-contrast text colours of both themes |
 //! | [`settings`] | what is remembered between runs |
 //! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
 //! | `wording` | the sentences for the engine's typed end reasons and problems |
@@ -28,6 +29,7 @@ mod people_panel;
 pub mod settings;
 mod settings_dialog;
 pub mod settings_file;
+mod style;
 pub mod video;
 mod wording;
 
