@@ -674,3 +674,73 @@ fn settings_change_the_video_quality_theme_and_download_folder() {
     );
     h.snapshot_options("settings", &snapshot_tolerance(120_000));
 }
+
+/// Snapshots of the grid, the speaker view with a pinned participant, and the people panel, in
+/// a three-person call with every camera off and every microphone muted (so nothing moves but
+/// the timer and the security codes; the tolerance covers those).
+#[test]
+fn grid_speaker_view_and_people_panel_look_right() {
+    let room = "snapshot-room";
+    let mut h = host_call(room);
+    settle(&mut h);
+    h.get_by_label("Camera off").click();
+    settle(&mut h);
+    h.get_by_label("Mute").click();
+    step_until(
+        &mut h,
+        "our camera off and microphone muted",
+        |h| matches!(&h.state().screen, Screen::InCall(c) if !c.camera_on && !c.mic_on),
+    );
+    let quiet = |name: &str| {
+        let mut config = small_engine_config(name);
+        config.video_input = VideoInput::None;
+        config.audio_input = confab_engine::AudioInput::None;
+        let mut peer = CallObserver::new(name, start_engine(config));
+        peer.send(EngineCommand::Join {
+            url: h.state().hosted_url().expect("hosting"),
+            room: room.into(),
+            password: None,
+        })
+        .unwrap();
+        wait_until(&mut peer, "the engine joins", |p| p.view.id.is_some());
+        peer
+    };
+    let ben = quiet("Ben");
+    let cy = quiet("Cy");
+    step_until(
+        &mut h,
+        "both in, with codes, seen without microphone or camera",
+        |h| {
+            let Screen::InCall(call) = &h.state().screen else {
+                return false;
+            };
+            call.remotes.len() == 2
+                && call
+                    .remotes
+                    .values()
+                    .all(|r| r.code.is_some() && !r.mic && !r.camera)
+        },
+    );
+    // Let the join toasts go.
+    std::thread::sleep(Duration::from_secs(4));
+    settle(&mut h);
+    h.snapshot_options("grid", &snapshot_tolerance(6_000));
+    h.query_all_by_label_contains("Cy")
+        .find(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.starts_with("Cy"))
+        })
+        .expect("Cy's tile")
+        .click();
+    step_until(&mut h, "Cy pinned large", |h| {
+        tile_of(h, "Cy").is_some_and(|(label, _)| label.contains("pinned"))
+    });
+    settle(&mut h);
+    h.snapshot_options("speaker-view", &snapshot_tolerance(6_000));
+    h.key_press(egui::Key::P);
+    step_until(&mut h, "the people panel", |h| shows(h, "People (3)"));
+    settle(&mut h);
+    h.snapshot_options("people-panel", &snapshot_tolerance(8_000));
+    drop((ben, cy));
+}

@@ -70,6 +70,7 @@ pub(crate) struct CallCore {
     mic_off: bool,
     camera_off: bool,
     no_video_source: bool,
+    no_audio_source: bool,
     /// Chat messages waiting for each participant's channel (see `call_core/chat.rs`).
     outboxes: HashMap<ParticipantId, outbox::Outbox>,
     /// Links re-created per participant (`call_core/rebuild.rs`).
@@ -174,9 +175,12 @@ impl CallCore {
         self.broadcast_media_state()
     }
 
-    /// Whether we send video at all (a source other than "none" is chosen).
-    pub(crate) fn set_has_video_source(&mut self, has: bool) {
-        self.no_video_source = !has;
+    /// Which media we send at all (a source other than "none" chosen for each): without a
+    /// microphone we count as muted, without a camera as camera off; the others are told.
+    pub(crate) fn set_sources(&mut self, video: bool, audio: bool) -> Vec<Action> {
+        self.no_video_source = !video;
+        self.no_audio_source = !audio;
+        self.broadcast_media_state()
     }
 
     /// The user asked to restart ICE with everyone (not rate-limited).
@@ -555,7 +559,7 @@ impl CallCore {
 
     fn media_state(&self) -> DataMessage {
         DataMessage::Media {
-            mic: !self.mic_off,
+            mic: !self.mic_off && !self.no_audio_source,
             camera: !self.camera_off && !self.no_video_source,
         }
     }

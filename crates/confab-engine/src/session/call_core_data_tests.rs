@@ -88,6 +88,27 @@ fn no_video_source_is_reported_as_camera_off() {
 }
 
 #[test]
+fn no_microphone_is_reported_as_muted_and_a_change_of_sources_is_told() {
+    let t0 = Instant::now();
+    let mut core = in_call_with("m", &["a"], t0);
+    let _ = core.on_peer(id("a"), PeerEvent::ChatOpen, t0);
+    let told = core.set_sources(true, false);
+    assert!(
+        matches!(
+            told.as_slice(),
+            [Action::SendData {
+                message: DataMessage::Media {
+                    mic: false,
+                    camera: true
+                },
+                ..
+            }]
+        ),
+        "{told:?}"
+    );
+}
+
+#[test]
 fn data_messages_become_chat_and_remote_media_events() {
     let t0 = Instant::now();
     let mut core = in_call_with("m", &["a"], t0);

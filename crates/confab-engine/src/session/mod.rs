@@ -120,7 +120,12 @@ impl Session {
     ) -> Self {
         let (peer_events_tx, peer_events) = mpsc::unbounded_channel();
         let (keyframe_tx, keyframe_rx) = mpsc::unbounded_channel();
-        let core = CallCore::new(config.video_input != super::api::VideoInput::None);
+        let mut core = CallCore::new(config.video_input != super::api::VideoInput::None);
+        // Not in a call yet: nobody to tell.
+        let _ = core.set_sources(
+            config.video_input != super::api::VideoInput::None,
+            config.audio_input != super::api::AudioInput::None,
+        );
         Self {
             config,
             core,
@@ -216,8 +221,11 @@ impl Session {
                 self.execute(actions).await;
             }
             EngineCommand::SelectSources { video, audio } => {
-                self.core
-                    .set_has_video_source(video != super::api::VideoInput::None);
+                let actions = self.core.set_sources(
+                    video != super::api::VideoInput::None,
+                    audio != super::api::AudioInput::None,
+                );
+                self.execute(actions).await;
                 self.config.video_input = video;
                 self.config.audio_input = audio;
                 // Sources run in a call and in the lobby preview; elsewhere the choice is only
