@@ -2,7 +2,8 @@
 //! Chromium (fake camera and microphone) joins through it, and the real `confab join` binary
 //! joins the same room. Asserted from both ends: media decoded each way (the browser's side from
 //! `getStats()`: H.264 and Opus decoded), chat both ways, equal verification codes, a
-//! three-party mesh where everyone sees everyone, and the page's error and reconnect handling.
+//! three-party mesh where everyone sees everyone, and the page's error, reconnect and
+//! ended-for-everyone handling.
 //!
 //! The tests share two CPU cores with Chromium's encoders, so they run one at a time.
 //! Needs `chromium` and `chromium-driver` (`make deps` installs them).
@@ -529,5 +530,41 @@ async fn frame_markers_survive_both_ways_and_measure_latency() {
         latencies.len(),
         seen["presented"]
     );
+    browser.close().await;
+}
+
+/// The host ends the call for everyone (`shutdown` with `"ended": true`): the page shows the
+/// ended screen with the reason instead of "Reconnecting…" to a server that is not coming back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_ends_the_call_when_the_host_ends_it_for_everyone() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let server = signaling_server::SignalingServer::start(signaling_server::ServerConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+    ))
+    .await
+    .unwrap();
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!(
+            "{}/r/over?name=Chromium&autojoin=1",
+            server.http_url()
+        ))
+        .await;
+    browser
+        .wait_state("joining", JOIN, |s| {
+            s["screen"] == "call" && s["id"].is_string()
+        })
+        .await;
+    server.end_calls(Duration::from_secs(2)).await;
+    let s = browser
+        .wait_state("the ended screen", JOIN, |s| s["screen"] == "ended")
+        .await;
+    assert!(
+        s["endedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("ended the call")),
+        "{s:#}"
+    );
+    assert!(s["banner"].is_null(), "no reconnecting banner: {s:#}");
     browser.close().await;
 }
