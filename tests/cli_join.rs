@@ -183,20 +183,22 @@ fn join_takes_the_addresses_the_app_takes() {
 #[test]
 fn a_call_ended_for_everyone_ends_the_headless_join_with_the_reason() {
     let (rt, server) = start_server_runtime();
-    let child = confab()
-        .args([
-            "join",
-            &server.ws_url(),
-            "ending",
-            "--seconds",
-            "60",
-            "--json",
-        ])
-        .args(["--bind", "127.0.0.1"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = KillOnDrop(Some(
+        confab()
+            .args([
+                "join",
+                &server.ws_url(),
+                "ending",
+                "--seconds",
+                "60",
+                "--json",
+            ])
+            .args(["--bind", "127.0.0.1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     // Once it is in the room, the server ends the call.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while server.room_stats().participants == 0 {
@@ -207,7 +209,7 @@ fn a_call_ended_for_everyone_ends_the_headless_join_with_the_reason() {
         std::thread::sleep(Duration::from_millis(50));
     }
     rt.block_on(server.end_calls(Duration::from_secs(1)));
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!(
@@ -220,4 +222,27 @@ fn a_call_ended_for_everyone_ends_the_headless_join_with_the_reason() {
         report["seconds"].as_f64().unwrap() < 60.0,
         "it stayed the full time: {report}"
     );
+}
+
+/// A child process killed if the test fails before it is waited for (so a failing test does
+/// not leave a `confab join` running for its whole `--seconds`).
+struct KillOnDrop(Option<std::process::Child>);
+
+impl KillOnDrop {
+    fn wait_with_output(mut self) -> std::process::Output {
+        self.0
+            .take()
+            .expect("not waited for yet")
+            .wait_with_output()
+            .unwrap()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -153,14 +153,35 @@ fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
     step_until(&mut h, "the ended screen", |h| shows(h, "Call ended"));
     assert!(shows(&h, "The call goes on for the others"));
     step_until(&mut h, "Ben still counted in the hosted call", |h| {
-        shows(h, "still in the call this computer hosts")
+        shows(h, "1 person is still in the call this computer hosts")
     });
     assert!(ben.view.ended.is_none(), "Ben's call goes on");
     h.get_by_label("Back to the lobby").click();
     step_until(&mut h, "back in the lobby", |h| {
         h.query_by_label("Host a call").is_some()
     });
-    drop(ben);
+    // The lobby says the hosted call goes on, and joining elsewhere does not end it silently.
+    assert!(shows(
+        &h,
+        "This computer still hosts a call: 1 person is in it"
+    ));
+    h.state_mut().settings.address = "127.0.0.1:9".into();
+    h.get_by_label("Join").click();
+    step_until(&mut h, "joining elsewhere refused", |h| {
+        shows(h, "End it for everyone first")
+    });
+    assert!(matches!(h.state().screen, Screen::Lobby));
+    assert!(ben.view.ended.is_none(), "Ben's call goes on");
+    h.get_by_label("End the call for everyone").click();
+    h.step();
+    wait_until(&mut ben, "Ben's call ends", |b| b.view.ended.is_some());
+    assert!(matches!(
+        ben.view.ended,
+        Some(confab_engine::EndReason::EndedForEveryone { .. })
+    ));
+    step_until(&mut h, "the banner goes", |h| {
+        !shows(h, "1 person is in it")
+    });
 }
 
 #[test]
@@ -333,7 +354,17 @@ fn host_call(room: &str) -> Harness<'static, ConfabApp> {
 
 /// A headless engine named `name` joins the call `h` hosts.
 fn join_engine(h: &Harness<'static, ConfabApp>, name: &str, room: &str) -> CallObserver {
-    let mut peer = CallObserver::new(name, start_engine(small_engine_config(name)));
+    join_engine_with(h, small_engine_config(name), room)
+}
+
+/// [`join_engine`] with this configuration.
+fn join_engine_with(
+    h: &Harness<'static, ConfabApp>,
+    config: confab_engine::EngineConfig,
+    room: &str,
+) -> CallObserver {
+    let name = config.name.clone();
+    let mut peer = CallObserver::new(&name, start_engine(config));
     peer.send(EngineCommand::Join {
         url: h.state().hosted_url().expect("hosting"),
         room: room.into(),
@@ -357,7 +388,9 @@ fn typing_shortcut_letters_into_chat_toggles_nothing() {
         h.get_by_label("Message").is_focused(),
         "the message field has the keyboard"
     );
-    let sentence = "my camera shows a black screen, can you see me?";
+    // Each shortcut letter (m, v, c, s, p) once: were any taken as a shortcut, its toggle
+    // would show (twice would toggle back unseen).
+    let sentence = "I can see my video plot";
     type_like_a_keyboard(&mut h, sentence);
     let Screen::InCall(call) = &h.state().screen else {
         panic!("left the call while typing");
@@ -366,6 +399,7 @@ fn typing_shortcut_letters_into_chat_toggles_nothing() {
     assert!(call.camera_on, "\"v\" turned the camera off");
     assert!(h.state().chat_open, "\"c\" closed the chat");
     assert!(!h.state().stats_open, "\"s\" opened the statistics");
+    assert!(!h.state().people_open, "\"p\" opened the people panel");
     assert_eq!(h.state().chat_draft(), sentence);
     // Esc leaves the field; then the letters are shortcuts again.
     h.key_press(egui::Key::Escape);
@@ -429,12 +463,7 @@ fn chat_keeps_its_width_and_nothing_covers_the_tiles_or_the_message_field() {
     let tiles = |h: &Harness<'static, ConfabApp>| -> Vec<egui::Rect> {
         ["Ben", "Cy"]
             .iter()
-            .map(|n| {
-                h.query_all_by_label_contains(n)
-                    .map(|node| node.rect())
-                    .max_by(|a, b| a.area().total_cmp(&b.area()))
-                    .unwrap_or_else(|| panic!("no tile for {n}"))
-            })
+            .map(|n| tile_of(h, n).unwrap_or_else(|| panic!("no tile for {n}")).1)
             .collect()
     };
     let field = h.get_by_label("Message").rect();
@@ -562,6 +591,19 @@ fn tile_of(h: &Harness<'static, ConfabApp>, name: &str) -> Option<(String, egui:
         .max_by(|a, b| a.1.area().total_cmp(&b.1.area()))
 }
 
+/// Clicks `name`'s tile.
+fn click_tile(h: &Harness<'static, ConfabApp>, name: &str) {
+    h.query_all_by_label_contains(name)
+        .filter(|n| {
+            n.accesskit_node()
+                .label()
+                .is_some_and(|l| l.starts_with(name))
+        })
+        .max_by(|a, b| a.rect().area().total_cmp(&b.rect().area()))
+        .unwrap_or_else(|| panic!("no tile for {name}"))
+        .click();
+}
+
 /// Whether `name`'s tile shows them talking.
 fn speaking(h: &Harness<'static, ConfabApp>, name: &str) -> bool {
     tile_of(h, name).is_some_and(|(label, _)| label.contains("speaking"))
@@ -596,14 +638,7 @@ fn the_active_speaker_follows_the_beeping_participant() {
         speaking(h, "Cy") && !speaking(h, "Ben") && c.area() > 4.0 * b.area()
     });
     // Pinning Ben puts him back large although Cy is the one talking.
-    h.query_all_by_label_contains("Ben")
-        .find(|n| {
-            n.accesskit_node()
-                .label()
-                .is_some_and(|l| l.starts_with("Ben"))
-        })
-        .expect("Ben's tile")
-        .click();
+    click_tile(&h, "Ben");
     step_until(&mut h, "pinned Ben large", |h| {
         let (Some((label, b)), Some((_, c))) = (tile_of(h, "Ben"), tile_of(h, "Cy")) else {
             return false;
@@ -695,15 +730,7 @@ fn grid_speaker_view_and_people_panel_look_right() {
         let mut config = small_engine_config(name);
         config.video_input = VideoInput::None;
         config.audio_input = confab_engine::AudioInput::None;
-        let mut peer = CallObserver::new(name, start_engine(config));
-        peer.send(EngineCommand::Join {
-            url: h.state().hosted_url().expect("hosting"),
-            room: room.into(),
-            password: None,
-        })
-        .unwrap();
-        wait_until(&mut peer, "the engine joins", |p| p.view.id.is_some());
-        peer
+        join_engine_with(&h, config, room)
     };
     let ben = quiet("Ben");
     let cy = quiet("Cy");
@@ -725,14 +752,7 @@ fn grid_speaker_view_and_people_panel_look_right() {
     std::thread::sleep(Duration::from_secs(4));
     settle(&mut h);
     h.snapshot_options("grid", &snapshot_tolerance(6_000));
-    h.query_all_by_label_contains("Cy")
-        .find(|n| {
-            n.accesskit_node()
-                .label()
-                .is_some_and(|l| l.starts_with("Cy"))
-        })
-        .expect("Cy's tile")
-        .click();
+    click_tile(&h, "Cy");
     step_until(&mut h, "Cy pinned large", |h| {
         tile_of(h, "Cy").is_some_and(|(label, _)| label.contains("pinned"))
     });

@@ -197,6 +197,7 @@ impl SignalingClient {
                 id: welcome.id.clone(),
                 token: welcome.resume_token.clone(),
             },
+            ended_by_server: None,
         };
         tokio::spawn(task.run(ws));
         Ok((
@@ -356,8 +357,6 @@ async fn open_and_join(
 enum SessionEnd {
     Left,
     Lost(String),
-    /// The server said the call is over (`shutdown` with `ended`).
-    Ended(String),
 }
 
 struct ClientTask {
@@ -368,6 +367,9 @@ struct ClientTask {
     outbox: VecDeque<(ParticipantId, Signal)>,
     id: Arc<Mutex<ParticipantId>>,
     resume: Resume,
+    /// The server said the call is over (`shutdown` with `ended`): however the connection then
+    /// goes (close, reset, a failed send), the session ends instead of reconnecting.
+    ended_by_server: Option<String>,
 }
 
 impl ClientTask {
@@ -379,7 +381,8 @@ impl ClientTask {
                     self.emit(ClientEvent::Closed(CloseReason::Left)).await;
                     return;
                 }
-                SessionEnd::Ended(message) => {
+                SessionEnd::Lost(_) if self.ended_by_server.is_some() => {
+                    let message = self.ended_by_server.take().unwrap_or_default();
                     info!(%message, "the server ended the call");
                     self.emit(ClientEvent::Closed(CloseReason::Ended { message }))
                         .await;
@@ -442,6 +445,9 @@ impl ClientTask {
                             Ok(msg) => {
                                 if let ServerMessage::Shutdown { message, ended } = &msg {
                                     shutting_down = Some((message.clone(), *ended));
+                                    if *ended {
+                                        self.ended_by_server = Some(message.clone());
+                                    }
                                 }
                                 if let Some(event) = event_for(msg) {
                                     self.emit(event).await;
@@ -449,14 +455,6 @@ impl ClientTask {
                             }
                             Err(e) => warn!(error = %e, "ignoring undecodable server frame"),
                         },
-                        // After a `shutdown` that ended the call, however the connection
-                        // then goes, the call is over.
-                        Some(Ok(Message::Close(_)) | Err(_)) | None
-                            if matches!(shutting_down, Some((_, true))) =>
-                        {
-                            let message = shutting_down.map(|(m, _)| m).unwrap_or_default();
-                            return SessionEnd::Ended(message);
-                        }
                         Some(Ok(Message::Close(frame))) => {
                             let why = shutting_down.take().map(|(m, _)| m).unwrap_or_else(|| {
                                 frame.map(|f| format!("server closed the connection: {} {}", u16::from(f.code), f.reason))

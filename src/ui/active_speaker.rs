@@ -31,9 +31,13 @@ pub struct ActiveSpeaker {
 impl ActiveSpeaker {
     /// Takes one report of levels (dBFS per participant).
     pub fn update(&mut self, levels: &[(ParticipantId, f32)]) {
+        // Everyone fades, reported or not (someone missing from a report is not talking).
+        for s in self.smoothed.values_mut() {
+            *s -= RELEASE_DB_PER_REPORT;
+        }
         for (id, level) in levels {
             let s = self.smoothed.entry(id.clone()).or_insert(-100.0);
-            *s = level.max(*s - RELEASE_DB_PER_REPORT);
+            *s = s.max(*level);
         }
         let loudest = self
             .smoothed
@@ -106,6 +110,17 @@ mod tests {
             assert!(!a.speaking(&id("cy")));
         }
         assert_eq!(a.active(), Some(&id("ben")));
+    }
+
+    #[test]
+    fn someone_missing_from_the_reports_fades_too() {
+        let mut a = ActiveSpeaker::default();
+        a.update(&[(id("ben"), -10.0)]);
+        assert!(a.speaking(&id("ben")));
+        for _ in 0..20 {
+            a.update(&[(id("cy"), -100.0)]);
+        }
+        assert!(!a.speaking(&id("ben")), "Ben's highlight stuck");
     }
 
     #[test]

@@ -225,12 +225,16 @@ pub struct ConfabApp {
     pub(super) applied_theme: Option<ThemeChoice>,
     pub(super) title: String,
     pub(super) focus_name: bool,
+    /// A tile clicked at this time, pinned once no second click makes it a double click.
+    pub(super) pending_pin: Option<(ParticipantId, Instant)>,
     /// Give the chat field the keyboard the next time the chat panel draws (it was opened).
     pub(super) focus_chat_input: bool,
     /// The host asked to leave a call others are in: "Leave" or "End for everyone" shows.
     pub confirm_leave: bool,
     /// We ended the call for everyone (the ended screen says so in the first person).
     pub(super) ended_by_us: bool,
+    /// We left a call we host while others were still in it (it goes on for them).
+    pub(super) left_hosted_call_running: bool,
     /// The devices found, for the pickers (updated on hot-plug).
     pub devices: DeviceList,
     /// The latest problem per kind of device, shown under its picker.
@@ -301,8 +305,10 @@ impl ConfabApp {
             title: String::new(),
             focus_name: true,
             focus_chat_input: false,
+            pending_pin: None,
             confirm_leave: false,
             ended_by_us: false,
+            left_hosted_call_running: false,
             devices: DeviceList::default(),
             device_notes: Vec::new(),
         };
@@ -376,6 +382,12 @@ impl ConfabApp {
             .send(EngineCommand::SetAudioProcessing(self.settings.processing));
     }
 
+    /// Whether a microphone (or the test tone) is chosen: without one we are heard by nobody,
+    /// whatever the mute button says.
+    pub(super) fn has_microphone(&self) -> bool {
+        self.settings.audio_input() != confab_engine::AudioInput::None
+    }
+
     /// Whether we send a picture (a camera or the test pattern is chosen and present).
     pub(super) fn has_camera(&self) -> bool {
         self.settings.video_input(&self.devices) != VideoInput::None
@@ -405,8 +417,24 @@ impl ConfabApp {
                 if let Some(room) = target.room {
                     self.settings.room = room;
                 }
-                // Joining someone else's call: stop hosting our own.
-                self.hosted = None;
+                if self.settings.room.trim().is_empty() {
+                    self.lobby_error = Some("Enter a room name".into());
+                    return;
+                }
+                let others = self.hosted_others();
+                if others > 0 {
+                    // Never end a call others are in as a side effect: the host decides.
+                    self.lobby_error = Some(format!(
+                        "This computer still hosts a call with {others} {} in it. End it for \
+                         everyone first (above), then join.",
+                        if others == 1 { "person" } else { "people" }
+                    ));
+                    return;
+                }
+                // Joining someone else's call: stop hosting our own (nobody is in it).
+                if let Some(h) = self.hosted.take() {
+                    h.end_in_background();
+                }
                 self.start_join(target.url);
             }
             Err(e) => self.lobby_error = Some(e),
@@ -450,7 +478,20 @@ impl ConfabApp {
     /// Leaves the call; a hosted server keeps running for the others.
     pub(super) fn leave_call(&mut self) {
         self.confirm_leave = false;
+        self.left_hosted_call_running = self.hosted.is_some()
+            && matches!(&self.screen, Screen::InCall(call) if !call.order.is_empty());
         let _ = self.engine.send(EngineCommand::Leave);
+    }
+
+    /// How many others are in the call this computer hosts, when we are not in it ourselves
+    /// (in a call, our own connection is one of the server's).
+    pub(super) fn hosted_others(&self) -> usize {
+        let Some(h) = &self.hosted else { return 0 };
+        let ours = usize::from(matches!(
+            self.screen,
+            Screen::InCall(_) | Screen::Connecting { .. }
+        ));
+        h.connections().saturating_sub(ours)
     }
 
     /// Stops the hosted server, which ends the call for everyone on it (our own engine hears
@@ -458,13 +499,22 @@ impl ConfabApp {
     pub(super) fn end_for_everyone(&mut self) {
         self.confirm_leave = false;
         self.ended_by_us = self.hosted.is_some();
-        self.hosted = None;
+        self.left_hosted_call_running = false;
+        self.lobby_error = None;
+        if let Some(h) = self.hosted.take() {
+            h.end_in_background();
+        }
+        if let Screen::Ended { reason, .. } = &mut self.screen {
+            // Ended from the ended screen (after leaving it running): say what happened now.
+            "You ended the call for everyone.".clone_into(reason);
+        }
     }
 
     /// Back to the lobby from the ended screen.
     pub(super) fn back_to_lobby(&mut self) {
         self.screen = Screen::Lobby;
         self.ended_by_us = false;
+        self.left_hosted_call_running = false;
         self.videos.clear_remote();
         let _ = self.engine.send(EngineCommand::Preview(true));
     }

@@ -22,54 +22,47 @@ impl ConfabApp {
     /// the other half) and is remembered with the window state; nothing inside it may widen it.
     pub(super) fn chat_panel(&mut self, ui: &mut egui::Ui) {
         let mut send = false;
-        let max = (ui.available_width() * 0.5).clamp(CHAT_MIN_WIDTH, CHAT_MAX_WIDTH);
-        egui::Panel::right("chat")
-            .resizable(true)
-            .default_size(CHAT_WIDTH)
-            .size_range(CHAT_MIN_WIDTH..=max)
-            .show(ui, |ui| {
-                ui.heading("Messages");
-                ui.separator();
-                let input_height = 36.0;
-                egui::ScrollArea::vertical()
-                    .max_height(ui.available_height() - input_height)
-                    .stick_to_bottom(true)
-                    .auto_shrink([false, false])
-                    .show(ui, |ui| {
-                        if let Screen::InCall(call) = &self.screen {
-                            if call.chat.is_empty() {
-                                ui.weak(
-                                    "Messages go straight to the others, end-to-end encrypted.",
-                                );
-                            }
-                            for line in &call.chat {
-                                chat_line(ui, line);
-                            }
+        side_panel("chat", ui).show(ui, |ui| {
+            ui.heading("Messages");
+            ui.separator();
+            let input_height = 36.0;
+            egui::ScrollArea::vertical()
+                .max_height(ui.available_height() - input_height)
+                .stick_to_bottom(true)
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if let Screen::InCall(call) = &self.screen {
+                        if call.chat.is_empty() {
+                            ui.weak("Messages go straight to the others, end-to-end encrypted.");
                         }
-                    });
-                // Send first, right-aligned, and the field takes what is left: the row is
-                // exactly as wide as the panel.
-                let row = egui::vec2(ui.available_width(), input_height);
-                let centred = egui::Layout::right_to_left(egui::Align::Center);
-                ui.allocate_ui_with_layout(row, centred, |ui| {
-                    send |= ui.button("Send").clicked();
-                    let field = ui.add(
-                        egui::TextEdit::singleline(&mut self.chat_input)
-                            .hint_text("Message (Enter sends, Esc leaves)")
-                            .desired_width(ui.available_width()),
-                    );
-                    field.widget_info(|| {
-                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
-                    });
-                    if std::mem::take(&mut self.focus_chat_input) {
-                        field.request_focus();
-                    }
-                    if field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
-                        send = true;
-                        field.request_focus();
+                        for line in &call.chat {
+                            chat_line(ui, line);
+                        }
                     }
                 });
+            // Send first, right-aligned, and the field takes what is left: the row is
+            // exactly as wide as the panel.
+            let row = egui::vec2(ui.available_width(), input_height);
+            let centred = egui::Layout::right_to_left(egui::Align::Center);
+            ui.allocate_ui_with_layout(row, centred, |ui| {
+                send |= ui.button("Send").clicked();
+                let field = ui.add(
+                    egui::TextEdit::singleline(&mut self.chat_input)
+                        .hint_text("Message (Enter sends, Esc leaves)")
+                        .desired_width(ui.available_width()),
+                );
+                field.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Message")
+                });
+                if std::mem::take(&mut self.focus_chat_input) {
+                    field.request_focus();
+                }
+                if field.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter)) {
+                    send = true;
+                    field.request_focus();
+                }
             });
+        });
         if send {
             self.send_chat();
         }
@@ -226,6 +219,17 @@ fn path_words(candidate_type: Option<&str>) -> &'static str {
         Some(_) => "other",
         None => "-",
     }
+}
+
+/// A right side panel with the chat's width rules: [`CHAT_WIDTH`] to start, draggable between
+/// [`CHAT_MIN_WIDTH`] and [`CHAT_MAX_WIDTH`] and never past half the window (the window is at
+/// least 640 pt wide, so the minimum fits), remembered by egui with the window state.
+pub(super) fn side_panel(id: &'static str, ui: &egui::Ui) -> egui::Panel {
+    let max = (ui.available_width() * 0.5).clamp(CHAT_MIN_WIDTH, CHAT_MAX_WIDTH);
+    egui::Panel::right(id)
+        .resizable(true)
+        .default_size(CHAT_WIDTH)
+        .size_range(CHAT_MIN_WIDTH..=max)
 }
 
 /// `HH:MM` of a system time in the local time zone.

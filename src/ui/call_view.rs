@@ -2,7 +2,7 @@
 //! our picture-in-picture, the controls with keyboard shortcuts, toasts, and the ended screen.
 //! The chat panel and the statistics window it opens are drawn by the sibling `call_panels`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Align2, Color32, FontId, Key, KeyboardShortcut, Modifiers};
 use signaling_client::ParticipantId;
@@ -111,6 +111,12 @@ fn control(
     response
 }
 
+/// Full screen on or off (F11, the control, a double click on a tile).
+fn toggle_full_screen(ctx: &egui::Context) {
+    let now = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
+    ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!now));
+}
+
 /// The frame of a tile whose participant is talking.
 const SPEAKING_GREEN: Color32 = Color32::from_rgb(60, 200, 90);
 
@@ -208,8 +214,7 @@ impl ConfabApp {
             self.toggle_people();
         }
         if full {
-            let now = ctx.input(|i| i.viewport().fullscreen.unwrap_or(false));
-            ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(!now));
+            toggle_full_screen(ctx);
         }
         if m {
             self.set_mic(!mic);
@@ -329,6 +334,7 @@ impl ConfabApp {
             return;
         };
         let (mic, cam, unread) = (call.mic_on, call.camera_on, call.unread);
+        let has_mic = self.has_microphone();
         let mut actions = (false, false, false, false, false);
         egui::Panel::bottom("call-controls").show(ui, |ui| {
             ui.add_space(6.0);
@@ -352,13 +358,20 @@ impl ConfabApp {
                 ui.spacing_mut().item_spacing.x = CONTROL_GAP;
                 ui.add_space(left);
                 // Off is red, not "selected" blue: a muted microphone must not look active.
-                actions.0 = control(ui, "🎤", if mic { "Mute" } else { "Unmute" }, off(!mic))
-                    .on_hover_text(if mic {
-                        format!("Mute your microphone ({})", shortcut(&MUTE))
-                    } else {
-                        format!("You are muted: unmute ({})", shortcut(&MUTE))
-                    })
-                    .clicked();
+                if has_mic {
+                    actions.0 = control(ui, "🎤", if mic { "Mute" } else { "Unmute" }, off(!mic))
+                        .on_hover_text(if mic {
+                            format!("Mute your microphone ({})", shortcut(&MUTE))
+                        } else {
+                            format!("You are muted: unmute ({})", shortcut(&MUTE))
+                        })
+                        .clicked();
+                } else if control(ui, "🎤", "No mic", ControlLook::Off)
+                    .on_hover_text("No microphone is chosen: nobody hears you. Pick one here.")
+                    .clicked()
+                {
+                    self.devices_open = true;
+                }
                 let camera = if cam { "Camera off" } else { "Camera on" };
                 actions.1 = control(ui, "🎥", camera, off(!cam))
                     .on_hover_text(if cam {
@@ -412,9 +425,7 @@ impl ConfabApp {
                     .on_hover_text(format!("Full screen ({})", shortcut(&FULL_SCREEN)))
                     .clicked()
                 {
-                    let now = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
-                    ui.ctx()
-                        .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!now));
+                    toggle_full_screen(ui.ctx());
                 }
                 actions.4 = control(ui, "📞", "Hang up", ControlLook::Off)
                     .on_hover_text(format!(
@@ -454,11 +465,23 @@ impl ConfabApp {
             TileLayout::Speaker if call.order.len() > 1 => self.speaker_view(ui),
             _ => self.tile_grid(ui),
         };
-        if let Some((id, double)) = clicks {
-            if double {
-                let full = ui.ctx().input(|i| i.viewport().fullscreen.unwrap_or(false));
-                ui.ctx()
-                    .send_viewport_cmd(egui::ViewportCommand::Fullscreen(!full));
+        // A click pins only once it is clearly not the first half of a double click (which
+        // is full screen): otherwise the layout would change under the second click.
+        let now = Instant::now();
+        match clicks {
+            Some((_, true)) => {
+                self.pending_pin = None;
+                toggle_full_screen(ui.ctx());
+            }
+            Some((id, false)) => self.pending_pin = Some((id, now)),
+            None => {}
+        }
+        let wait =
+            Duration::from_secs_f64(ui.ctx().options(|o| o.input_options.max_double_click_delay));
+        if let Some((id, at)) = self.pending_pin.take() {
+            if now.duration_since(at) < wait {
+                self.pending_pin = Some((id, at));
+                ui.ctx().request_repaint_after(wait);
             } else if let Screen::InCall(call) = &mut self.screen {
                 if call.pinned.as_ref() == Some(&id) {
                     call.pinned = None;
@@ -698,7 +721,7 @@ impl ConfabApp {
                     );
                 }
                 let mut label = format!("{} (you)", display_name(&self.settings.name));
-                if !call.mic_on {
+                if !call.mic_on || !self.has_microphone() {
                     label.push_str("  muted");
                 }
                 ui.label(label);
@@ -783,7 +806,7 @@ impl ConfabApp {
             None => "Call ended".to_owned(),
         };
         let reason = reason.clone();
-        let still_hosting = self.hosted.as_ref().map_or(0, |h| h.connections());
+        let still_hosting = self.hosted_others();
         let (mut back, mut end) = (false, false);
         egui::CentralPanel::default().show(ui, |ui| {
             ui.vertical_centered(|ui| {

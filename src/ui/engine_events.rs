@@ -220,7 +220,7 @@ impl ConfabApp {
                         EndReason::EndedForEveryone { .. } if self.ended_by_us => {
                             "You ended the call for everyone.".to_owned()
                         }
-                        EndReason::Left if self.hosted.is_some() => {
+                        EndReason::Left if self.left_hosted_call_running => {
                             "You left. The call goes on for the others while Confab stays \
                              open (this computer hosts it)."
                                 .to_owned()

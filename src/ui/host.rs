@@ -12,7 +12,8 @@ pub const DEFAULT_PORT: u16 = 8787;
 
 /// A signaling server running inside the app, on its own small runtime.
 pub struct HostedServer {
-    runtime: tokio::runtime::Runtime,
+    /// `None` once handed to [`HostedServer::end_in_background`].
+    runtime: Option<tokio::runtime::Runtime>,
     handle: Option<ServerHandle>,
     lan_ip: IpAddr,
     port: u16,
@@ -54,7 +55,7 @@ impl HostedServer {
             bind
         };
         Ok(Self {
-            runtime,
+            runtime: Some(runtime),
             handle: Some(handle),
             lan_ip,
             port,
@@ -78,6 +79,22 @@ impl HostedServer {
             self.share_address(),
             room.replace(' ', "%20")
         )
+    }
+
+    /// Ends the calls on this server (as dropping it does) without making the caller wait: the
+    /// server is stopped on a thread of its own, so the window keeps drawing meanwhile.
+    pub fn end_in_background(mut self) {
+        let (Some(runtime), Some(handle)) = (self.runtime.take(), self.handle.take()) else {
+            return;
+        };
+        let stop = std::thread::Builder::new()
+            .name("confab-host-stop".into())
+            .spawn(move || runtime.block_on(handle.end_calls(Duration::from_secs(1))));
+        if let Err(e) = stop {
+            // The closure (runtime and server) is dropped with the error: the server stops
+            // without the goodbye frame, and the others reconnect until they give up.
+            tracing::warn!("cannot end the hosted call in the background: {e}");
+        }
     }
 
     /// How many clients are connected (ourselves included while we are in the call).
@@ -111,13 +128,14 @@ pub fn encode_path_segment(s: &str) -> String {
     out
 }
 
-/// Stopping the embedded server ends the call for everyone on it (the host chose "End for
-/// everyone", joined another call, or closed the app): it is not coming back, so the others are
-/// told the call is over instead of reconnecting to nothing.
+/// Stopping the embedded server ends the call for everyone on it (the app closes, waiting up to
+/// a second for the goodbyes; "End for everyone" and joining another call use
+/// [`HostedServer::end_in_background`]): it is not coming back, so the others are told the call
+/// is over instead of reconnecting to nothing.
 impl Drop for HostedServer {
     fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            self.runtime.block_on(h.end_calls(Duration::from_secs(1)));
+        if let (Some(runtime), Some(h)) = (&self.runtime, self.handle.take()) {
+            runtime.block_on(h.end_calls(Duration::from_secs(1)));
         }
     }
 }

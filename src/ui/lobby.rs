@@ -15,12 +15,41 @@ impl ConfabApp {
                 ui.heading("Confab");
                 ui.label("Open, end-to-end encrypted video calls.");
                 ui.add_space(12.0);
+                self.still_hosting_banner(ui);
             });
             ui.columns(2, |cols| {
                 self.lobby_form(&mut cols[0]);
                 self.lobby_devices(&mut cols[1]);
             });
         });
+    }
+
+    /// After leaving a call this computer hosts, while others are still in it: say so, and let
+    /// the host end it.
+    fn still_hosting_banner(&mut self, ui: &mut egui::Ui) {
+        let others = self.hosted_others();
+        if others == 0 {
+            return;
+        }
+        // The count changes as they leave; the lobby otherwise sleeps.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_secs(1));
+        let mut end = false;
+        ui.group(|ui| {
+            ui.label(format!(
+                "This computer still hosts a call: {others} {} in it.",
+                if others == 1 {
+                    "person is"
+                } else {
+                    "people are"
+                }
+            ));
+            end = ui.button("End the call for everyone").clicked();
+        });
+        ui.add_space(8.0);
+        if end {
+            self.end_for_everyone();
+        }
     }
 
     fn lobby_form(&mut self, ui: &mut egui::Ui) {

@@ -7,8 +7,9 @@
 use eframe::egui::{self, Color32};
 
 use super::app::{ConfabApp, Remote, Screen, display_name};
-use super::call_panels::{CHAT_MAX_WIDTH, CHAT_MIN_WIDTH, CHAT_WIDTH};
+use super::call_panels::side_panel;
 use super::call_view::quality;
+use super::style::{good_text, warn_text};
 use confab_engine::LinkState;
 
 impl ConfabApp {
@@ -17,38 +18,28 @@ impl ConfabApp {
         let Screen::InCall(call) = &self.screen else {
             return;
         };
-        let max = (ui.available_width() * 0.5).clamp(CHAT_MIN_WIDTH, CHAT_MAX_WIDTH);
         let me = display_name(&self.settings.name);
-        egui::Panel::right("people")
-            .resizable(true)
-            .default_size(CHAT_WIDTH)
-            .size_range(CHAT_MIN_WIDTH..=max)
-            .show(ui, |ui| {
-                ui.heading(format!("People ({})", call.order.len() + 1));
-                ui.separator();
-                egui::ScrollArea::vertical()
-                    .auto_shrink([false, false])
-                    .show(ui, |ui| {
-                        person(
-                            ui,
-                            &format!("{me} (you)"),
-                            call.mic_on,
-                            call.camera_on,
-                            None,
-                        );
-                        for id in &call.order {
-                            if let Some(r) = call.remotes.get(id) {
-                                ui.separator();
-                                person(ui, &r.name, r.mic, r.camera, Some(r));
-                            }
+        let mic = call.mic_on && self.has_microphone();
+        side_panel("people", ui).show(ui, |ui| {
+            ui.heading(format!("People ({})", call.order.len() + 1));
+            ui.separator();
+            egui::ScrollArea::vertical()
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    person(ui, &format!("{me} (you)"), mic, call.camera_on, None);
+                    for id in &call.order {
+                        if let Some(r) = call.remotes.get(id) {
+                            ui.separator();
+                            person(ui, &r.name, r.mic, r.camera, Some(r));
                         }
-                        ui.add_space(8.0);
-                        ui.label(
-                            "Read each security code with that person: if yours and theirs \
+                    }
+                    ui.add_space(8.0);
+                    ui.label(
+                        "Read each security code with that person: if yours and theirs \
                              match, nobody is listening in.",
-                        );
-                    });
-            });
+                    );
+                });
+        });
     }
 }
 
@@ -70,7 +61,7 @@ fn person(ui: &mut egui::Ui, name: &str, mic: bool, camera: bool, remote: Option
         }
     });
     let Some(r) = remote else { return };
-    let (text, color) = connection(r);
+    let (text, color) = connection(r, ui.visuals());
     ui.horizontal_wrapped(|ui| {
         ui.label("Connection:");
         ui.colored_label(color, text);
@@ -88,14 +79,15 @@ fn person(ui: &mut egui::Ui, name: &str, mic: bool, camera: bool, remote: Option
     }
 }
 
-/// The connection to `r` in words, with its colour.
-fn connection(r: &Remote) -> (&'static str, Color32) {
+/// The connection to `r` in words, with its colour (readable on this theme's panel).
+fn connection(r: &Remote, v: &egui::Visuals) -> (&'static str, Color32) {
+    let (good, warn, bad) = (good_text(v), warn_text(v), v.error_fg_color);
     match (r.link, quality(r)) {
-        (LinkState::Connecting, _) => ("connecting…", Color32::from_rgb(230, 180, 40)),
-        (LinkState::Reconnecting, _) => ("reconnecting…", Color32::from_rgb(230, 180, 40)),
-        (LinkState::Failed | LinkState::Closed, _) => ("lost", Color32::from_rgb(220, 60, 60)),
-        (_, 3) => ("good", Color32::from_rgb(60, 200, 90)),
-        (_, 2) => ("fair", Color32::from_rgb(230, 180, 40)),
-        _ => ("poor", Color32::from_rgb(220, 60, 60)),
+        (LinkState::Connecting, _) => ("connecting…", warn),
+        (LinkState::Reconnecting, _) => ("reconnecting…", warn),
+        (LinkState::Failed | LinkState::Closed, _) => ("lost", bad),
+        (_, 3) => ("good", good),
+        (_, 2) => ("fair", warn),
+        _ => ("poor", bad),
     }
 }

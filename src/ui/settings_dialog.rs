@@ -33,7 +33,10 @@ impl ConfabApp {
                     self.audio_pickers(ui, true);
                     ui.separator();
                     ui.heading("Video quality");
-                    ui.label("The most your camera sends; a slow connection gets less.");
+                    ui.label(
+                        "The most your camera sends; a slow connection gets less. A lower \
+                         limit applies at once, a higher one from your next call.",
+                    );
                     let mut quality = self.settings.video_quality;
                     for q in VideoQuality::ALL {
                         ui.radio_value(&mut quality, q, q.label());
@@ -57,6 +60,7 @@ impl ConfabApp {
                     });
                     ui.separator();
                     ui.heading("Received files");
+                    ui.label("Where files sent to you in a call will be saved.");
                     self.download_dir_ui(ui);
                 });
             });
@@ -82,8 +86,9 @@ impl ConfabApp {
                 .add(egui::TextEdit::singleline(&mut text).hint_text(hint))
                 .labelled_by(label.id);
             if field.changed() {
-                let t = text.trim();
-                self.settings.download_dir = (!t.is_empty()).then(|| t.into());
+                // Kept as typed (folder names may have spaces, also at the ends); only an empty
+                // or blank field means the system's folder.
+                self.settings.download_dir = (!text.trim().is_empty()).then(|| text.clone().into());
             }
         });
         if let Some(dir) = &self.settings.download_dir

@@ -51,12 +51,40 @@ pub fn apply(ctx: &egui::Context) {
 /// Text colours with AA contrast: egui's defaults draw body text at grey 140 on grey 27 (5:1)
 /// and weak text at 60 % of that (under 3:1), and the light theme's weak text under 3:1 too.
 fn readable(visuals: &mut egui::Visuals, theme: Theme) {
-    let (text, weak) = match theme {
-        Theme::Dark => (Color32::from_gray(215), Color32::from_gray(165)),
-        Theme::Light => (Color32::from_gray(35), Color32::from_gray(90)),
+    let (text, weak, error) = match theme {
+        Theme::Dark => (
+            Color32::from_gray(215),
+            Color32::from_gray(165),
+            Color32::from_rgb(255, 110, 110),
+        ),
+        Theme::Light => (
+            Color32::from_gray(35),
+            Color32::from_gray(90),
+            Color32::from_rgb(190, 0, 0),
+        ),
     };
     visuals.widgets.noninteractive.fg_stroke.color = text;
     visuals.weak_text_color = Some(weak);
+    // egui's pure red is under 4.5:1 on both themes' panels.
+    visuals.error_fg_color = error;
+}
+
+/// Text saying something is good (a connection), readable on this theme's panels.
+pub fn good_text(visuals: &egui::Visuals) -> Color32 {
+    if visuals.dark_mode {
+        Color32::from_rgb(90, 210, 120)
+    } else {
+        Color32::from_rgb(0, 115, 40)
+    }
+}
+
+/// Text saying something is so-so or under way, readable on this theme's panels.
+pub fn warn_text(visuals: &egui::Visuals) -> Color32 {
+    if visuals.dark_mode {
+        Color32::from_rgb(235, 185, 60)
+    } else {
+        Color32::from_rgb(140, 85, 0)
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +128,9 @@ mod tests {
                     v.widgets.inactive.weak_bg_fill,
                 ),
                 ("field text", v.text_color(), v.text_edit_bg_color()),
+                ("error text", v.error_fg_color, v.panel_fill),
+                ("good text", good_text(v), v.panel_fill),
+                ("warning text", warn_text(v), v.panel_fill),
             ];
             for (what, fg, bg) in checks {
                 let ratio = contrast(fg, bg);

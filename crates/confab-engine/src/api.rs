@@ -204,8 +204,9 @@ pub enum EngineCommand {
     /// Turn echo cancellation, noise suppression or gain control on or off (at once).
     SetAudioProcessing(ProcessingSettings),
     /// Capture size, frame rate and bitrate range from now on: a running camera restarts at the
-    /// new size (no renegotiation); the bitrate range applies at the next estimate (within a
-    /// second).
+    /// new size (no renegotiation). A lower ceiling caps the encoder within a second; a higher
+    /// one is reached only on connections made after the change (each connection's estimator
+    /// gets its ceiling when it is made).
     SetVideoSettings(VideoSettings),
     /// Send a chat message to everyone.
     SendChat(String),
