@@ -40,6 +40,15 @@ fn harness() -> Harness<'static, ConfabApp> {
         .build_eframe(|cc| ConfabApp::new(cc, options()).expect("the app starts"))
 }
 
+/// The app in its lobby once the live preview shows.
+fn lobby_with_preview() -> Harness<'static, ConfabApp> {
+    let mut h = harness();
+    step_until(&mut h, "the preview shows", |h| {
+        h.state().frames_shown(&None) > 2
+    });
+    h
+}
+
 /// Steps the UI (real time passes for the network) until `done`, failing after 30 s.
 fn step_until(
     h: &mut Harness<'static, ConfabApp>,
@@ -71,13 +80,11 @@ fn snapshot_tolerance(max_failed_pixels: usize) -> SnapshotOptions {
 
 #[test]
 fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
-    let mut h = harness();
+    let mut h = lobby_with_preview();
     h.get_by_label("Your name").type_text("Ann");
     h.state_mut().settings.room = "ui-room".into();
+    h.step();
     // The lobby with its live preview (the preview region, ~58,000 pixels, moves).
-    step_until(&mut h, "the preview shows", |h| {
-        h.state().frames_shown(&None) > 2
-    });
     h.snapshot_options("lobby", &snapshot_tolerance(80_000));
 
     h.get_by_label("Host a call").click();
@@ -231,10 +238,7 @@ fn a_wrong_room_password_is_explained_in_the_window() {
 
 #[test]
 fn changing_the_camera_in_the_lobby_restarts_the_preview() {
-    let mut h = harness();
-    step_until(&mut h, "the preview shows", |h| {
-        h.state().frames_shown(&None) > 2
-    });
+    let mut h = lobby_with_preview();
     h.get_by_label("Camera").click();
     step_until(&mut h, "the camera list opens", |h| {
         h.query_by_label("No camera").is_some()
@@ -661,10 +665,7 @@ fn settle(h: &mut Harness<'static, ConfabApp>) {
 /// the settings that are saved.
 #[test]
 fn settings_change_the_video_quality_theme_and_download_folder() {
-    let mut h = harness();
-    step_until(&mut h, "the preview shows", |h| {
-        h.state().frames_shown(&None) > 2
-    });
+    let mut h = lobby_with_preview();
     h.get_by_label("Settings").click();
     step_until(&mut h, "the settings window", |h| {
         h.query_by_label_contains("Data saver").is_some()

@@ -102,6 +102,36 @@ pub struct ChatLine {
     pub notice: bool,
 }
 
+impl ChatLine {
+    /// A message as sent (ours when `mine`) or received.
+    pub fn message(name: String, text: String, at: SystemTime, mine: bool) -> Self {
+        Self {
+            name,
+            text,
+            at,
+            mine,
+            not_delivered: None,
+            notice: false,
+        }
+    }
+
+    /// A message of ours that reached nobody, and why.
+    pub fn not_sent(text: String, why: String) -> Self {
+        Self {
+            not_delivered: Some(why),
+            ..Self::message(String::new(), text, SystemTime::now(), true)
+        }
+    }
+
+    /// A note from the app about the chat, now.
+    pub fn notice(text: String) -> Self {
+        Self {
+            notice: true,
+            ..Self::message(String::new(), text, SystemTime::now(), false)
+        }
+    }
+}
+
 /// The call in progress.
 #[derive(Debug)]
 pub struct Call {
@@ -425,9 +455,9 @@ impl ConfabApp {
                 if others > 0 {
                     // Never end a call others are in as a side effect: the host decides.
                     self.lobby_error = Some(format!(
-                        "This computer still hosts a call with {others} {} in it. End it for \
-                         everyone first (above), then join.",
-                        if others == 1 { "person" } else { "people" }
+                        "This computer still hosts a call with {} in it. End it for everyone \
+                         first (above), then join.",
+                        super::wording::people(others)
                     ));
                     return;
                 }
@@ -467,19 +497,23 @@ impl ConfabApp {
     /// [`ConfabApp::confirm_leave`]): leaving keeps the call going while the app stays open,
     /// ending it tells everyone it is over.
     pub(super) fn hang_up(&mut self) {
-        let others = matches!(&self.screen, Screen::InCall(call) if !call.order.is_empty());
-        if self.hosted.is_some() && others {
+        if self.hosting_others_in_call() {
             self.confirm_leave = true;
             return;
         }
         self.leave_call();
     }
 
+    /// Whether this computer hosts the call we are in and others are in it too.
+    fn hosting_others_in_call(&self) -> bool {
+        self.hosted.is_some()
+            && matches!(&self.screen, Screen::InCall(call) if !call.order.is_empty())
+    }
+
     /// Leaves the call; a hosted server keeps running for the others.
     pub(super) fn leave_call(&mut self) {
         self.confirm_leave = false;
-        self.left_hosted_call_running = self.hosted.is_some()
-            && matches!(&self.screen, Screen::InCall(call) if !call.order.is_empty());
+        self.left_hosted_call_running = self.hosting_others_in_call();
         let _ = self.engine.send(EngineCommand::Leave);
     }
 

@@ -9,11 +9,11 @@ use eframe::egui::{self, Key};
 use super::app::{ChatLine, ConfabApp, Screen};
 
 /// The chat panel's width when first opened, in points.
-pub(super) const CHAT_WIDTH: f32 = 300.0;
+const CHAT_WIDTH: f32 = 300.0;
 /// The narrowest the chat panel can be dragged.
-pub(super) const CHAT_MIN_WIDTH: f32 = 220.0;
+const CHAT_MIN_WIDTH: f32 = 220.0;
 /// The widest the chat panel can be dragged (and never more than half the window).
-pub(super) const CHAT_MAX_WIDTH: f32 = 520.0;
+const CHAT_MAX_WIDTH: f32 = 520.0;
 
 impl ConfabApp {
     /// The chat side panel: history (newest at the bottom) and the message field; Enter or

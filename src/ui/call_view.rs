@@ -816,12 +816,8 @@ impl ConfabApp {
                 ui.add_space(12.0);
                 if still_hosting > 0 {
                     ui.label(format!(
-                        "{still_hosting} {} still in the call this computer hosts.",
-                        if still_hosting == 1 {
-                            "person is"
-                        } else {
-                            "people are"
-                        }
+                        "{} still in the call this computer hosts.",
+                        super::wording::people_are(still_hosting)
                     ));
                     end = ui.button("End the call for everyone").clicked();
                 }

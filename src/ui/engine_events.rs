@@ -6,7 +6,7 @@
 //! when the chosen camera appears or goes away). Drawing lives in `lobby` and `call_view`.
 
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use signaling_client::ParticipantId;
 
@@ -88,14 +88,7 @@ impl ConfabApp {
             } => {
                 if let Screen::InCall(call) = &mut self.screen {
                     let mine = call.my_id.as_ref() == Some(&from);
-                    call.chat.push(ChatLine {
-                        name,
-                        text,
-                        at,
-                        mine,
-                        not_delivered: None,
-                        notice: false,
-                    });
+                    call.chat.push(ChatLine::message(name, text, at, mine));
                     if !self.chat_open && !mine {
                         call.unread += 1;
                     }
@@ -128,18 +121,12 @@ impl ConfabApp {
             // Chat that did not get through is said where it was typed: in the chat.
             EngineEvent::Error(Problem::ChatNoRecipients { text }) => {
                 if let Screen::InCall(call) = &mut self.screen {
-                    call.chat.push(ChatLine {
-                        name: String::new(),
-                        text: text.clone(),
-                        at: SystemTime::now(),
-                        mine: true,
-                        not_delivered: Some(
-                            "Not sent: nobody else is in the call yet. It is back in the \
-                             message field."
-                                .into(),
-                        ),
-                        notice: false,
-                    });
+                    call.chat.push(ChatLine::not_sent(
+                        text.clone(),
+                        "Not sent: nobody else is in the call yet. It is back in the message \
+                         field."
+                            .into(),
+                    ));
                     if self.chat_input.is_empty() {
                         self.chat_input = text;
                     }
@@ -148,14 +135,7 @@ impl ConfabApp {
             EngineEvent::Error(problem @ Problem::ChatNotDelivered { .. }) => {
                 let text = super::wording::problem(&problem);
                 if let Screen::InCall(call) = &mut self.screen {
-                    call.chat.push(ChatLine {
-                        name: String::new(),
-                        text: text.clone(),
-                        at: SystemTime::now(),
-                        mine: false,
-                        not_delivered: None,
-                        notice: true,
-                    });
+                    call.chat.push(ChatLine::notice(text.clone()));
                 }
                 if !self.chat_open {
                     self.toast(text);

@@ -37,12 +37,8 @@ impl ConfabApp {
         let mut end = false;
         ui.group(|ui| {
             ui.label(format!(
-                "This computer still hosts a call: {others} {} in it.",
-                if others == 1 {
-                    "person is"
-                } else {
-                    "people are"
-                }
+                "This computer still hosts a call: {} in it.",
+                super::wording::people_are(others)
             ));
             end = ui.button("End the call for everyone").clicked();
         });

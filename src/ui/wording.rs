@@ -56,10 +56,31 @@ pub(crate) fn problem(problem: &Problem) -> String {
     }
 }
 
+/// "1 person", "3 people".
+pub(crate) fn people(n: usize) -> String {
+    if n == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{n} people")
+    }
+}
+
+/// "1 person is", "3 people are".
+pub(crate) fn people_are(n: usize) -> String {
+    format!("{} {}", people(n), if n == 1 { "is" } else { "are" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use signaling_client::ErrorCode;
+
+    #[test]
+    fn counts_of_people_agree_in_number() {
+        assert_eq!(people_are(1), "1 person is");
+        assert_eq!(people_are(3), "3 people are");
+        assert_eq!(people(2), "2 people");
+    }
 
     #[test]
     fn refusals_read_as_sentences() {
