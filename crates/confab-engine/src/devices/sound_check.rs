@@ -280,6 +280,14 @@ pub fn rms_dbfs(samples: &[f32]) -> f64 {
         return -100.0;
     }
     let mean = samples.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / samples.len() as f64;
+    mean_square_dbfs(mean)
+}
+
+/// A mean square (0 silence, 0.5 a full-scale sine) in dBFS, -100 for digital silence: the one
+/// conversion behind every level the engine reports (this check, the microphone meter, who is
+/// talking).
+#[must_use]
+pub fn mean_square_dbfs(mean: f64) -> f64 {
     if mean <= 1e-10 {
         -100.0
     } else {

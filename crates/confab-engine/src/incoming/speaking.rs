@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::devices::sound_check::mean_square_dbfs;
+
 /// 20 ms frames per level report: 100 ms.
 pub(crate) const FRAMES_PER_REPORT: u32 = 5;
 
@@ -53,7 +55,7 @@ impl<K: Ord + Clone> SpeakingMeter<K> {
         self.frames = 0;
         let levels: Vec<(K, f32)> = std::mem::take(&mut self.sums)
             .into_iter()
-            .map(|(id, sum)| (id, db(sum / frames)))
+            .map(|(id, sum)| (id, mean_square_dbfs(f64::from(sum / frames)) as f32))
             .collect();
         if levels.iter().any(|(_, l)| *l > SILENT_DB) {
             self.quiet_reports_left = QUIET_TAIL_REPORTS;
@@ -64,15 +66,6 @@ impl<K: Ord + Clone> SpeakingMeter<K> {
         }
         self.quiet_reports_left -= 1;
         Some(levels)
-    }
-}
-
-/// A mean square as dBFS (-100 for digital silence).
-fn db(mean_square: f32) -> f32 {
-    if mean_square > 1e-10 {
-        10.0 * mean_square.log10()
-    } else {
-        -100.0
     }
 }
 

@@ -20,6 +20,7 @@ use super::{EchoLink, Outgoing, SenderThread, Track, report_capture_end, spawn_s
 use crate::EngineError;
 use crate::api::{AudioInput, EngineEvent, MediaProbe};
 use crate::devices::microphone::Microphone;
+use crate::devices::sound_check::mean_square_dbfs;
 use crate::devices::{DeviceKind, DeviceStatus};
 use crate::media::audio_processing::{AudioProcessor, ProcessingSettings};
 use crate::media::drop_oldest::DropOldestReceiver;
@@ -85,13 +86,9 @@ impl LevelMeter {
         if self.samples < Self::WINDOW {
             return None;
         }
-        let rms = (self.sum_squares / self.samples as f64).sqrt();
+        let mean = self.sum_squares / self.samples as f64;
         *self = Self::default();
-        Some(if rms > 1e-5 {
-            (20.0 * rms.log10()) as f32
-        } else {
-            -100.0
-        })
+        Some(mean_square_dbfs(mean) as f32)
     }
 }
 
