@@ -52,6 +52,12 @@ const ENVIRONMENT: &[Entry] = &[
         "join: the TURN password (instead of --turn-credential).",
     ),
     (
+        "CONFAB_VIDEO_UPLOAD",
+        "cpu or gpu: where the app converts video for the screen (default: the graphics card, or \
+         the processor under a software renderer); for comparisons, or a graphics driver that \
+         draws the video wrong.",
+    ),
+    (
         "DISPLAY, WAYLAND_DISPLAY",
         "Without either, confab with no subcommand runs the headless loopback call instead of \
          the app.",

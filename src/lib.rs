@@ -6,6 +6,8 @@
 //! - The call engine (media pipeline, WebRTC peer connections, call session, measurement) is
 //!   the `confab-engine` workspace crate; this crate uses only its public API.
 //! - [`loopback`]: `confab loopback`, a measured call between two in-process engines.
+//! - [`call_check`]: "Test my call" (and `confab check`): a short real call through this
+//!   computer's devices and network path to a test peer, worded for the person.
 //! - [`ui`]: the desktop app (eframe/egui), a client of the engine's command/event API.
 //! - [`address`]: what a person gives to join (`HOST:PORT`, a `ws://` URL, a `confab://` link),
 //!   turned into a signaling URL; one parser for the app's lobby and `confab join`.
@@ -16,6 +18,7 @@
 
 pub mod address;
 pub mod app_dirs;
+pub mod call_check;
 pub mod loopback;
 pub mod ui;
 pub mod versions;

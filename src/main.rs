@@ -7,7 +7,8 @@
 //! loopback call); with a `confab://HOST:PORT/ROOM` link it opens the app straight into that
 //! room. Subcommands: `gui`, `serve` (the signaling server), `loopback` (a measured call between
 //! two in-process engines), `join` (one headless engine in any room), `devices` and `sound-check`
-//! (what devices Confab sees, and whether sound works end to end).
+//! (what devices Confab sees, and whether sound works end to end), `check` (the app's "Test my
+//! call": a short real call to a test peer, worded).
 //!
 //! The desktop app logs to a file in the platform's log directory; everything else to stderr
 //! (see `logging`).
@@ -21,6 +22,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use confab::app_dirs::AppDirs;
 use signaling_server::{Limits, ServerConfig, SignalingServer, TlsFiles, TurnConfig};
 
+mod check_cli;
 mod cli_docs;
 mod devices_cli;
 mod join;
@@ -74,6 +76,10 @@ enum Command {
     Devices(devices_cli::DevicesArgs),
     /// Play a tone through a speaker and record it with a microphone: does sound work?
     SoundCheck(devices_cli::SoundCheckArgs),
+    /// Test my call: a short real call through this computer's camera, microphone, speaker
+    /// and network to a test peer, and what works, in plain words; exits non-zero when
+    /// something does not.
+    Check(check_cli::CheckArgs),
     /// Write the man pages (confab.1, confab-SUBCOMMAND.1) into a directory (packaging).
     #[command(hide = true)]
     Manpages {
@@ -325,6 +331,7 @@ fn main() -> Result<()> {
         Command::Join(args) => join::run(&args.try_into()?),
         Command::Devices(args) => devices_cli::devices(&args),
         Command::SoundCheck(args) => devices_cli::sound_check(&args),
+        Command::Check(args) => check_cli::check(&args),
         Command::Manpages { out_dir } => {
             for page in cli_docs::write_man_pages(cli_command(), &out_dir)? {
                 println!("{}", page.display());

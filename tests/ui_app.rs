@@ -9,7 +9,11 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::ui::{harness, lobby_with_preview, options, shows, snapshot_tolerance, step_until};
 
 use confab::address::parse_confab_link;
 use confab::ui::app::Screen;
@@ -18,65 +22,9 @@ use confab_engine::observer::CallObserver;
 use confab_engine::testing::{small_engine_config, start_engine, wait_until};
 use confab_engine::{EngineCommand, VideoInput};
 use eframe::egui;
+use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
-use egui_kittest::{Harness, SnapshotOptions};
 use signaling_client::ParticipantId;
-
-fn options() -> AppOptions {
-    AppOptions {
-        engine: small_engine_config("ui-test"),
-        host_bind: [127, 0, 0, 1].into(),
-        join_now: None,
-        // Test sources and no sound: the snapshots must not depend on this machine's devices.
-        devices: false,
-        // No settings file: nothing read from or written to this machine's config directory.
-        ..AppOptions::default()
-    }
-}
-
-fn harness() -> Harness<'static, ConfabApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1100.0, 720.0))
-        .build_eframe(|cc| ConfabApp::new(cc, options()).expect("the app starts"))
-}
-
-/// The app in its lobby once the live preview shows.
-fn lobby_with_preview() -> Harness<'static, ConfabApp> {
-    let mut h = harness();
-    step_until(&mut h, "the preview shows", |h| {
-        h.state().frames_shown(&None) > 2
-    });
-    h
-}
-
-/// Steps the UI (real time passes for the network) until `done`, failing after 30 s.
-fn step_until(
-    h: &mut Harness<'static, ConfabApp>,
-    what: &str,
-    done: impl Fn(&Harness<'static, ConfabApp>) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        h.step();
-        if done(h) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        // The UI's state is only seen by stepping it; between steps the engine runs.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Whether any widget's accessible label contains `text`.
-fn shows(h: &Harness<'static, ConfabApp>, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
-}
-
-fn snapshot_tolerance(max_failed_pixels: usize) -> SnapshotOptions {
-    SnapshotOptions::new()
-        .threshold(2.0)
-        .max_failed_pixels(max_failed_pixels)
-}
 
 #[test]
 fn host_a_call_see_and_talk_to_the_other_side_then_hang_up() {
@@ -764,4 +712,71 @@ fn grid_speaker_view_and_people_panel_look_right() {
     settle(&mut h);
     h.snapshot_options("people-panel", &snapshot_tolerance(8_000));
     drop((ben, cy));
+}
+
+/// At 200 % (a small laptop screen at double scale: 800x500 points, 1600x1000 pixels) the call
+/// view keeps every control on the screen, none overlapping another, and the header's code
+/// readable; the snapshot is the 2x screenshot in docs/screenshots.
+#[test]
+fn the_call_view_fits_and_reads_at_200_percent() {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(800.0, 500.0))
+        .with_pixels_per_point(2.0)
+        .build_eframe(|cc| ConfabApp::new(cc, options()).expect("the app starts"));
+    h.get_by_label("Your name").type_text("Ann");
+    h.state_mut().settings.room = "double-scale".into();
+    h.get_by_label("Host a call").click();
+    step_until(&mut h, "in the call", |h| {
+        matches!(h.state().screen, Screen::InCall(_))
+    });
+    settle(&mut h);
+    h.get_by_label("Camera off").click();
+    settle(&mut h);
+    let mut config = small_engine_config("Ben");
+    config.video_input = VideoInput::None;
+    config.audio_input = confab_engine::AudioInput::None;
+    let ben = join_engine_with(&h, config, "double-scale");
+    step_until(
+        &mut h,
+        "Ben in, with a code",
+        |h| matches!(&h.state().screen, Screen::InCall(c) if c.remotes.values().any(|r| r.code.is_some())),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    settle(&mut h);
+    let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(800.0, 500.0));
+    let controls = [
+        "Mute",
+        "Camera on",
+        "Chat",
+        "People",
+        "Stats",
+        "Devices",
+        "Hang up",
+    ];
+    let rects: Vec<(&str, egui::Rect)> = controls
+        .iter()
+        .map(|label| {
+            let node = h
+                .query_all_by_label_contains(label)
+                .filter(|n| n.accesskit_node().role() == egui::accesskit::Role::Button)
+                .min_by(|a, b| a.rect().area().total_cmp(&b.rect().area()))
+                .unwrap_or_else(|| panic!("no {label} button"));
+            (*label, node.rect())
+        })
+        .collect();
+    for (i, (label, rect)) in rects.iter().enumerate() {
+        assert!(
+            window.contains_rect(*rect),
+            "{label} at {rect:?} is off the window"
+        );
+        for (other, other_rect) in &rects[i + 1..] {
+            assert!(
+                !rect.intersects(*other_rect),
+                "{label} {rect:?} overlaps {other} {other_rect:?}"
+            );
+        }
+    }
+    assert!(shows(&h, "Ben"));
+    h.snapshot_options("call-2x", &snapshot_tolerance(20_000));
+    drop(ben);
 }

@@ -399,13 +399,13 @@ function ensureTile(id) {
   bar.className = "name-bar";
   const name = document.createElement("span");
   name.className = "name";
+  // "Ben  (muted)", as in the desktop app's name strip.
   const mic = document.createElement("span");
   mic.className = "mic-off";
-  mic.textContent = "🔇";
-  mic.title = "Muted";
+  mic.textContent = "(muted)";
   const status = document.createElement("span");
   status.className = "status";
-  bar.append(mic, name, status);
+  bar.append(name, mic, status);
   el.append(video, avatar, bar);
   $("grid").append(el);
   tile = { el, video, avatar, name, mic, status, hasFrame: false };
@@ -446,7 +446,7 @@ function renderTile(id) {
   const p = state.peers.get(id);
   if (!tile || !p) return;
   tile.name.textContent = p.name;
-  tile.avatar.textContent = (p.name.trim()[0] || "?").toUpperCase();
+  tile.avatar.textContent = initials(p.name);
   tile.mic.hidden = p.media.mic;
   const cameraOff = !p.media.camera;
   tile.avatar.hidden = tile.hasFrame && !cameraOff;
@@ -458,6 +458,13 @@ function renderTile(id) {
   tile.el.setAttribute("aria-label", described);
 }
 
+/** Up to two initials, one per word ("Ann Lee" -> "AL"), as the desktop app's avatars show. */
+function initials(name) {
+  const letters = name.split(/\s+/).filter(Boolean).slice(0, 2)
+    .map((w) => [...w][0].toUpperCase()).join("");
+  return letters || "?";
+}
+
 function renderCodes() {
   const list = $("codes");
   list.replaceChildren();
@@ -465,21 +472,28 @@ function renderCodes() {
   if (!withCodes.length) return;
   const title = document.createElement("li");
   title.className = "codes-title";
-  title.textContent = "Security code:";
-  title.title = "Read this to each other; if it matches, nobody is listening in.";
+  // "Security codes: Ben 3785 5401  Cy 7392 3409", one per person, as in the desktop app.
+  title.textContent = withCodes.length === 1 ? "Security code:" : "Security codes:";
   list.append(title);
   for (const [id, p] of withCodes) {
     const li = document.createElement("li");
     li.dataset.codeFor = id;
     li.title = `Your connection with ${p.name}: read it to each other; if it matches, nobody is listening in.`;
-    const code = document.createElement("strong");
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = p.name;
+    const code = document.createElement("span");
     code.className = "code";
     code.textContent = p.code;
-    const who = document.createElement("span");
-    who.textContent = ` with ${p.name}`;
-    li.append(code, who);
+    li.append(who, " ", code);
     list.append(li);
   }
+  const hint = document.createElement("li");
+  hint.className = "codes-hint";
+  hint.textContent = withCodes.length === 1
+    ? "Read it to each other; if it matches, nobody is listening in."
+    : "Read each code with that person; if it matches, nobody is listening in.";
+  list.append(hint);
 }
 
 function updateGrid() {
@@ -522,12 +536,27 @@ function updateControls() {
   const hasCam = !!state.localStream?.getVideoTracks().length;
   $("mic-toggle").disabled = !hasMic;
   $("camera-toggle").disabled = !hasCam;
-  $("mic-toggle").textContent = !hasMic ? "No microphone" : call.mic ? "Mute" : "Unmute";
+  // The labels are the desktop app's; each button's SVG icon is aria-hidden, so its label is
+  // its accessible name.
+  label("mic-toggle", !hasMic ? "No microphone" : call.mic ? "Mute" : "Unmute");
   $("mic-toggle").setAttribute("aria-pressed", String(!call.mic));
-  $("camera-toggle").textContent = !hasCam ? "No camera" : call.camera ? "Stop video" : "Start video";
+  label("camera-toggle", !hasCam ? "No camera" : call.camera ? "Camera off" : "Camera on");
   $("camera-toggle").setAttribute("aria-pressed", String(!call.camera));
   $("self-off").hidden = hasCam && call.camera;
   $("self-video").classList.toggle("hidden", !(hasCam && call.camera));
+  $("self-label").textContent = `${call.name} (you)${hasMic && call.mic ? "" : "  muted"}`;
+  updatePanelButtons();
+}
+
+/** Sets the text label of control-bar button `id` (leaving its icon). */
+function label(id, text) {
+  $(id).querySelector(".label").textContent = text;
+}
+
+/** The chat and devices buttons say (and show, tinted) whether their panel is open. */
+function updatePanelButtons() {
+  $("chat-toggle").setAttribute("aria-expanded", String(!$("chat").hidden));
+  $("devices-toggle").setAttribute("aria-expanded", String(!$("device-panel").hidden));
 }
 
 function toggleMic() {
@@ -544,6 +573,7 @@ function toggleCamera() {
 
 function toggleChat(open = $("chat").hidden) {
   $("chat").hidden = !open;
+  updatePanelButtons();
   if (open) {
     state.unread = 0;
     updateUnread();
@@ -618,6 +648,7 @@ function init() {
   $("copy-link").addEventListener("click", copyLink);
   $("devices-toggle").addEventListener("click", () => {
     $("device-panel").hidden = !$("device-panel").hidden;
+    updatePanelButtons();
   });
   $("leave").addEventListener("click", leave);
   $("sound-button").addEventListener("click", () => {

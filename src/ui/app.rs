@@ -13,13 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use eframe::egui;
+use eframe::egui_wgpu::RenderState;
 use signaling_client::ParticipantId;
 
 use super::active_speaker::ActiveSpeaker;
 use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
 use super::settings_file::{Loaded, SettingsFile};
-use super::video::VideoTextures;
+use super::ui_timing::{FrameTime, UiTiming};
+use super::video::{Source, Upload, VideoTextures};
 use confab_engine::devices::{DeviceKind, DeviceList, DeviceNotice};
 use confab_engine::media::NullSink;
 use confab_engine::{AudioOutput, VideoInput};
@@ -204,6 +206,8 @@ pub enum Screen {
     },
     /// In a call.
     InCall(Box<Call>),
+    /// "Test my call" is running or shows its result.
+    Check(Box<crate::call_check::CallCheck>),
     /// The call is over.
     Ended {
         /// How long it lasted.
@@ -269,6 +273,12 @@ pub struct ConfabApp {
     pub devices: DeviceList,
     /// The latest problem per kind of device, shown under its picker.
     pub device_notes: Vec<DeviceNotice>,
+    /// The UI thread's time per frame.
+    pub(super) ui_timing: UiTiming,
+    /// Wakes the UI (handed to what runs beside it: the call check's test peer).
+    pub(super) repaint: confab_engine::Repaint,
+    /// The call check's "Details" are shown.
+    pub(super) check_details_open: bool,
 }
 
 impl ConfabApp {
@@ -298,14 +308,11 @@ impl ConfabApp {
         config.video_input = settings.video_input(&DeviceList::default());
         config.audio_input = settings.audio_input();
         config.processing = settings.processing;
-        if options.devices {
-            // The real app sends what the settings ask for (tests keep their small picture).
-            config.video = settings.video_quality.video_settings();
-        }
+        config.video = video_settings(&settings, &options);
         config.watch_devices = options.devices;
         config.preview = true;
-        let repaint = Arc::new(move || ctx.request_repaint());
-        let engine = Engine::start(config, Box::new(NullSink), repaint)?;
+        let repaint: confab_engine::Repaint = Arc::new(move || ctx.request_repaint());
+        let engine = Engine::start(config, Box::new(NullSink), Arc::clone(&repaint))?;
         let _ = engine.send(EngineCommand::Preview(true));
         let output = settings.audio_output();
         if output != AudioOutput::None {
@@ -341,6 +348,9 @@ impl ConfabApp {
             left_hosted_call_running: false,
             devices: DeviceList::default(),
             device_notes: Vec::new(),
+            ui_timing: UiTiming::default(),
+            repaint,
+            check_details_open: false,
         };
         if let Some((address, room)) = app.options.join_now.clone() {
             if let Some(room) = room {
@@ -359,17 +369,39 @@ impl ConfabApp {
 
     /// Frames shown so far from `id` (`None`: our preview).
     pub fn frames_shown(&self, id: &Option<ParticipantId>) -> u64 {
-        self.videos.tile(id).map_or(0, |t| t.frames)
+        self.videos
+            .tile(&Source::of(id.as_ref()))
+            .map_or(0, |t| t.frames)
+    }
+
+    /// Pictures of our camera shown as the call check's test peer decoded them.
+    pub fn check_picture_frames(&self) -> u64 {
+        self.videos.tile(&Source::CheckEcho).map_or(0, |t| t.frames)
     }
 
     /// The size of the last picture shown from `id` (`None`: our preview), width and height.
     pub fn picture_size(&self, id: &Option<ParticipantId>) -> Option<[usize; 2]> {
-        self.videos.tile(id).map(|t| t.size)
+        self.videos.tile(&Source::of(id.as_ref())).map(|t| t.size)
     }
 
     /// The chat message being typed.
     pub fn chat_draft(&self) -> &str {
         &self.chat_input
+    }
+
+    /// The video settings the engine uses.
+    pub(super) fn video_settings(&self) -> confab_engine::VideoSettings {
+        video_settings(&self.settings, &self.options)
+    }
+
+    /// The UI thread's time per frame over the recent frames.
+    pub fn ui_frame_time(&self) -> Option<FrameTime> {
+        self.ui_timing.summary()
+    }
+
+    /// How pictures reach the screen (GPU conversion, or CPU).
+    pub fn video_upload(&self) -> Upload {
+        self.videos.upload()
     }
 
     /// Median decoded→texture time, ms.
@@ -388,7 +420,7 @@ impl ConfabApp {
     pub(super) fn sources_changed(&mut self) {
         let video = self.settings.video_input(&self.devices);
         if video == VideoInput::None {
-            self.videos.remove(&None);
+            self.videos.remove(&Source::Preview);
         }
         self.device_notes.retain(|n| n.kind == DeviceKind::Speaker);
         let _ = self.engine.send(EngineCommand::SelectSources {
@@ -550,6 +582,7 @@ impl ConfabApp {
         self.ended_by_us = false;
         self.left_hosted_call_running = false;
         self.videos.clear_remote();
+        self.videos.remove(&Source::CheckEcho);
         let _ = self.engine.send(EngineCommand::Preview(true));
     }
 
@@ -565,7 +598,7 @@ impl ConfabApp {
             call.camera_on = on;
         }
         if !on {
-            self.videos.remove(&None);
+            self.videos.remove(&Source::Preview);
         }
         let _ = self.engine.send(EngineCommand::SetCamera(on));
     }
@@ -580,9 +613,29 @@ impl ConfabApp {
     }
 
     /// Drains the engine: events into the model, frames into textures.
-    fn pump(&mut self, ctx: &egui::Context) {
+    fn pump(&mut self, ctx: &egui::Context, render: Option<&RenderState>) {
         while let Ok(event) = self.engine.events().try_recv() {
+            if let Screen::Check(check) = &mut self.screen {
+                // The check owns the call; devices and the meter stay the app's.
+                check.on_engine_event(&event);
+                if !matches!(
+                    event,
+                    confab_engine::EngineEvent::Devices(_)
+                        | confab_engine::EngineEvent::Device(_)
+                        | confab_engine::EngineEvent::MicLevel(_)
+                ) {
+                    continue;
+                }
+            }
             self.on_event(event);
+        }
+        if let Screen::Check(check) = &mut self.screen {
+            for command in check.poll() {
+                let _ = self.engine.send(command);
+            }
+            if let Some(frame) = check.take_far_picture() {
+                self.videos.update(ctx, render, &Source::CheckEcho, &frame);
+            }
         }
         // Only the newest picture of each source is worth converting and uploading: take what
         // is queued now (never more, or a slow frame could keep this loop from ever returning)
@@ -605,7 +658,8 @@ impl ConfabApp {
                 Some(id) => matches!(&self.screen, Screen::InCall(c) if c.remotes.contains_key(id)),
             };
             if known {
-                self.videos.update(ctx, &frame);
+                self.videos
+                    .update(ctx, render, &Source::of(from.as_ref()), &frame);
             }
         }
         self.toasts.retain(|t| t.at.elapsed() < TOAST_TIME);
@@ -684,6 +738,16 @@ fn open_settings(
     }
 }
 
+/// What the engine sends: the settings' video quality in the real app; tests keep their small
+/// picture.
+fn video_settings(settings: &Settings, options: &AppOptions) -> confab_engine::VideoSettings {
+    if options.devices {
+        settings.video_quality.video_settings()
+    } else {
+        options.engine.video
+    }
+}
+
 /// The name to use: what was typed, or a neutral default.
 pub(super) fn display_name(name: &str) -> String {
     let n = name.trim();
@@ -695,16 +759,26 @@ pub(super) fn display_name(name: &str) -> String {
 }
 
 impl eframe::App for ConfabApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        self.ui_timing.record(frame.info().cpu_usage);
+        if let Screen::InCall(call) = &self.screen {
+            let what = format!(
+                "{} others, pictures converted on the {:?}",
+                call.order.len(),
+                self.videos.upload()
+            );
+            self.ui_timing.log_if_due(&what);
+        }
         self.apply_theme(&ctx);
-        self.pump(&ctx);
+        self.pump(&ctx, frame.wgpu_render_state());
         self.update_title(&ctx);
         match self.screen {
             Screen::Lobby => self.lobby_ui(ui),
             Screen::Connecting { .. } => self.connecting_ui(ui),
             Screen::InCall(_) => self.call_ui(ui),
             Screen::Ended { .. } => self.ended_ui(ui),
+            Screen::Check(_) => self.check_ui(ui),
         }
         if self.settings_open {
             self.settings_window(&ctx);

@@ -7,6 +7,7 @@
 use eframe::egui::{self, Key};
 
 use super::app::{ChatLine, ConfabApp, Screen};
+use super::video::Upload;
 
 /// The chat panel's width when first opened, in points.
 const CHAT_WIDTH: f32 = 300.0;
@@ -181,6 +182,16 @@ impl ConfabApp {
                 }
                 if let Some(p50) = self.frame_to_screen_p50_ms() {
                     ui.weak(format!("Frame to screen: {p50:.1} ms (median)"));
+                }
+                if let Some(t) = self.ui_frame_time() {
+                    let how = match self.video_upload() {
+                        Upload::Gpu => "pictures converted by the graphics card",
+                        Upload::Cpu => "pictures converted by the processor",
+                    };
+                    ui.weak(format!(
+                        "Drawing this window: {:.1} ms a frame (median), {:.1} ms (95 %); {how}",
+                        t.p50_ms, t.p95_ms
+                    ));
                 }
             });
         if !open {

@@ -9,6 +9,7 @@ use signaling_client::ParticipantId;
 
 use super::app::{ConfabApp, Remote, Screen, TileLayout, display_name};
 use super::lobby::fit;
+use super::video::Source;
 use confab_engine::LinkState;
 
 const MUTE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::M);
@@ -582,12 +583,12 @@ impl ConfabApp {
         };
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 8.0, Color32::from_gray(24));
-        let source = Some(id.clone());
+        let source = Source::Remote(id.clone());
         match self.videos.tile(&source).filter(|_| remote.camera) {
             Some(tile) => {
                 let size = fit(tile.size, rect.size());
                 let image_rect = egui::Rect::from_center_size(rect.center(), size);
-                egui::Image::new((tile.texture.id(), size))
+                egui::Image::new((tile.texture(), size))
                     .corner_radius(8.0)
                     .paint_at(ui, image_rect);
             }

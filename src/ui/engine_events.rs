@@ -11,6 +11,7 @@ use std::time::Instant;
 use signaling_client::ParticipantId;
 
 use super::app::{Call, ChatLine, ConfabApp, Remote, Screen};
+use super::video::Source;
 use confab_engine::devices::{DeviceList, DeviceNotice, DeviceState};
 use confab_engine::{CallState, EndReason, EngineCommand, EngineEvent, LinkState, Problem};
 
@@ -48,7 +49,7 @@ impl ConfabApp {
                         call.pinned = None;
                     }
                     let name = r.name;
-                    self.videos.remove(&Some(id));
+                    self.videos.remove(&Source::Remote(id));
                     self.toast(format!("{name} left"));
                 }
             }
@@ -77,7 +78,7 @@ impl ConfabApp {
                     r.camera = camera;
                 }
                 if !camera {
-                    self.videos.remove(&Some(id));
+                    self.videos.remove(&Source::Remote(id));
                 }
             }
             EngineEvent::Chat {
@@ -111,6 +112,8 @@ impl ConfabApp {
                 }
             }
             EngineEvent::MicLevel(db) => self.mic_level_db = db,
+            // Only the call check reads these.
+            EngineEvent::IceServers(_) | EngineEvent::AudioProcessing(_) => {}
             EngineEvent::Devices(list) => self.on_devices(list),
             EngineEvent::Device(notice) => self.on_device_notice(notice),
             EngineEvent::SpeakerLevels(levels) => {

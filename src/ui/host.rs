@@ -31,6 +31,11 @@ impl std::fmt::Debug for HostedServer {
 impl HostedServer {
     /// Listens on `bind` at [`DEFAULT_PORT`], or any free port if that one is taken.
     pub fn start(bind: IpAddr) -> Result<Self, String> {
+        Self::start_on(bind, DEFAULT_PORT)
+    }
+
+    /// Listens on `bind` at `port` (0: any free port), or any free port if that one is taken.
+    pub fn start_on(bind: IpAddr, port: u16) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("confab-host")
@@ -39,8 +44,7 @@ impl HostedServer {
             .map_err(|e| format!("cannot start the server runtime: {e}"))?;
         let handle = runtime
             .block_on(SignalingServer::start(ServerConfig::new(SocketAddr::new(
-                bind,
-                DEFAULT_PORT,
+                bind, port,
             ))))
             .or_else(|_| {
                 runtime.block_on(SignalingServer::start(ServerConfig::new(SocketAddr::new(

@@ -4,6 +4,7 @@ use eframe::egui;
 
 use super::app::{ConfabApp, Screen};
 use super::settings::{CameraChoice, MicrophoneChoice, SpeakerChoice};
+use super::video::Source;
 use confab_engine::devices::DEFAULT_DEVICE;
 use confab_engine::devices::{DeviceInfo, DeviceKind};
 
@@ -137,6 +138,16 @@ impl ConfabApp {
                 .clicked()
             {
                 self.settings_open = true;
+            }
+            if ui
+                .button("Test my call")
+                .on_hover_text(
+                    "A 10-second call to a test peer: camera, microphone, speaker and network, \
+                     checked the way a call uses them (through the server in Address, if given)",
+                )
+                .clicked()
+            {
+                self.start_check();
             }
         });
     }
@@ -288,10 +299,10 @@ impl ConfabApp {
 
     /// Our own picture, aspect-correct, or a placeholder.
     pub(super) fn preview_ui(&self, ui: &mut egui::Ui, max: egui::Vec2) {
-        match self.videos.tile(&None) {
+        match self.videos.tile(&Source::Preview) {
             Some(tile) => {
                 let size = fit(tile.size, max);
-                ui.add(egui::Image::new((tile.texture.id(), size)).corner_radius(6.0));
+                ui.add(egui::Image::new((tile.texture(), size)).corner_radius(6.0));
             }
             None => {
                 let camera = self.has_camera();

@@ -8,9 +8,11 @@
 //! | `engine_events` | engine events turned into changes to the model (call, toasts, devices) |
 //! | `lobby` | name, room, host/join, device pickers with preview and level meter |
 //! | `call_view` | tiles grid, picture-in-picture, controls and shortcuts, toasts, ended screen |
+//! | `check_view` | "Test my call": the running check and its result in words |
 //! | `call_panels` | the chat side panel and the statistics window of a call |
 //! | `people_panel` | the participants side panel: mic/camera, connection, security code each |
-//! | [`video`] | decoded frames written into long-lived textures |
+//! | [`video`] | decoded frames into long-lived textures: I420 converted by a wgpu shader, or on the CPU |
+//! | [`ui_timing`] | the UI thread's time per frame (statistics window, log) |
 //! | [`host`] | the embedded signaling server behind "Host a call" |
 //! | `settings_dialog` | the settings window: devices, processing, video quality, theme, downloads |
 //! | `style` | the type scale, spacing and AA-contrast text colours of both themes |
@@ -22,6 +24,7 @@ mod active_speaker;
 pub mod app;
 mod call_panels;
 mod call_view;
+mod check_view;
 mod engine_events;
 pub mod host;
 mod lobby;
@@ -30,8 +33,9 @@ pub mod settings;
 mod settings_dialog;
 pub mod settings_file;
 mod style;
+pub mod ui_timing;
 pub mod video;
-mod wording;
+pub(crate) mod wording;
 
 pub use app::{AppOptions, ConfabApp};
 

@@ -12,3 +12,4 @@
 
 pub mod browser;
 pub mod firefox;
+pub mod ui;

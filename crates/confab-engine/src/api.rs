@@ -38,6 +38,10 @@ pub enum AudioInput {
     None,
     /// A tone with timing beeps.
     Synthetic,
+    /// The tone and beeps with voice-like noise under the same envelope
+    /// ([`crate::media::synthetic_audio::SyntheticAudioConfig::test_voice`]): a sound an echo
+    /// canceller can find its delay in (what the call check's test peer sends).
+    TestVoice,
     /// A looping WAV file.
     WavFile(PathBuf),
     /// A microphone, by the id [`crate::devices::enumerate`] lists
@@ -326,6 +330,12 @@ pub enum EngineEvent {
     Devices(crate::devices::DeviceList),
     /// A camera, microphone or speaker stopped, came back, or was replaced by the default one.
     Device(crate::devices::DeviceNotice),
+    /// The STUN and TURN servers this call uses (the signaling server's and the configured
+    /// ones; URLs only, never credentials), once after joining.
+    IceServers(Vec<String>),
+    /// The microphone's echo canceller, noise suppressor and gain control, once a second in a
+    /// call while they run on a microphone.
+    AudioProcessing(crate::media::audio_processing::ProcessingStats),
     /// Something went wrong; the call (if any) goes on. The UI words it for the user.
     Error(Problem),
 }
@@ -339,6 +349,22 @@ pub struct VideoFrameEvent {
     pub frame: I420Frame,
     /// When it finished decoding (same clock as capture times).
     pub decoded_at: CaptureTime,
+}
+
+/// The local ICE candidates of one connection, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LocalCandidates {
+    /// Addresses of this computer's own interfaces.
+    pub host: u32,
+    /// Addresses a STUN server saw us at (through a router's NAT); zero when no STUN server
+    /// answered.
+    pub srflx: u32,
+    /// Addresses on a TURN relay; zero when no TURN server gave us one.
+    pub relay: u32,
+    /// The first server-reflexive address (`IP:port`): this computer as the internet sees it.
+    pub public_address: Option<String>,
+    /// The first relay address (`IP:port`) and the TURN server URL that gave it.
+    pub relay_address: Option<String>,
 }
 
 /// Per-connection statistics (one second window for rates).
@@ -397,6 +423,9 @@ pub struct ParticipantStats {
     pub keyframe_requests_received: u64,
     /// `host`, `srflx`, `prflx` or `relay`.
     pub candidate_type: Option<String>,
+    /// The local ICE candidates gathered for this connection, by kind: what the STUN and TURN
+    /// servers answered (a call check words them).
+    pub local_candidates: LocalCandidates,
     /// Congestion control's estimate of the bandwidth toward it.
     pub bandwidth_estimate_kbps: f64,
     /// Current playout delay of its audio.

@@ -14,7 +14,7 @@
 //! | configuration | [`EngineConfig`], [`VideoSettings`], [`VideoInput`], [`AudioInput`], [`AudioOutput`], [`media::ProcessingSettings`] |
 //! | events | [`EngineEvent`], [`CallState`], [`LinkState`], [`VideoFrameEvent`] |
 //! | why a call ended, what went wrong | [`EndReason`], [`Problem`] ([`reasons`]) |
-//! | statistics | [`ParticipantStats`] (in [`EngineEvent::Stats`], once a second) |
+//! | statistics | [`ParticipantStats`] (in [`EngineEvent::Stats`], once a second, with each connection's [`LocalCandidates`]); [`media::ProcessingStats`] (in [`EngineEvent::AudioProcessing`]) |
 //! | media traits | [`AudioSink`] (where played audio goes; [`media::NullSink`] discards it), [`MediaProbe`] (taps for measurements) |
 //! | pictures for display | [`media::I420Frame`], [`media::i420_to_rgba`] |
 //! | device listing | [`devices::enumerate`], [`devices::DeviceList`], [`devices::DeviceInfo`], [`devices::DeviceKind`], [`devices::DEFAULT_DEVICE`]; notices [`devices::DeviceNotice`], [`devices::DeviceState`] |
@@ -71,8 +71,8 @@ use std::time::Duration;
 
 pub use api::{
     AudioInput, AudioOutput, AudioSink, CallState, CandidateRewriter, EngineCommand, EngineConfig,
-    EngineEvent, LinkState, MediaProbe, ParticipantStats, Repaint, VideoFrameEvent, VideoInput,
-    VideoSettings,
+    EngineEvent, LinkState, LocalCandidates, MediaProbe, ParticipantStats, Repaint,
+    VideoFrameEvent, VideoInput, VideoSettings,
 };
 pub use reasons::{EndReason, Problem};
 pub use session::SignalSender;

@@ -108,6 +108,10 @@ pub struct CallView {
     pub frames_sent: u64,
     /// The engine's event channel is closed (it stopped).
     pub stopped: bool,
+    /// The STUN and TURN servers the call uses (URLs).
+    pub ice_servers: Vec<String>,
+    /// The microphone's processing figures, latest.
+    pub audio_processing: Option<crate::media::ProcessingStats>,
 }
 
 impl CallView {
@@ -220,6 +224,8 @@ impl CallView {
                     p.loudest_db = Some(p.loudest_db.map_or(db, |l| l.max(db)));
                 }
             }
+            EngineEvent::IceServers(urls) => self.ice_servers = urls,
+            EngineEvent::AudioProcessing(p) => self.audio_processing = Some(p),
             EngineEvent::MicLevel(_) | EngineEvent::Devices(_) => {}
         }
     }

@@ -38,7 +38,9 @@ use super::EngineError;
 use super::api::{EngineEvent, Repaint, VideoFrameEvent};
 use super::devices::{DeviceKind, DeviceNotice, DeviceState, DeviceStatus};
 use super::media::SourceError;
-use super::media::audio_processing::{ProcessingControl, ProcessingSettings, RenderFeed};
+use super::media::audio_processing::{
+    ProcessingControl, ProcessingSettings, ProcessingStats, RenderFeed,
+};
 use super::media::drop_oldest::DropOldestSender;
 use super::media::source::CaptureThread;
 use super::peer::PeerLink;
@@ -82,6 +84,12 @@ impl Outgoing {
             link.control.set_stream_delay_ms(hint);
             let _ = link.feed.push(played);
         }
+    }
+
+    /// The running processor's figures (`None` without a microphone).
+    pub(crate) fn processing_stats(&self) -> Option<ProcessingStats> {
+        let echo = self.echo.lock().ok()?;
+        echo.as_ref().map(|link| link.control.stats())
     }
 
     /// Applies processing settings to the running processor, if any.

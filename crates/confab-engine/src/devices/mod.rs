@@ -103,7 +103,7 @@ impl From<crate::worker::WorkerError> for DeviceError {
 }
 
 /// Which kind of device a notice or a list entry is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKind {
     /// A camera.
@@ -126,7 +126,7 @@ impl DeviceKind {
 }
 
 /// What happened to a running device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceState {
     /// It was opened (or reopened) and delivers media.
@@ -140,7 +140,7 @@ pub enum DeviceState {
 }
 
 /// A change in a running device's state, with a sentence for the user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DeviceNotice {
     /// Camera, microphone or speaker.
     pub kind: DeviceKind,

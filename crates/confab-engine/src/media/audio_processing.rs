@@ -16,9 +16,9 @@
 //! `audio_processing/control.rs`, re-exported here.
 //!
 //! ```text
-//! playout thread ── RenderFeed::push(mix) ──> [drop-oldest queue, 50 x 10 ms] ─┐
-//!                                                                              │ drained before
-//! capture thread ── AudioProcessor::process_capture(&mut mic) <────────────────┘ each 10 ms
+//! playout thread ── RenderFeed::push(mix) ──> [drop-oldest queue, 50 x 10 ms] ─┐ one frame per
+//!                                                                              │ capture frame,
+//! capture thread ── AudioProcessor::process_capture(&mut mic) <────────────────┘ 2 ahead at most
 //!                    (sonora: render analysis, then HPF -> AEC3 -> NS -> AGC2 -> limiter)
 //! UI / engine    ── ProcessingControl::{set_settings, set_stream_delay_ms, stats} (atomics)
 //! ```
@@ -29,9 +29,36 @@
 //!   ([`PROCESSING_FRAME_SAMPLES`] = 480 samples); 20 ms frames (960) are processed as two halves.
 //!   Any other length gives [`AudioProcessingError::FrameLength`] and leaves the frame untouched.
 //! - Render and capture must describe the same clock: push every played frame once, and process
-//!   every captured frame once. Frames the capture side has not consumed within
-//!   [`RENDER_QUEUE_FRAMES`] x 10 ms are dropped oldest first (counted in
-//!   [`ProcessingStats::render_frames_dropped`]); AEC3 re-aligns itself after such a gap.
+//!   every captured frame once.
+//! - **Render is consumed in step with capture**, as WebRTC's audio processing expects its
+//!   render and capture calls: before each 10 ms capture frame the processor analyses the queued
+//!   render frames only until it is [`RENDER_LEAD_FRAMES`] ahead of capture; the rest wait in the
+//!   queue for the following capture frames. So what AEC3 sees depends on the order of the audio
+//!   only, not on when the threads run: a microphone that the audio system delivers late or in
+//!   bursts (PulseAudio did, by tens to hundreds of ms under load) gives AEC3 the same sequence
+//!   as a steady one. Draining the whole queue instead let render run ahead of capture by the
+//!   delivery delay; AEC3 takes render more than 32 ms ahead for a buffering fault and resets its
+//!   delay estimate, and capture that then catches up in a burst ran its render buffer dry
+//!   (another reset), each time leaking echo until it found the delay again.
+//! - The first capture frame after render starts (and after AEC is turned on) takes everything
+//!   queued: AEC3 aligns itself on the newest render at that frame, and the older frames are the
+//!   history its delay search and suppressor look back into (without them, echo passed until
+//!   AEC3 had found the delay). Pacing starts with the next frame.
+//! - In step, the echo reaches capture a fixed number of frames after its render (the lag AEC3
+//!   estimates) for as long as neither stream loses audio. When the audio system drops `n`
+//!   frames of capture (PulseAudio dropped up to 750 ms under load), the echo comes `n` frames
+//!   sooner, and `n` render frames stay queued; once `n` exceeds the lag, the echo would come
+//!   before its render, which AEC3 cannot cancel at all. A microphone that is only delivered
+//!   late leaves a backlog too, but arrives in a burst that takes one queued frame per capture
+//!   frame, so its backlog is gone within as many capture frames as it had frames. So a backlog
+//!   above [`RESYNC_BACKLOG_FRAMES`] that outlasts its own size (and [`RESYNC_MIN_FRAMES`]) is
+//!   discarded whole: after a loss that restores the lag exactly, so AEC3's delay estimate holds;
+//!   had the microphone become late for good instead, the lag grows by the backlog, which AEC3
+//!   finds again (it searches about 500 ms), where it could never find a negative one.
+//!   Frames the capture side has not consumed within [`RENDER_QUEUE_FRAMES`] x 10 ms are dropped
+//!   oldest first. Both are counted in [`ProcessingStats::render_frames_dropped`]. When render
+//!   falls behind (the playout thread stalled), it is caught up by at most
+//!   `RENDER_LEAD_FRAMES + 2` frames at once.
 //! - **No lock in the real-time path.** [`RenderFeed::push`] copies into fixed-size frames and
 //!   `try_send`s them into a bounded crossbeam array channel (lock-free while nobody blocks on it,
 //!   and nobody does). The capture side `try_recv`s them. Settings, the delay hint and the
@@ -77,6 +104,17 @@ pub const PROCESSING_FRAME_SAMPLES: usize = 480;
 /// render-to-capture delay a working call has, and half of AEC3's own transfer queue (100 frames,
 /// which drops the *newest* when full).
 pub const RENDER_QUEUE_FRAMES: usize = 50;
+/// How many 10 ms render frames AEC3 gets ahead of the capture frame it processes: enough that
+/// a mix pushed every 20 ms never leaves it without render (its render buffer would run dry and
+/// reset), and well inside the 8 blocks (32 ms) of render ahead that AEC3 accepts before it
+/// counts a buffering fault (2 frames are 5 of its 4 ms blocks).
+pub const RENDER_LEAD_FRAMES: usize = 2;
+/// Render frames queued (before a capture frame takes its share) above which the backlog is
+/// watched: 50 ms. In step the queue holds at most the newest 20 ms mix, give or take a frame.
+pub const RESYNC_BACKLOG_FRAMES: usize = 5;
+/// The fewest capture frames in a row a backlog above [`RESYNC_BACKLOG_FRAMES`] must last before
+/// the queue is discarded (100 ms); it must also outlast its own size, see the module docs.
+pub const RESYNC_MIN_FRAMES: usize = 10;
 /// Largest stream delay hint `sonora` accepts.
 pub const MAX_STREAM_DELAY_MS: u32 = 500;
 /// Frames per statistics window for the processing-time figures (1 s).
@@ -112,6 +150,63 @@ struct TimingWindow {
     frames: u32,
 }
 
+/// How far render has been fed to AEC3 relative to capture (see the module docs).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RenderPacer {
+    /// Render has started (AEC3 aligned itself on it), and the frames are paced.
+    locked: bool,
+    /// Render frames analysed since the lock.
+    fed: u64,
+    /// Capture frames since the lock (less any render that never came).
+    due: u64,
+    /// Capture frames in a row with a backlog above [`RESYNC_BACKLOG_FRAMES`], and the largest
+    /// backlog among them.
+    over: usize,
+    peak: usize,
+}
+
+impl RenderPacer {
+    /// Starts counting from the next capture frame, with no render ahead of it yet.
+    fn lock(&mut self) {
+        *self = Self {
+            locked: true,
+            ..Self::default()
+        };
+    }
+
+    /// Notes the backlog before a capture frame; true when the capture side lost audio: the
+    /// backlog stayed above [`RESYNC_BACKLOG_FRAMES`] for more capture frames than it was large
+    /// (and [`RESYNC_MIN_FRAMES`]). A late microphone delivered in a burst takes one queued
+    /// frame per capture frame, so its backlog is gone within as many frames as it had.
+    fn backlog_persists(&mut self, backlog: usize) -> bool {
+        if backlog <= RESYNC_BACKLOG_FRAMES {
+            self.over = 0;
+            self.peak = 0;
+            return false;
+        }
+        self.over += 1;
+        self.peak = self.peak.max(backlog);
+        if self.over <= self.peak.max(RESYNC_MIN_FRAMES) {
+            return false;
+        }
+        self.over = 0;
+        self.peak = 0;
+        true
+    }
+
+    /// Render frames to analyse before the next capture frame (counts that capture frame).
+    fn owed(&mut self) -> u64 {
+        self.due += 1;
+        (self.due + RENDER_LEAD_FRAMES as u64).saturating_sub(self.fed)
+    }
+
+    /// After feeding: render that is late is caught up by at most `RENDER_LEAD_FRAMES + 2`
+    /// frames at once, never by a burst as long as the gap was.
+    fn settle(&mut self) {
+        self.due = self.due.min(self.fed + 1);
+    }
+}
+
 /// Echo cancellation, noise suppression and gain control for the capture path. See the module
 /// documentation for the threading contract.
 pub struct AudioProcessor {
@@ -121,6 +216,7 @@ pub struct AudioProcessor {
     shared: Arc<Shared>,
     render_rx: DropOldestReceiver<RenderFrame>,
     render_tx: DropOldestSender<RenderFrame>,
+    pacer: RenderPacer,
     capture_in: RenderFrame,
     render_out: RenderFrame,
     frames: u64,
@@ -206,6 +302,7 @@ impl AudioProcessor {
             shared: Arc::new(Shared::new(settings)),
             render_rx,
             render_tx,
+            pacer: RenderPacer::default(),
             capture_in: [0.0; PROCESSING_FRAME_SAMPLES],
             render_out: [0.0; PROCESSING_FRAME_SAMPLES],
             frames: 0,
@@ -256,24 +353,19 @@ impl AudioProcessor {
             .store(delay_ms.min(MAX_STREAM_DELAY_MS), Ordering::Relaxed);
     }
 
-    /// Feeds far-end audio directly on this thread (for callers that own both paths, such as
-    /// tests). Frames queued by [`RenderFeed`]s are analysed first, so the order is kept.
+    /// Queues far-end audio from this thread (for callers that own both paths, such as tests),
+    /// behind what [`RenderFeed`]s queued: it is analysed in step with the following capture
+    /// frames, exactly as if a [`RenderFeed`] had pushed it.
     pub fn process_render(&mut self, samples: &[f32]) -> Result<(), AudioProcessingError> {
-        check_len(samples.len())?;
-        self.drain_render()?;
-        for chunk in samples.chunks_exact(PROCESSING_FRAME_SAMPLES) {
-            let mut frame = [0.0; PROCESSING_FRAME_SAMPLES];
-            sanitize_into(chunk, &mut frame);
-            if self.applied.echo_cancellation {
-                self.analyze_render(&frame)?;
-            }
+        RenderFeed {
+            tx: self.render_tx.clone(),
         }
-        Ok(())
+        .push(samples)
     }
 
-    /// Cleans a microphone frame in place (a positive multiple of 480 samples): analyses the
-    /// queued render frames, applies pending settings, then runs the enabled stages on each
-    /// 10 ms part. On a length error the frame is left untouched.
+    /// Cleans a microphone frame in place (a positive multiple of 480 samples): applies pending
+    /// settings, then for each 10 ms part analyses the render frames due (see the module docs)
+    /// and runs the enabled stages. On a length error the frame is left untouched.
     pub fn process_capture(&mut self, samples: &mut [f32]) -> Result<(), AudioProcessingError> {
         check_len(samples.len())?;
         self.apply_requested_settings();
@@ -310,31 +402,67 @@ impl AudioProcessor {
                 0.0
             },
             processing_time_max_us: window.max_us,
-            render_frames_dropped: self.render_tx.dropped(),
+            render_frames_dropped: self.render_tx.dropped() + self.shared.render_discarded(),
         }
     }
 
     fn process_capture_10ms(&mut self, chunk: &mut [f32]) -> Result<(), AudioProcessingError> {
-        if !self.applied.any() {
-            // Bypass: bit-exact output; the render reference is stale once processing resumes.
+        if !self.applied.echo_cancellation {
+            // Without AEC (or bypassed) the reference has no use: discarded, it does not fill the
+            // queue, and AEC starts again from what is queued when it comes back.
             while self.render_rx.try_recv().is_ok() {}
-            return Ok(());
+            self.pacer = RenderPacer::default();
+            if !self.applied.any() {
+                // Bypass: bit-exact output.
+                return Ok(());
+            }
+        } else {
+            self.feed_render()?;
         }
-        self.drain_render()?;
         sanitize_into(chunk, &mut self.capture_in);
         self.apm
             .process_capture_f32(&[&self.capture_in], &mut [chunk])?;
         Ok(())
     }
 
-    fn drain_render(&mut self) -> Result<(), AudioProcessingError> {
-        while let Ok(frame) = self.render_rx.try_recv() {
-            // Without AEC the reference has no use; draining keeps the queue from filling.
-            if self.applied.echo_cancellation {
+    /// Analyses the render frames due before the next capture frame (see the module docs).
+    fn feed_render(&mut self) -> Result<(), AudioProcessingError> {
+        let backlog = self.render_rx.len();
+        if !self.pacer.locked {
+            // Nothing played yet: AEC3 passes capture through until render starts. Once it
+            // has, AEC3 aligns itself on the newest render at its first capture frame, and
+            // everything queued before is the history its delay search looks back into.
+            for _ in 0..backlog {
+                let Ok(frame) = self.render_rx.try_recv() else {
+                    break;
+                };
                 self.analyze_render(&frame)?;
             }
+            if backlog > 0 {
+                self.pacer.lock();
+            }
+            return Ok(());
         }
+        if self.pacer.backlog_persists(backlog) {
+            self.discard_render(backlog);
+        }
+        for _ in 0..self.pacer.owed() {
+            let Ok(frame) = self.render_rx.try_recv() else {
+                break;
+            };
+            self.analyze_render(&frame)?;
+            self.pacer.fed += 1;
+        }
+        self.pacer.settle();
         Ok(())
+    }
+
+    /// Drops the `count` oldest queued render frames (counted as dropped).
+    fn discard_render(&mut self, count: usize) {
+        let discarded = (0..count)
+            .take_while(|_| self.render_rx.try_recv().is_ok())
+            .count();
+        self.shared.add_render_discarded(discarded as u64);
     }
 
     fn analyze_render(&mut self, frame: &RenderFrame) -> Result<(), AudioProcessingError> {
@@ -405,6 +533,78 @@ mod tests {
         assert_eq!(sanitize(-3.0), -1.0);
         assert_eq!(sanitize(f32::NAN), 0.0);
         assert_eq!(sanitize(f32::INFINITY), 0.0);
+    }
+
+    #[test]
+    fn render_pacer_keeps_render_a_fixed_lead_ahead_and_catches_up_in_small_steps() {
+        let lead = RENDER_LEAD_FRAMES as u64;
+        let mut pacer = RenderPacer::default();
+        pacer.lock();
+        // The first capture frame gets the lead as well as its own frame.
+        assert_eq!(pacer.owed(), lead + 1);
+        pacer.fed += lead + 1;
+        pacer.settle();
+        // Then one render frame per capture frame, however many are queued.
+        for _ in 0..10 {
+            assert_eq!(pacer.owed(), 1);
+            pacer.fed += 1;
+            pacer.settle();
+        }
+        // The playout thread stalls for 30 capture frames: what it owes grows only so far.
+        for _ in 0..30 {
+            pacer.owed();
+            pacer.settle();
+        }
+        assert_eq!(pacer.owed(), lead + 2);
+    }
+
+    #[test]
+    fn render_pacer_resyncs_on_a_backlog_that_outlasts_its_size() {
+        let mut pacer = RenderPacer::default();
+        pacer.lock();
+        // A microphone 400 ms late, delivered in a burst: the backlog drains one frame per
+        // capture frame.
+        assert!(!(0..=40).rev().any(|b| pacer.backlog_persists(b)));
+        // 300 ms of capture lost: the backlog stays; it goes after 31 capture frames.
+        let stuck: Vec<bool> = (0..40).map(|_| pacer.backlog_persists(30)).collect();
+        assert_eq!(stuck.iter().position(|&r| r), Some(30));
+        assert_eq!(stuck.iter().filter(|&&r| r).count(), 1);
+        // A small backlog goes after RESYNC_MIN_FRAMES.
+        assert!(!pacer.backlog_persists(0));
+        let small: Vec<bool> = (0..20)
+            .map(|_| pacer.backlog_persists(RESYNC_BACKLOG_FRAMES + 1))
+            .collect();
+        assert_eq!(small.iter().position(|&r| r), Some(RESYNC_MIN_FRAMES));
+    }
+
+    #[test]
+    fn render_queued_before_capture_is_history_then_render_is_paced()
+    -> Result<(), AudioProcessingError> {
+        let mut p = AudioProcessor::new(ProcessingSettings {
+            echo_cancellation: true,
+            noise_suppression: false,
+            auto_gain: false,
+        });
+        let feed = p.render_feed();
+        let mut capture = [0.0; PROCESSING_FRAME_SAMPLES];
+        p.process_capture(&mut capture)?;
+        // Half a second played before the microphone delivered anything else: all analysed at
+        // the next capture frame.
+        for _ in 0..25 {
+            feed.push(&[0.1; 960])?;
+        }
+        p.process_capture(&mut capture)?;
+        assert_eq!(p.render_rx.len(), 0);
+        assert_eq!(p.stats().render_frames_dropped, 0);
+        // A burst of render later is taken one frame per capture frame, after the lead.
+        for _ in 0..5 {
+            feed.push(&[0.1; 960])?;
+        }
+        p.process_capture(&mut capture)?;
+        assert_eq!(p.render_rx.len(), 10 - (RENDER_LEAD_FRAMES + 1));
+        p.process_capture(&mut capture)?;
+        assert_eq!(p.render_rx.len(), 10 - (RENDER_LEAD_FRAMES + 2));
+        Ok(())
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub mod synthetic_video;
 pub mod wav;
 pub mod y4m;
 
-pub use audio_processing::ProcessingSettings;
+pub use audio_processing::{ProcessingSettings, ProcessingStats};
 pub use convert::i420_to_rgba;
 pub use frame::{AUDIO_SAMPLE_RATE, AudioChunker, AudioFrame, CaptureTime, FrameError, I420Frame};
 pub use sink::{AudioSink, NullSink};

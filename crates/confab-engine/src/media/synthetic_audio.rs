@@ -39,6 +39,13 @@ pub struct SyntheticAudioConfig {
     pub beep_length_ms: u32,
     /// Samples per frame: 480 (10 ms) or 960 (20 ms).
     pub frame_samples: usize,
+    /// RMS of band-limited noise added under the tone's envelope (0: none). It makes the
+    /// sound voice-like for an echo canceller: AEC3 estimates the echo delay from 1–1.8 kHz
+    /// only, where the tone has almost nothing, and the tone alone repeats every envelope
+    /// period, so several delays fit it. The noise is uniform noise through two 20-sample
+    /// boxcars (nulls at 2.4 kHz and its multiples: the beeps' frequency stays empty), a
+    /// function of the sample index like the rest.
+    pub voice_noise_rms: f32,
 }
 
 impl Default for SyntheticAudioConfig {
@@ -52,8 +59,56 @@ impl Default for SyntheticAudioConfig {
             beep_period_ms: 500,
             beep_length_ms: 20,
             frame_samples: AudioFrame::SAMPLES_20MS,
+            voice_noise_rms: 0.0,
         }
     }
+}
+
+impl SyntheticAudioConfig {
+    /// The default sound with voice-like noise (RMS 0.2, about -18 dBFS under the envelope): what the call
+    /// check's test peer sends, so the person's echo canceller has something to lock onto.
+    #[must_use]
+    pub fn test_voice() -> Self {
+        Self {
+            voice_noise_rms: 0.2,
+            ..Self::default()
+        }
+    }
+}
+
+/// Taps of each of the voice noise's two boxcars: 20 samples at 48 kHz put the response's nulls
+/// at 2.4 kHz and its multiples.
+const NOISE_BOXCAR: usize = 20;
+
+/// Standard deviation of uniform noise in [-0.5, 0.5) through the two boxcars: the noise's
+/// unscaled RMS. The triangle's squared taps sum to (L² + (L-1)L(2L-1)/3) / L⁴.
+fn boxcar_noise_std() -> f64 {
+    let l = NOISE_BOXCAR as f64;
+    let taps = (l * l + (l - 1.0) * l * (2.0 * l - 1.0) / 3.0) / (l * l * l * l);
+    (taps / 12.0).sqrt()
+}
+
+/// Uniform in [-0.5, 0.5) from a sample index (SplitMix64): deterministic, no state.
+fn noise_at(index: u64) -> f64 {
+    let mut z = index.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+}
+
+/// The voice noise for samples `start..start + len`, unscaled (RMS [`boxcar_noise_std`]).
+fn boxcar_noise(start: u64, len: usize) -> Vec<f64> {
+    let warm = 2 * (NOISE_BOXCAR - 1);
+    let raw: Vec<f64> = (0..len + warm)
+        .map(|i| noise_at(start.wrapping_sub(warm as u64).wrapping_add(i as u64)))
+        .collect();
+    let boxcar = |x: &[f64]| -> Vec<f64> {
+        x.windows(NOISE_BOXCAR)
+            .map(|w| w.iter().sum::<f64>() / NOISE_BOXCAR as f64)
+            .collect()
+    };
+    boxcar(&boxcar(&raw))
 }
 
 /// Tone-plus-beeps audio source; see the module docs.
@@ -109,8 +164,13 @@ impl SyntheticAudio {
         let ramp = (u64::from(AUDIO_SAMPLE_RATE) / 1000)
             .min(beep_len / 2)
             .max(1);
+        let noise = (c.voice_noise_rms > 0.0).then(|| {
+            let gain = f64::from(c.voice_noise_rms) / boxcar_noise_std();
+            (boxcar_noise(start, len), gain)
+        });
         let samples = (start..start + len as u64)
-            .map(|n| {
+            .enumerate()
+            .map(|(i, n)| {
                 let t = n as f64 / sr;
                 let envelope = if c.tone_modulation_hz > 0.0 {
                     0.55 + 0.45 * (2.0 * PI * f64::from(c.tone_modulation_hz) * t).sin()
@@ -120,6 +180,9 @@ impl SyntheticAudio {
                 let mut s = envelope
                     * f64::from(c.tone_amplitude)
                     * (2.0 * PI * f64::from(c.tone_hz) * t).sin();
+                if let Some((noise, gain)) = &noise {
+                    s += envelope * gain * noise.get(i).copied().unwrap_or(0.0);
+                }
                 let pos = n % period;
                 if pos < beep_len {
                     let edge = pos.min(beep_len - 1 - pos);
@@ -329,5 +392,41 @@ mod tests {
         assert!(goertzel_power(&audio.samples, 440.0) > 0.001);
         assert!(goertzel_power(&audio.samples, 1000.0) < 0.0001);
         Ok(())
+    }
+
+    #[test]
+    fn the_test_voice_adds_noise_where_an_echo_canceller_looks_and_none_at_the_beeps() {
+        let Ok(voice) = SyntheticAudio::new(SyntheticAudioConfig::test_voice()) else {
+            unreachable!()
+        };
+        let Ok(tone) = SyntheticAudio::new(SyntheticAudioConfig::default()) else {
+            unreachable!()
+        };
+        // Between beeps, 200 ms.
+        let v = voice.render(2_000, 9_600, CaptureTime::default()).samples;
+        let t = tone.render(2_000, 9_600, CaptureTime::default()).samples;
+        // 1-1.8 kHz: the tone has almost nothing there, the voice a lot.
+        for hz in [1_000.0, 1_400.0, 1_800.0] {
+            let (pv, pt) = (goertzel_power(&v, hz), goertzel_power(&t, hz));
+            assert!(pv > pt * 100.0, "{hz} Hz: voice {pv:e}, tone {pt:e}");
+        }
+        // The beep's frequency stays as empty as with the tone alone (the boxcars' null).
+        assert!(goertzel_power(&v, 2_400.0) < 1e-6);
+        // The noise's level is as configured (under the envelope: mean square 0.55² + 0.45²/2).
+        let diff: Vec<f64> = v.iter().zip(&t).map(|(a, b)| f64::from(a - b)).collect();
+        let rms = (diff.iter().map(|x| x * x).sum::<f64>() / diff.len() as f64).sqrt();
+        let expected = 0.2 * (0.55f64.powi(2) + 0.45f64.powi(2) / 2.0).sqrt();
+        assert!(
+            (rms / expected - 1.0).abs() < 0.15,
+            "rms {rms}, expected {expected}"
+        );
+        // Rendering in pieces gives the same samples as at once.
+        let whole = voice.render(0, 4_800, CaptureTime::default()).samples;
+        let mut pieces = voice.render(0, 1_000, CaptureTime::default()).samples;
+        pieces.extend(voice.render(1_000, 3_800, CaptureTime::default()).samples);
+        assert_eq!(whole, pieces);
+        // And every beep is still found.
+        let audio = voice.render(0, 48_000 * 3, CaptureTime::default());
+        assert_eq!(detect_beeps(&audio.samples, 0.5).len(), 6);
     }
 }

@@ -108,9 +108,13 @@ fn open_audio(
             .map_err(|e| media(&e))
         }
         AudioInput::None => Err(EngineError::Media("no audio input".into())),
-        AudioInput::Synthetic => {
-            let source =
-                SyntheticAudio::new(SyntheticAudioConfig::default()).map_err(|e| media(&e))?;
+        AudioInput::Synthetic | AudioInput::TestVoice => {
+            let config = if *input == AudioInput::TestVoice {
+                SyntheticAudioConfig::test_voice()
+            } else {
+                SyntheticAudioConfig::default()
+            };
+            let source = SyntheticAudio::new(config).map_err(|e| media(&e))?;
             spawn_audio(source, 8).map_err(|e| media(&e))
         }
         AudioInput::WavFile(path) => {

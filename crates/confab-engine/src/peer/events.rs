@@ -116,6 +116,8 @@ pub struct PeerStats {
     pub candidate_type: Option<String>,
     /// Remote candidate type of the selected pair.
     pub remote_candidate_type: Option<String>,
+    /// The local candidates gathered, by kind.
+    pub local_candidates: crate::api::LocalCandidates,
     /// Inbound video packets lost (cumulative, per RFC 3550 may go negative with duplicates).
     pub video_packets_lost: i64,
     /// Inbound audio packets lost.

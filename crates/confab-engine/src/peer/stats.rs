@@ -14,6 +14,8 @@ use rtc::statistics::report::{RTCStatsReport, RTCStatsReportEntry};
 
 use super::PeerStats;
 use super::codecs::{AUDIO_CLOCK_RATE, VIDEO_CLOCK_RATE};
+use crate::api::LocalCandidates;
+use rtc::peer_connection::transport::RTCIceCandidateType;
 
 /// Builds [`PeerStats`] from `report` plus the counters the library does not keep.
 pub fn from_report(
@@ -38,6 +40,8 @@ pub fn from_report(
         out.candidate_type = candidate_type(report, &pair.local_candidate_id, true);
         out.remote_candidate_type = candidate_type(report, &pair.remote_candidate_id, false);
     }
+
+    out.local_candidates = local_candidates(report);
 
     for inbound in report.inbound_rtp_streams() {
         let received = &inbound.received_rtp_stream_stats;
@@ -93,6 +97,40 @@ fn candidate_type(report: &RTCStatsReport, id: &str, local: bool) -> Option<Stri
             _ => None,
         })
         .map(|c| c.candidate_type.to_string())
+}
+
+/// The local candidates in `report`, counted by kind, with the first public and relay address.
+fn local_candidates(report: &RTCStatsReport) -> LocalCandidates {
+    let mut out = LocalCandidates::default();
+    for entry in report.iter() {
+        let RTCStatsReportEntry::LocalCandidate(c) = entry else {
+            continue;
+        };
+        let address = c.address.as_deref().map(|a| format!("{a}:{}", c.port));
+        match c.candidate_type {
+            RTCIceCandidateType::Host => out.host += 1,
+            RTCIceCandidateType::Srflx => {
+                out.srflx += 1;
+                if out.public_address.is_none() {
+                    out.public_address = address;
+                }
+            }
+            RTCIceCandidateType::Relay => {
+                out.relay += 1;
+                if out.relay_address.is_none() {
+                    out.relay_address = address.map(|a| {
+                        if c.url.is_empty() {
+                            a
+                        } else {
+                            format!("{a} ({})", c.url)
+                        }
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn rtp_units_to_ms(jitter: f64, clock_rate: u32) -> f64 {

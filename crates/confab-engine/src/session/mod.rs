@@ -323,6 +323,12 @@ impl Session {
         self.ice_servers = welcome.ice_servers.clone();
         self.ice_servers
             .extend(self.config.extra_ice_servers.iter().cloned());
+        self.emit(EngineEvent::IceServers(
+            self.ice_servers
+                .iter()
+                .flat_map(|s| s.urls.iter().cloned())
+                .collect(),
+        ));
         self.outgoing
             .set_target_bps(self.config.video.start_kbps * 1000);
         self.start_senders();
@@ -503,6 +509,11 @@ impl Session {
     async fn on_tick(&mut self) {
         let (actions, collect) = self.core.tick(Instant::now());
         self.execute(actions).await;
+        if self.signaling.is_some()
+            && let Some(processing) = self.outgoing.processing_stats()
+        {
+            self.emit(EngineEvent::AudioProcessing(processing));
+        }
         if !collect {
             return;
         }

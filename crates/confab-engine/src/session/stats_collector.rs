@@ -198,6 +198,7 @@ impl StatsCollector {
                 nacks_sent: link.nacks_sent,
                 keyframe_requests_received: link.keyframe_requests_received,
                 candidate_type: link.candidate_type.clone(),
+                local_candidates: link.local_candidates.clone(),
                 bandwidth_estimate_kbps: link.bandwidth_estimate_bps as f64 / 1000.0,
                 audio_delay_ms: s.audio_delay_ms,
                 video_negotiated: s.video_negotiated,

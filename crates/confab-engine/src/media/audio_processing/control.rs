@@ -23,7 +23,7 @@ use super::{
     sanitize_into,
 };
 #[cfg(doc)]
-use super::{AudioProcessor, RENDER_QUEUE_FRAMES};
+use super::{AudioProcessor, RENDER_QUEUE_FRAMES, RESYNC_BACKLOG_FRAMES};
 
 /// Which capture-path stages run. Persisted in the app settings; each can be toggled in a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +82,12 @@ pub struct ProcessingStats {
     /// The stages running now.
     pub settings: ProcessingSettings,
     /// AEC3's echo return loss enhancement estimate, dB (`None` with AEC off or before any frame).
+    ///
+    /// This is the ERLE of AEC3's *linear* filter alone (its residual-echo suppressor comes on
+    /// top), updated only while that filter counts as converged on far-end sound loud and broad
+    /// enough. Until then it stays at AEC3's floor, 0.18 dB (the image of its minimum ERLE, 1.0,
+    /// through its fast log2 approximation), and it goes back there whenever AEC3 resets. A
+    /// narrow-band far end, such as a steady tone, keeps it there even when the echo is removed.
     pub erle_db: Option<f64>,
     /// AEC3's echo return loss estimate (far end to microphone), dB.
     pub erl_db: Option<f64>,
@@ -97,7 +103,9 @@ pub struct ProcessingStats {
     pub processing_time_mean_us: f64,
     /// Longest processing time of one 10 ms frame in the same window, microseconds.
     pub processing_time_max_us: f64,
-    /// Render frames dropped because the capture side did not consume them in time.
+    /// Render frames dropped because the capture side did not consume them in time: the queue's
+    /// overflow, and backlogs discarded because the capture side lost audio (see
+    /// [`RESYNC_BACKLOG_FRAMES`]).
     pub render_frames_dropped: u64,
 }
 
@@ -121,6 +129,8 @@ pub(super) struct Shared {
     time_mean_us: AtomicU64,
     /// `f64` bits.
     time_max_us: AtomicU64,
+    /// Render frames the capture side discarded after it lost audio.
+    render_discarded: AtomicU64,
 }
 
 const NO_DELAY_HINT: u32 = u32::MAX;
@@ -146,6 +156,7 @@ impl Shared {
             frames: AtomicU64::new(0),
             time_mean_us: AtomicU64::new(0f64.to_bits()),
             time_max_us: AtomicU64::new(0f64.to_bits()),
+            render_discarded: AtomicU64::new(0),
         }
     }
 
@@ -163,11 +174,21 @@ impl Shared {
         store_f64(&self.time_max_us, Some(stats.processing_time_max_us));
     }
 
+    pub(super) fn add_render_discarded(&self, frames: u64) {
+        self.render_discarded.fetch_add(frames, Ordering::Relaxed);
+    }
+
+    pub(super) fn render_discarded(&self) -> u64 {
+        self.render_discarded.load(Ordering::Relaxed)
+    }
+
     pub(super) fn delay_hint(&self) -> Option<u32> {
         let v = self.delay_hint_ms.load(Ordering::Relaxed);
         (v != NO_DELAY_HINT).then_some(v)
     }
 
+    /// The published figures; `render_frames_dropped` counts the queue's own drops, to which
+    /// the frames the capture side discarded are added.
     pub(super) fn snapshot(&self, render_frames_dropped: u64) -> ProcessingStats {
         ProcessingStats {
             settings: ProcessingSettings::from_bits(self.applied.load(Ordering::Relaxed)),
@@ -181,7 +202,7 @@ impl Shared {
             frames: self.frames.load(Ordering::Relaxed),
             processing_time_mean_us: load_f64(&self.time_mean_us).unwrap_or(0.0),
             processing_time_max_us: load_f64(&self.time_max_us).unwrap_or(0.0),
-            render_frames_dropped,
+            render_frames_dropped: render_frames_dropped + self.render_discarded(),
         }
     }
 }
@@ -295,5 +316,7 @@ mod tests {
         };
         shared.publish(&stats);
         assert_eq!(shared.snapshot(3), stats);
+        shared.add_render_discarded(2);
+        assert_eq!(shared.snapshot(3).render_frames_dropped, 5);
     }
 }
