@@ -25,9 +25,10 @@ APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
 	libvulkan1 mesa-vulkan-drivers libgl1-mesa-dri libegl1
 # Tests: a virtual X display, screenshots, window lookup, a real audio server, the browsers
 # for the interop tests (Chromium with its driver; Firefox, whose driver comes from crates.io),
-# a TURN server for the relay-only call test (coturn; the test starts its own on 127.0.0.1).
+# a TURN server for the relay-only call test (coturn; the test starts its own on 127.0.0.1),
+# network namespaces with an nftables rate policer for the call check's bottleneck test.
 TEST_PACKAGES := xvfb xauth imagemagick xdotool pulseaudio pulseaudio-utils libasound2-plugins \
-                 chromium chromium-driver firefox-esr coturn
+                 chromium chromium-driver firefox-esr coturn iproute2 nftables
 # Packaging: dependency scan (dpkg-shlibdeps), and what the packaging test checks with.
 PACKAGE_PACKAGES := dpkg-dev desktop-file-utils appstream rpm jq
 APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES) $(PACKAGE_PACKAGES)

@@ -18,10 +18,14 @@
 //! runs it on its UI thread and `confab check` in a loop ([`headless`]):
 //! - [`CallCheck::start`] starts the private server if needed and returns the `Join` the
 //!   person's engine must be given;
-//! - every event of that engine goes to [`CallCheck::on_engine_event`];
-//! - [`CallCheck::poll`] (call it often, at least every 100 ms) advances the check and returns
-//!   the commands for the person's engine (the final `Leave`);
-//! - [`CallCheck::report`] is the result once [`CallCheck::is_done`].
+//! - every event of that engine goes to [`CallCheck::on_engine_event`] with the time it is
+//!   handled; events from before the check's own `Join` took effect (a previous call still
+//!   ending) are ignored: the check counts from the `CallState::Connecting` its `Join` produces;
+//! - [`CallCheck::poll`] (call it often, at least every 100 ms, with the time) advances the
+//!   check and returns the commands for the person's engine (the final `Leave`);
+//! - [`CallCheck::report`] is the result once [`CallCheck::is_done`];
+//! - whoever leaves the check (done or cancelled) while [`CallCheck::call_open`] must treat the
+//!   engine's call events up to its next `CallState::Ended` as the check's, not a new call's.
 //!
 //! It never waits on a network: each stage has a deadline (joining 15 s, connecting 15 s, a
 //! relay-only attempt 10 s before falling back to a direct connection), and its end is a
@@ -36,13 +40,14 @@ use std::time::{Duration, Instant};
 
 use signaling_client::ParticipantId;
 
-use crate::ui::host::HostedServer;
+use crate::host::HostedServer;
 use confab_engine::devices::DeviceState;
 use confab_engine::{
-    CallState, EngineCommand, EngineEvent, LinkState, ParticipantStats, Repaint, VideoFrameEvent,
+    CallState, EndReason, EngineCommand, EngineEvent, LinkState, ParticipantStats, Repaint,
+    VideoFrameEvent,
 };
 use far_end::{FAR_END_NAME, FarEnd};
-use report::{CheckReport, Measurements, Sources, Through};
+use report::{CheckReport, JoinFailure, Measurements, Sources, Through};
 
 /// Longest wait for the server to let us in.
 const JOIN_DEADLINE: Duration = Duration::from_secs(15);
@@ -53,6 +58,9 @@ const RELAY_DEADLINE: Duration = Duration::from_secs(10);
 /// Time an echo canceller gets to settle before the returning echo is measured (or half the
 /// measuring time, if shorter): AEC3 finds its delay and converges within about 2 s.
 const ECHO_SETTLE: Duration = Duration::from_secs(3);
+/// How much of the end of the measuring time the upload figure is taken from: the estimate
+/// starts at the configured start bitrate and needs seconds to move to what the path allows.
+const ESTIMATE_TAIL: Duration = Duration::from_secs(3);
 /// How long to wait for the server's STUN/TURN list after joining before going on without it.
 const ICE_SERVERS_GRACE: Duration = Duration::from_secs(1);
 
@@ -117,6 +125,12 @@ enum Phase {
 /// A running (or finished) call check; see the module docs.
 pub struct CallCheck {
     options: CheckOptions,
+    /// The check's `Join` took effect (its `CallState::Connecting` came).
+    armed: bool,
+    /// The check's call ended (its `CallState::Ended` came).
+    call_ended: bool,
+    /// The bandwidth estimate toward the test peer while measuring, with when it came.
+    estimates: Vec<(Instant, f64)>,
     url: String,
     room: String,
     repaint: Repaint,
@@ -151,6 +165,7 @@ impl CallCheck {
     pub fn start(
         options: CheckOptions,
         repaint: Repaint,
+        now: Instant,
     ) -> Result<(Self, EngineCommand), CheckError> {
         let (server, url) = match &options.target {
             CheckTarget::ThisComputer => {
@@ -169,10 +184,13 @@ impl CallCheck {
         };
         let check = Self {
             options,
+            armed: false,
+            call_ended: false,
+            estimates: Vec::new(),
             url,
             room,
             repaint,
-            started: Instant::now(),
+            started: now,
             phase: Phase::Joining,
             server,
             far: None,
@@ -190,22 +208,32 @@ impl CallCheck {
         Ok((check, join))
     }
 
-    /// Takes one event of the person's engine.
-    pub fn on_engine_event(&mut self, event: &EngineEvent) {
-        let now = Instant::now();
+    /// Takes one event of the person's engine, handled at `now`.
+    pub fn on_engine_event(&mut self, event: &EngineEvent, now: Instant) {
+        if !self.armed {
+            // Until our Join took effect, events are a previous call's.
+            self.armed = matches!(event, EngineEvent::CallState(CallState::Connecting));
+            return;
+        }
+        if self.call_ended {
+            return;
+        }
         let measuring = matches!(self.phase, Phase::Measuring { .. });
         match event {
             EngineEvent::CallState(CallState::InCall { .. }) if self.joined_at.is_none() => {
                 self.joined_at = Some(now);
                 self.measured.joined_ms = Some(ms(now - self.started));
             }
-            EngineEvent::CallState(CallState::Ended { reason })
-                if !matches!(self.phase, Phase::Done) =>
-            {
-                if self.joined_at.is_none() {
-                    self.measured.join_failure = Some(crate::ui::wording::end_reason(reason));
+            EngineEvent::CallState(CallState::Ended { reason }) => {
+                self.call_ended = true;
+                if !matches!(self.phase, Phase::Done) {
+                    if self.joined_at.is_none() {
+                        self.measured.join_failure = Some(JoinFailure::Ended(reason.clone()));
+                    } else {
+                        self.measured.ended_early = Some(reason.clone());
+                    }
+                    self.finish(now);
                 }
-                self.finish();
             }
             EngineEvent::IceServers(urls) => self.ice_servers = Some(urls.clone()),
             EngineEvent::ParticipantJoined { id, name } if name == FAR_END_NAME => {
@@ -229,8 +257,7 @@ impl CallCheck {
                     .find(|s| Some(s.id.as_str()) == self.far_id_str())
                 {
                     if measuring {
-                        self.measured.estimate_kbps =
-                            self.measured.estimate_kbps.max(s.bandwidth_estimate_kbps);
+                        self.estimates.push((now, s.bandwidth_estimate_kbps));
                     }
                     self.last_stats = Some(s.clone());
                 }
@@ -260,16 +287,35 @@ impl CallCheck {
         }
     }
 
+    /// The person's engine stopped (its events are gone): the check ends with what it has.
+    pub fn engine_stopped(&mut self, now: Instant) {
+        if matches!(self.phase, Phase::Done) {
+            return;
+        }
+        self.call_ended = true;
+        if self.joined_at.is_none() {
+            self.measured.join_failure = Some(JoinFailure::Ended(EndReason::AppClosed));
+        } else {
+            self.measured.ended_early = Some(EndReason::AppClosed);
+        }
+        self.finish(now);
+    }
+
+    /// Whether the check's call may still send events: its `Join` was sent and its `Ended` has
+    /// not come (see the module docs).
+    pub fn call_open(&self) -> bool {
+        !self.call_ended
+    }
+
     fn far_id_str(&self) -> Option<&str> {
         self.far_id.as_ref().map(ParticipantId::as_str)
     }
 
-    /// Advances the check; returns commands for the person's engine.
-    pub fn poll(&mut self) -> Vec<EngineCommand> {
+    /// Advances the check to `now`; returns commands for the person's engine.
+    pub fn poll(&mut self, now: Instant) -> Vec<EngineCommand> {
         if let Some(far) = &mut self.far {
             far.drain();
         }
-        let now = Instant::now();
         match self.phase {
             Phase::Joining => {
                 if let Some(joined) = self.joined_at {
@@ -277,9 +323,10 @@ impl CallCheck {
                         self.call_in(false);
                     }
                 } else if now - self.started >= JOIN_DEADLINE {
-                    self.measured.join_failure =
-                        Some(format!("no answer within {} s.", JOIN_DEADLINE.as_secs()));
-                    return self.finish();
+                    self.measured.join_failure = Some(JoinFailure::NoAnswer {
+                        seconds: JOIN_DEADLINE.as_secs(),
+                    });
+                    return self.finish(now);
                 }
             }
             Phase::Connecting { since } => {
@@ -293,13 +340,13 @@ impl CallCheck {
                     self.far_id = None;
                     self.call_in(true);
                 } else if now - since >= CONNECT_DEADLINE {
-                    return self.finish();
+                    return self.finish(now);
                 }
             }
             Phase::Measuring { since, settled } => {
                 let elapsed = (now - since).as_secs_f64();
                 if elapsed >= self.options.seconds {
-                    return self.finish();
+                    return self.finish(now);
                 }
                 let settle = ECHO_SETTLE.as_secs_f64().min(self.options.seconds / 2.0);
                 if !settled && elapsed >= settle {
@@ -319,10 +366,10 @@ impl CallCheck {
 
     /// Starts the test peer and sends it into the room; `direct` forbids relay-only.
     fn call_in(&mut self, direct: bool) {
-        let turn = self.ice_servers.as_ref().is_some_and(|urls| {
-            urls.iter()
-                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
-        });
+        let turn = self
+            .ice_servers
+            .as_ref()
+            .is_some_and(|urls| urls.iter().any(|u| is_turn_url(u)));
         let relay_only =
             !direct && turn && matches!(self.options.target, CheckTarget::Server { .. });
         match FarEnd::start(
@@ -340,24 +387,35 @@ impl CallCheck {
             }
             Err(e) => {
                 tracing::warn!("call check: {e}");
-                self.measured.join_failure = Some(format!("the test peer did not start ({e})."));
-                self.finish();
+                self.measured.far_end_failure = Some(e.to_string());
+                self.finish(Instant::now());
             }
         }
     }
 
     /// Ends the check: the result from what was measured, the test peer and the private server
-    /// stopped in the background, and the person's engine told to leave.
-    fn finish(&mut self) -> Vec<EngineCommand> {
+    /// stopped in the background, and the person's engine told to leave (unless its call
+    /// already ended).
+    fn finish(&mut self, now: Instant) -> Vec<EngineCommand> {
         if matches!(self.phase, Phase::Done) {
             return Vec::new();
         }
         if let Phase::Measuring { since, .. } = self.phase {
-            self.measured.seconds = since.elapsed().as_secs_f64();
+            self.measured.seconds = (now - since).as_secs_f64();
         }
         self.phase = Phase::Done;
         let mut m = std::mem::take(&mut self.measured);
         m.ice_servers = self.ice_servers.clone().unwrap_or_default();
+        m.estimate_kbps = tail_median(&self.estimates, now);
+        // The estimate starts at the start bitrate and only climbs on a path with room to
+        // spare; a path that limits the call pushes it down below where it started.
+        let start = self.estimates.first().map_or(0.0, |(_, kbps)| *kbps);
+        let lowest = self
+            .estimates
+            .iter()
+            .map(|(_, kbps)| *kbps)
+            .fold(f64::INFINITY, f64::min);
+        m.estimate_held_back = lowest < start * 0.9;
         if let Some(s) = &self.last_stats {
             m.candidates = s.local_candidates.clone();
             m.path.clone_from(&s.candidate_type);
@@ -366,7 +424,7 @@ impl CallCheck {
             m.frames_sent = s.frames_sent;
             m.played_ms = s.audio_played_ms;
         }
-        if let Some(far) = self.far.take() {
+        if let Some(far) = &self.far {
             let pictures = &far.observer.frames;
             m.frames_decoded = pictures.frames;
             m.frames_black = pictures.black;
@@ -381,11 +439,9 @@ impl CallCheck {
             m.heard_loudest_db = hearing.loudest_db;
             m.heard_ms = hearing.decoded_ms;
             m.echo = hearing.echo;
-            far.stop_in_background();
         }
-        if let Some(server) = self.server.take() {
-            server.end_in_background();
-        }
+        m.relay_tested = m.far_relay_only && m.connected_ms.is_some();
+        self.stop_helpers();
         let through = match &self.options.target {
             CheckTarget::ThisComputer => Through::ThisComputer,
             CheckTarget::Server { address, .. } => Through::Server {
@@ -398,18 +454,37 @@ impl CallCheck {
             m,
         ));
         (self.repaint)();
-        vec![EngineCommand::Leave]
+        self.leave()
     }
 
-    /// Stops the check without a result (the person cancelled it).
-    pub fn cancel(mut self) -> Vec<EngineCommand> {
+    /// The test peer and the private server, stopped in the background.
+    fn stop_helpers(&mut self) {
         if let Some(far) = self.far.take() {
             far.stop_in_background();
         }
         if let Some(server) = self.server.take() {
             server.end_in_background();
         }
-        vec![EngineCommand::Leave]
+    }
+
+    /// What the person's engine must do to leave the check's call: nothing once it ended.
+    fn leave(&self) -> Vec<EngineCommand> {
+        if self.call_ended {
+            Vec::new()
+        } else {
+            vec![EngineCommand::Leave]
+        }
+    }
+
+    /// Stops the check without a result (the person cancelled it). Returns the commands for the
+    /// person's engine; [`CallCheck::call_open`] still says whether the call's end is to come.
+    pub fn cancel(&mut self) -> Vec<EngineCommand> {
+        if matches!(self.phase, Phase::Done) {
+            return Vec::new();
+        }
+        self.phase = Phase::Done;
+        self.stop_helpers();
+        self.leave()
     }
 
     /// Where the check is.
@@ -450,3 +525,45 @@ impl CallCheck {
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+/// A device's name for the result's sentences: its listed name, "the system default KIND
+/// (NAME)" for the default, or the id itself when it is not listed (unplugged).
+pub fn device_name(list: &[confab_engine::devices::DeviceInfo], id: &str, kind: &str) -> String {
+    if id == confab_engine::devices::DEFAULT_DEVICE {
+        return match list.iter().find(|d| d.is_default) {
+            Some(d) => format!("the system default {kind} ({})", d.name),
+            None => format!("the system default {kind}"),
+        };
+    }
+    list.iter()
+        .find(|d| d.id == id)
+        .map_or_else(|| id.to_owned(), |d| d.name.clone())
+}
+
+/// Whether a STUN/TURN URL names a TURN server.
+pub(crate) fn is_turn_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    lower.starts_with("turn:") || lower.starts_with("turns:")
+}
+
+/// The median of the estimates from the last [`ESTIMATE_TAIL`] before `now` (all of them when
+/// fewer came then), 0 without any.
+fn tail_median(estimates: &[(Instant, f64)], now: Instant) -> f64 {
+    let mut tail: Vec<f64> = estimates
+        .iter()
+        .filter(|(at, _)| now.saturating_duration_since(*at) <= ESTIMATE_TAIL)
+        .map(|(_, kbps)| *kbps)
+        .collect();
+    if tail.is_empty() {
+        tail = estimates.iter().map(|(_, kbps)| *kbps).collect();
+    }
+    if tail.is_empty() {
+        return 0.0;
+    }
+    tail.sort_by(f64::total_cmp);
+    tail[tail.len() / 2]
+}
+
+#[cfg(test)]
+#[path = "call_check_tests.rs"]
+mod tests;

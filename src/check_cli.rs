@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Result, bail};
 use confab::call_check::report::{Sources, Status};
-use confab::call_check::{CheckOptions, CheckTarget, headless};
-use confab_engine::devices::{DEFAULT_DEVICE, DeviceInfo, enumerate};
+use confab::call_check::{CheckOptions, CheckTarget, device_name, headless};
+use confab_engine::devices::{DEFAULT_DEVICE, enumerate};
 use confab_engine::{AudioInput, AudioOutput, EngineConfig, VideoInput, VideoSettings};
 
 /// Arguments of `confab check`.
@@ -73,7 +73,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         Some("test") => (VideoInput::Synthetic, Some("the test pattern".to_owned())),
         Some(id) => (
             VideoInput::Camera(id.to_owned()),
-            Some(name_of(&devices.cameras, id, "camera")),
+            Some(device_name(&devices.cameras, id, "camera")),
         ),
     };
     let (audio_input, microphone, test_tone) = match args.microphone.as_str() {
@@ -85,7 +85,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         ),
         id => (
             AudioInput::Microphone(id.to_owned()),
-            Some(name_of(&devices.microphones, id, "microphone")),
+            Some(device_name(&devices.microphones, id, "microphone")),
             false,
         ),
     };
@@ -93,7 +93,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         "none" => (AudioOutput::None, None),
         id => (
             AudioOutput::Speaker(id.to_owned()),
-            Some(name_of(&devices.speakers, id, "speaker")),
+            Some(device_name(&devices.speakers, id, "speaker")),
         ),
     };
     config.video_input = video_input;
@@ -127,17 +127,4 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         bail!("{}", report.summary);
     }
     Ok(())
-}
-
-/// A device's name for the result ("the system default …" for the default).
-fn name_of(list: &[DeviceInfo], id: &str, kind: &str) -> String {
-    if id == DEFAULT_DEVICE {
-        return match list.iter().find(|d| d.is_default) {
-            Some(d) => format!("the system default {kind} ({})", d.name),
-            None => format!("the system default {kind}"),
-        };
-    }
-    list.iter()
-        .find(|d| d.id == id)
-        .map_or_else(|| id.to_owned(), |d| d.name.clone())
 }

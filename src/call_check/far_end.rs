@@ -28,7 +28,7 @@ use confab_engine::{
 /// The name the far end joins with.
 pub const FAR_END_NAME: &str = "Confab test peer";
 
-/// Beep-band samples kept per phase bin: enough for a 20 s check.
+/// Width of one phase bin of the beep period, and of the blocks the beep band is measured in (ms).
 const BIN_MS: u64 = 10;
 
 /// What the far end learnt of the pictures it decoded.

@@ -3,7 +3,7 @@
 //! check drives it exactly as the desktop app's "Test my call" drives the app's engine.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 
@@ -44,30 +44,26 @@ pub fn run(
     if output != AudioOutput::None {
         send(&engine, EngineCommand::SelectSpeaker(output));
     }
-    let (mut check, join) = CallCheck::start(options, Arc::new(|| {}))?;
+    let (mut check, join) = CallCheck::start(options, Arc::new(|| {}), Instant::now())?;
     send(&engine, join);
     let report = loop {
         match engine.events().recv_timeout(TICK) {
             Ok(event) => {
-                check.on_engine_event(&event);
+                check.on_engine_event(&event, Instant::now());
                 // Take everything queued before advancing.
                 while let Ok(event) = engine.events().try_recv() {
-                    check.on_engine_event(&event);
+                    check.on_engine_event(&event, Instant::now());
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 // The engine stopped: nothing more will come; the check words what it has.
-                check.on_engine_event(&confab_engine::EngineEvent::CallState(
-                    confab_engine::CallState::Ended {
-                        reason: confab_engine::EndReason::AppClosed,
-                    },
-                ));
+                check.engine_stopped(Instant::now());
             }
         }
         // Pictures are not shown here; keep the queue from filling.
         while engine.video().try_recv().is_ok() {}
-        for command in check.poll() {
+        for command in check.poll(Instant::now()) {
             send(&engine, command);
         }
         if let Some(report) = check.report() {

@@ -9,8 +9,8 @@ mod verdicts;
 
 use serde::{Deserialize, Serialize};
 
-use confab_engine::LocalCandidates;
 use confab_engine::devices::{DeviceKind, DeviceNotice};
+use confab_engine::{EndReason, LocalCandidates};
 
 /// How one part of the call path did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,13 +97,30 @@ pub enum Through {
     },
 }
 
+/// Why the check's call never got into the room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinFailure {
+    /// The engine's call ended first (unreachable, refused, …).
+    Ended(EndReason),
+    /// No answer within the deadline.
+    NoAnswer {
+        /// The deadline, seconds.
+        seconds: u64,
+    },
+}
+
 /// Everything a check measured, as plain figures.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Measurements {
     /// The signaling server answered, and how long joining took (ms).
     pub joined_ms: Option<f64>,
-    /// Why joining failed, in words.
-    pub join_failure: Option<String>,
+    /// Why joining failed.
+    pub join_failure: Option<JoinFailure>,
+    /// The call ended after joining, before the check was over (the server dropped it).
+    pub ended_early: Option<EndReason>,
+    /// The test peer's engine did not start (the engine's error).
+    pub far_end_failure: Option<String>,
     /// The STUN and TURN URLs the server handed out.
     pub ice_servers: Vec<String>,
     /// The connection to the test peer came up, after how long (ms).
@@ -112,14 +129,21 @@ pub struct Measurements {
     pub far_relay_only: bool,
     /// A relay-only attempt failed and the check fell back to a direct connection.
     pub relay_attempt_failed: bool,
+    /// The test peer took relayed paths only and the call connected: the relay carries calls.
+    pub relay_tested: bool,
     /// Our local candidates for the connection.
     pub candidates: LocalCandidates,
     /// The path the connection took (`host`, `srflx`, `prflx`, `relay`).
     pub path: Option<String>,
     /// Round trip (ms).
     pub rtt_ms: Option<f64>,
-    /// Highest bandwidth estimate toward the test peer (kbit/s).
+    /// Bandwidth estimate toward the test peer (kbit/s): the median of its last 3 s, once it
+    /// had the measuring time to move from the start bitrate to what the path allows.
     pub estimate_kbps: f64,
+    /// The path pushed the estimate below where it started (congestion control backed off): the
+    /// figure is the path's limit. Otherwise the estimate only climbed, and the path allows at
+    /// least that much.
+    pub estimate_held_back: bool,
     /// Video we sent (kbit/s, the last second).
     pub video_kbps_out: f64,
     /// Pictures our encoder sent.
@@ -174,11 +198,9 @@ impl Measurements {
 /// A dB figure over which the returned beeps count as an echo the others hear.
 pub const ECHO_STANDS_OUT_DB: f64 = 12.0;
 /// Below this (dBFS at the beep frequency) returned beeps are too faint to hear over a call:
-/// 40 dB under the echo a microphone next to a loud speaker sends without echo cancellation
-/// (-9 dBFS measured with the PulseAudio test below), under the others' own voices.
+/// 40 dB under the echo a microphone that hears the speaker fully sends without echo
+/// cancellation (-9 to -12 dBFS in `tests/call_check.rs`'s PulseAudio test).
 pub const ECHO_AUDIBLE_DBFS: f64 = -50.0;
-/// Echo cancellation counts as converged above this ERLE.
-pub const CONVERGED_ERLE_DB: f64 = 10.0;
 /// A voice counts as heard above this level.
 pub const VOICE_DBFS: f32 = -45.0;
 
@@ -288,7 +310,7 @@ impl CheckReport {
             ("Path used", m.path.clone().unwrap_or_else(|| "-".into())),
             ("Round trip", ms(m.rtt_ms)),
             (
-                "Bandwidth estimate (highest)",
+                "Bandwidth estimate (last 3 s)",
                 format!("{:.0} kbit/s", m.estimate_kbps),
             ),
             ("Video sent", format!("{:.0} kbit/s", m.video_kbps_out)),

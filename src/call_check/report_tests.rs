@@ -1,6 +1,7 @@
 //! The call check's sentences from figures: each verdict and the thresholds between them.
 
 use super::*;
+use confab_engine::EndReason;
 
 fn sources() -> Sources {
     Sources {
@@ -36,6 +37,7 @@ fn good() -> Measurements {
         },
         path: Some("host".into()),
         far_relay_only: true,
+        relay_tested: true,
         estimate_kbps: 2500.0,
         frames_sent: 240,
         frames_decoded: 238,
@@ -70,7 +72,11 @@ fn a_good_call_is_worded_as_working_in_every_row() {
         "the IP, not the port"
     );
     assert!(row(&r, Part::Camera).text.contains("1280x720"));
-    assert!(row(&r, Part::Speaker).text.contains("25 dB"));
+    assert!(
+        row(&r, Part::Speaker)
+            .text
+            .contains("Echo cancellation works")
+    );
     assert!(row(&r, Part::Upload).text.contains("At least 2.5 Mbit/s"));
     assert_eq!(r.items.len(), 6);
     assert!(
@@ -97,8 +103,26 @@ fn an_echo_the_others_would_hear_is_a_problem_with_the_fix() {
     );
     // A periodic trace too faint to hear is not an echo.
     m.echo = Some((-75.0, 30.0));
-    let r = CheckReport::from_measurements(server(), sources(), m);
+    let r = CheckReport::from_measurements(server(), sources(), m.clone());
     assert_eq!(row(&r, Part::Speaker).status, Status::Good);
+    // The test tone beeps like the test peer: its "echo" is its own beeps, never a verdict.
+    m.echo = Some((-10.0, 40.0));
+    let tone = Sources {
+        microphone: Some("the test tone".into()),
+        test_tone: true,
+        ..sources()
+    };
+    let r = CheckReport::from_measurements(server(), tone, m.clone());
+    assert_eq!(row(&r, Part::Speaker).status, Status::Good);
+    assert!(
+        row(&r, Part::Speaker)
+            .text
+            .contains("Echo is tested with a microphone")
+    );
+    // Nothing measured: no claim about echo either way.
+    m.echo = None;
+    let r = CheckReport::from_measurements(server(), sources(), m);
+    assert!(!row(&r, Part::Speaker).text.contains("came back"));
 }
 
 #[test]
@@ -113,16 +137,37 @@ fn no_connection_says_so_and_leaves_the_media_untested() {
     assert_eq!(row(&r, Part::Network).status, Status::Good);
 
     let failed = Measurements {
-        join_failure: Some("Cannot reach the server.".into()),
+        join_failure: Some(JoinFailure::Ended(EndReason::RoomFull)),
         ..Measurements::default()
     };
     let r = CheckReport::from_measurements(server(), sources(), failed);
+    let text = &row(&r, Part::Connection).text;
+    assert!(
+        text.contains("calls.example.org") && text.contains("That room is full."),
+        "{text}"
+    );
+    assert_eq!(r.status, Status::Problem);
+
+    // The server dropped the call after joining: said as such, not blamed on a firewall.
+    let mut m = good();
+    m.ended_early = Some(EndReason::ServerLost {
+        detail: "reset".into(),
+    });
+    let r = CheckReport::from_measurements(server(), sources(), m);
+    let text = &row(&r, Part::Connection).text;
+    assert!(
+        text.starts_with("The test call ended early.") && !text.contains("firewall"),
+        "{text}"
+    );
+
+    let mut m = good();
+    m.far_end_failure = Some("no UDP socket".into());
+    let r = CheckReport::from_measurements(server(), sources(), m);
     assert!(
         row(&r, Part::Connection)
             .text
-            .contains("Could not reach calls.example.org")
+            .contains("The test peer could not start")
     );
-    assert_eq!(r.status, Status::Problem);
 }
 
 #[test]
@@ -149,6 +194,7 @@ fn stun_and_turn_answers_decide_the_network_row() {
             m.candidates.relay = 0;
             m.candidates.relay_address = None;
             m.far_relay_only = false;
+            m.relay_tested = false;
         }
         let r = CheckReport::from_measurements(server(), sources(), m);
         let network = row(&r, Part::Network);
@@ -159,6 +205,15 @@ fn stun_and_turn_answers_decide_the_network_row() {
         );
         assert!(network.text.contains(words), "{}", network.text);
     }
+    // The relay gave an address but the relay-only test call did not connect through it.
+    let mut m = good();
+    m.relay_tested = false;
+    m.relay_attempt_failed = true;
+    m.far_relay_only = false;
+    let r = CheckReport::from_measurements(server(), sources(), m);
+    assert_eq!(row(&r, Part::Network).status, Status::Warning);
+    assert!(row(&r, Part::Network).text.contains("did not connect"));
+    assert!(!row(&r, Part::Network).text.contains("tested: it works"));
     let mut m = good();
     m.ice_servers.clear();
     let r = CheckReport::from_measurements(server(), sources(), m);
@@ -171,6 +226,7 @@ fn stun_and_turn_answers_decide_the_network_row() {
 fn the_upload_is_measured_only_through_the_relay() {
     let mut m = good();
     m.far_relay_only = false;
+    m.relay_tested = false;
     let r = CheckReport::from_measurements(Through::ThisComputer, sources(), m.clone());
     assert_eq!(row(&r, Part::Upload).status, Status::Skipped);
     assert!(
@@ -180,14 +236,21 @@ fn the_upload_is_measured_only_through_the_relay() {
     );
     // Our end of the path is a relay (the test peer's end is then direct).
     m.path = Some("relay".into());
+    m.estimate_held_back = true;
     m.estimate_kbps = 900.0;
     let r = CheckReport::from_measurements(server(), sources(), m.clone());
     assert_eq!(row(&r, Part::Upload).status, Status::Warning);
     assert!(row(&r, Part::Upload).text.contains("0.9 Mbit/s"));
     m.estimate_kbps = 1800.0;
-    let r = CheckReport::from_measurements(server(), sources(), m);
+    let r = CheckReport::from_measurements(server(), sources(), m.clone());
     assert_eq!(row(&r, Part::Upload).status, Status::Good);
     assert!(row(&r, Part::Upload).text.contains("540p"));
+    // Never pushed below where it started: a floor, not the path's limit.
+    m.estimate_kbps = 400.0;
+    m.estimate_held_back = false;
+    let r = CheckReport::from_measurements(server(), sources(), m);
+    assert_eq!(row(&r, Part::Upload).status, Status::Good);
+    assert!(row(&r, Part::Upload).text.contains("At least 0.4 Mbit/s"));
 }
 
 #[test]

@@ -17,15 +17,17 @@ use eframe::egui_wgpu::RenderState;
 use signaling_client::ParticipantId;
 
 use super::active_speaker::ActiveSpeaker;
-use super::host::HostedServer;
 use super::settings::{Settings, ThemeChoice};
 use super::settings_file::{Loaded, SettingsFile};
 use super::ui_timing::{FrameTime, UiTiming};
 use super::video::{Source, Upload, VideoTextures};
+use crate::host::HostedServer;
 use confab_engine::devices::{DeviceKind, DeviceList, DeviceNotice};
 use confab_engine::media::NullSink;
 use confab_engine::{AudioOutput, VideoInput};
-use confab_engine::{Engine, EngineCommand, EngineConfig, LinkState, ParticipantStats};
+use confab_engine::{
+    CallState, Engine, EngineCommand, EngineConfig, EngineEvent, LinkState, ParticipantStats,
+};
 
 /// eframe storage key under which versions before the settings file kept [`Settings`] (read
 /// once, to migrate them).
@@ -279,6 +281,9 @@ pub struct ConfabApp {
     pub(super) repaint: confab_engine::Repaint,
     /// The call check's "Details" are shown.
     pub(super) check_details_open: bool,
+    /// A check we left (done or cancelled) still has its call ending: the engine's call events
+    /// up to its `CallState::Ended` are that call's, not a new one's.
+    pub(super) stale_check_call: bool,
 }
 
 impl ConfabApp {
@@ -351,6 +356,7 @@ impl ConfabApp {
             ui_timing: UiTiming::default(),
             repaint,
             check_details_open: false,
+            stale_check_call: false,
         };
         if let Some((address, room)) = app.options.join_now.clone() {
             if let Some(room) = room {
@@ -489,7 +495,7 @@ impl ConfabApp {
                     self.lobby_error = Some(format!(
                         "This computer still hosts a call with {} in it. End it for everyone \
                          first (above), then join.",
-                        super::wording::people(others)
+                        crate::wording::people(others)
                     ));
                     return;
                 }
@@ -614,23 +620,27 @@ impl ConfabApp {
 
     /// Drains the engine: events into the model, frames into textures.
     fn pump(&mut self, ctx: &egui::Context, render: Option<&RenderState>) {
+        let now = Instant::now();
         while let Ok(event) = self.engine.events().try_recv() {
+            let devices = concerns_devices(&event);
+            if self.stale_check_call && !devices {
+                // A finished or cancelled check's call, still ending: not a call of ours.
+                if matches!(event, EngineEvent::CallState(CallState::Ended { .. })) {
+                    self.stale_check_call = false;
+                }
+                continue;
+            }
             if let Screen::Check(check) = &mut self.screen {
                 // The check owns the call; devices and the meter stay the app's.
-                check.on_engine_event(&event);
-                if !matches!(
-                    event,
-                    confab_engine::EngineEvent::Devices(_)
-                        | confab_engine::EngineEvent::Device(_)
-                        | confab_engine::EngineEvent::MicLevel(_)
-                ) {
+                check.on_engine_event(&event, now);
+                if !devices {
                     continue;
                 }
             }
             self.on_event(event);
         }
         if let Screen::Check(check) = &mut self.screen {
-            for command in check.poll() {
+            for command in check.poll(now) {
                 let _ = self.engine.send(command);
             }
             if let Some(frame) = check.take_far_picture() {
@@ -736,6 +746,21 @@ fn open_settings(
             (legacy.unwrap_or(defaults), None, Some(note))
         }
     }
+}
+
+/// Whether an event is about devices (the lists, a device's state, the meter, a source that
+/// failed) rather than the call: those reach the app whatever call is going on.
+fn concerns_devices(event: &EngineEvent) -> bool {
+    matches!(
+        event,
+        EngineEvent::Devices(_)
+            | EngineEvent::Device(_)
+            | EngineEvent::MicLevel(_)
+            | EngineEvent::Error(
+                confab_engine::Problem::SourceFailed { .. }
+                    | confab_engine::Problem::SourceStopped { .. }
+            )
+    )
 }
 
 /// What the engine sends: the settings' video quality in the real app; tests keep their small

@@ -818,7 +818,7 @@ impl ConfabApp {
                 if still_hosting > 0 {
                     ui.label(format!(
                         "{} still in the call this computer hosts.",
-                        super::wording::people_are(still_hosting)
+                        crate::wording::people_are(still_hosting)
                     ));
                     end = ui.button("End the call for everyone").clicked();
                 }

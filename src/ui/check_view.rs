@@ -14,7 +14,6 @@ use super::app::{ConfabApp, Screen};
 use super::video::Source;
 use crate::call_check::report::{CheckReport, Sources, Status};
 use crate::call_check::{CallCheck, CheckOptions, CheckTarget, Stage};
-use confab_engine::devices::DEFAULT_DEVICE;
 use confab_engine::{AudioInput, AudioOutput, EngineCommand, VideoInput};
 
 /// Seconds of media a check measures once connected.
@@ -47,7 +46,7 @@ impl ConfabApp {
             sources: self.check_sources(),
         };
         let ctx = self.repaint.clone();
-        match CallCheck::start(options, ctx) {
+        match CallCheck::start(options, ctx, std::time::Instant::now()) {
             Ok((check, join)) => {
                 let _ = self
                     .engine
@@ -65,17 +64,7 @@ impl ConfabApp {
 
     /// What the engine uses, named for the result's sentences.
     fn check_sources(&self) -> Sources {
-        let name = |list: &[confab_engine::devices::DeviceInfo], id: &str, kind: &str| {
-            if id == DEFAULT_DEVICE {
-                return match list.iter().find(|d| d.is_default) {
-                    Some(d) => d.name.clone(),
-                    None => format!("the system default {kind}"),
-                };
-            }
-            list.iter()
-                .find(|d| d.id == id)
-                .map_or_else(|| id.to_owned(), |d| d.name.clone())
-        };
+        let name = crate::call_check::device_name;
         let camera = match self.settings.video_input(&self.devices) {
             VideoInput::None => None,
             VideoInput::Synthetic => Some("the test pattern".to_owned()),
@@ -143,17 +132,26 @@ impl ConfabApp {
             ui.ctx().request_repaint_after(Duration::from_millis(100));
         }
         match action {
-            Some(CheckAction::Cancel) => {
-                if let Screen::Check(check) = std::mem::replace(&mut self.screen, Screen::Lobby) {
-                    for command in check.cancel() {
-                        let _ = self.engine.send(command);
-                    }
-                }
+            Some(CheckAction::Cancel | CheckAction::Lobby) => {
+                self.leave_check();
                 self.back_to_lobby();
             }
-            Some(CheckAction::Again) => self.start_check(),
-            Some(CheckAction::Lobby) => self.back_to_lobby(),
+            Some(CheckAction::Again) => {
+                self.leave_check();
+                self.start_check();
+            }
             None => {}
+        }
+    }
+
+    /// Leaves the check screen for the lobby: the check stops (if it still runs), its call is
+    /// left, and what that call still sends is not taken for a new call's.
+    fn leave_check(&mut self) {
+        if let Screen::Check(mut check) = std::mem::replace(&mut self.screen, Screen::Lobby) {
+            for command in check.cancel() {
+                let _ = self.engine.send(command);
+            }
+            self.stale_check_call = check.call_open();
         }
     }
 

@@ -136,7 +136,7 @@ impl ConfabApp {
                 }
             }
             EngineEvent::Error(problem @ Problem::ChatNotDelivered { .. }) => {
-                let text = super::wording::problem(&problem);
+                let text = crate::wording::problem(&problem);
                 if let Screen::InCall(call) = &mut self.screen {
                     call.chat.push(ChatLine::notice(text.clone()));
                 }
@@ -145,7 +145,7 @@ impl ConfabApp {
                 }
             }
             EngineEvent::Error(problem) => {
-                let text = super::wording::problem(&problem);
+                let text = crate::wording::problem(&problem);
                 match &self.screen {
                     Screen::Lobby | Screen::Connecting { .. } => self.lobby_error = Some(text),
                     _ => self.toast(text),
@@ -195,7 +195,7 @@ impl ConfabApp {
                 };
                 if duration.is_none() {
                     // Never got in: that is a lobby error, not an ended call.
-                    self.lobby_error = Some(super::wording::end_reason(&reason));
+                    self.lobby_error = Some(crate::wording::end_reason(&reason));
                     self.screen = Screen::Lobby;
                     let _ = self.engine.send(EngineCommand::Preview(true));
                 } else {
@@ -208,7 +208,7 @@ impl ConfabApp {
                              open (this computer hosts it)."
                                 .to_owned()
                         }
-                        other => super::wording::end_reason(&other),
+                        other => crate::wording::end_reason(&other),
                     };
                     self.screen = Screen::Ended { duration, reason };
                 }

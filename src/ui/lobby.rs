@@ -39,7 +39,7 @@ impl ConfabApp {
         ui.group(|ui| {
             ui.label(format!(
                 "This computer still hosts a call: {} in it.",
-                super::wording::people_are(others)
+                crate::wording::people_are(others)
             ));
             end = ui.button("End the call for everyone").clicked();
         });
@@ -142,8 +142,9 @@ impl ConfabApp {
             if ui
                 .button("Test my call")
                 .on_hover_text(
-                    "A 10-second call to a test peer: camera, microphone, speaker and network, \
-                     checked the way a call uses them (through the server in Address, if given)",
+                    "A short call to a test peer (8 s once connected): camera, microphone, speaker \
+                     and network, checked the way a call uses them (through the server in \
+                     Address, if given)",
                 )
                 .clicked()
             {

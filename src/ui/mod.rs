@@ -13,12 +13,10 @@
 //! | `people_panel` | the participants side panel: mic/camera, connection, security code each |
 //! | [`video`] | decoded frames into long-lived textures: I420 converted by a wgpu shader, or on the CPU |
 //! | [`ui_timing`] | the UI thread's time per frame (statistics window, log) |
-//! | [`host`] | the embedded signaling server behind "Host a call" |
 //! | `settings_dialog` | the settings window: devices, processing, video quality, theme, downloads |
 //! | `style` | the type scale, spacing and AA-contrast text colours of both themes |
 //! | [`settings`] | what is remembered between runs |
 //! | [`settings_file`] | where it is remembered: the settings file, created on first launch |
-//! | `wording` | the sentences for the engine's typed end reasons and problems |
 
 mod active_speaker;
 pub mod app;
@@ -26,7 +24,6 @@ mod call_panels;
 mod call_view;
 mod check_view;
 mod engine_events;
-pub mod host;
 mod lobby;
 mod people_panel;
 pub mod settings;
@@ -35,7 +32,6 @@ pub mod settings_file;
 mod style;
 pub mod ui_timing;
 pub mod video;
-pub(crate) mod wording;
 
 pub use app::{AppOptions, ConfabApp};
 

@@ -16,7 +16,7 @@ use crate::devices::DeviceKind;
 
 /// Why a call ended, or why joining never got as far as a call. Serialized (for `--json`
 /// reports) as an object with a snake_case `kind` and the variant's fields.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EndReason {
     /// We hung up.

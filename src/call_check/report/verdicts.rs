@@ -2,9 +2,11 @@
 //! [`Part`], each a pure function of [`Measurements`] (and what was used and where).
 
 use super::{
-    CONVERGED_ERLE_DB, CheckItem, ECHO_AUDIBLE_DBFS, ECHO_STANDS_OUT_DB, Measurements, Part,
-    Sources, Status, Through, VOICE_DBFS,
+    CheckItem, ECHO_AUDIBLE_DBFS, ECHO_STANDS_OUT_DB, JoinFailure, Measurements, Part, Sources,
+    Status, Through, VOICE_DBFS,
 };
+use crate::call_check::is_turn_url;
+use crate::wording::end_reason;
 use confab_engine::devices::DeviceKind;
 
 fn item(part: Part, status: Status, text: impl Into<String>) -> CheckItem {
@@ -20,13 +22,33 @@ pub(super) fn connection(through: &Through, m: &Measurements) -> CheckItem {
         Through::ThisComputer => "the test server on this computer".to_owned(),
         Through::Server { address } => address.clone(),
     };
-    match (&m.join_failure, m.joined_ms, m.connected_ms) {
-        (Some(why), _, _) => item(
+    if let Some(e) = &m.far_end_failure {
+        return item(
             Part::Connection,
             Status::Problem,
-            format!("Could not reach {server}: {why}"),
+            format!("The test peer could not start on this computer ({e})."),
+        );
+    }
+    match (&m.join_failure, &m.ended_early, m.connected_ms) {
+        (Some(JoinFailure::Ended(reason)), _, _) => item(
+            Part::Connection,
+            Status::Problem,
+            format!(
+                "Could not get into a call on {server}. {}",
+                end_reason(reason)
+            ),
         ),
-        (None, Some(_), Some(ms)) => item(
+        (Some(JoinFailure::NoAnswer { seconds }), _, _) => item(
+            Part::Connection,
+            Status::Problem,
+            format!("No answer from {server} within {seconds} s."),
+        ),
+        (None, Some(reason), _) => item(
+            Part::Connection,
+            Status::Problem,
+            format!("The test call ended early. {}", end_reason(reason)),
+        ),
+        (None, None, Some(ms)) => item(
             Part::Connection,
             Status::Good,
             format!(
@@ -34,18 +56,13 @@ pub(super) fn connection(through: &Through, m: &Measurements) -> CheckItem {
                 ms / 1000.0
             ),
         ),
-        (None, Some(_), None) => item(
+        (None, None, None) => item(
             Part::Connection,
             Status::Problem,
             format!(
                 "Reached {server}, but no connection to the test peer came up: calls would not \
                  connect either. A firewall may block UDP."
             ),
-        ),
-        (None, None, _) => item(
-            Part::Connection,
-            Status::Problem,
-            format!("No answer from {server}."),
         ),
     }
 }
@@ -60,10 +77,7 @@ pub(super) fn network(through: &Through, m: &Measurements) -> CheckItem {
         );
     }
     let stun = m.ice_servers.iter().any(|u| u.starts_with("stun:"));
-    let turn = m
-        .ice_servers
-        .iter()
-        .any(|u| u.starts_with("turn:") || u.starts_with("turns:"));
+    let turn = m.ice_servers.iter().any(|u| is_turn_url(u));
     let c = &m.candidates;
     if !stun && !turn {
         return item(
@@ -73,10 +87,18 @@ pub(super) fn network(through: &Through, m: &Measurements) -> CheckItem {
              computer directly (on the same network, or through a forwarded port) can call you.",
         );
     }
-    let relay_works = c.relay > 0;
     let public = c.public_address.as_deref().map(address_only);
-    match (public, relay_works) {
-        (Some(ip), true) => item(
+    // What the relay did: carried the test call, gave an address but did not carry it, or
+    // gave nothing.
+    let relay = if m.relay_tested {
+        Relay::Carries
+    } else if c.relay > 0 {
+        Relay::AddressOnly
+    } else {
+        Relay::None
+    };
+    match (public, relay) {
+        (Some(ip), Relay::Carries) => item(
             Part::Network,
             Status::Good,
             format!(
@@ -84,7 +106,24 @@ pub(super) fn network(through: &Through, m: &Measurements) -> CheckItem {
                  blocks them, the server's relay carries the call (tested: it works)."
             ),
         ),
-        (Some(ip), false) if turn => item(
+        (None, Relay::Carries) => item(
+            Part::Network,
+            Status::Warning,
+            "The STUN server did not answer, but the relay works (tested): calls with people \
+             outside your network will go through the server's relay.",
+        ),
+        (_, Relay::AddressOnly) => item(
+            Part::Network,
+            Status::Warning,
+            format!(
+                "{}The TURN relay gave an address, but a call through it did not connect: \
+                 people behind strict firewalls may not reach you.",
+                public.map_or(String::new(), |ip| format!(
+                    "Direct calls should work (the internet sees you at {ip}). "
+                ))
+            ),
+        ),
+        (Some(ip), Relay::None) if turn => item(
             Part::Network,
             Status::Warning,
             format!(
@@ -92,7 +131,7 @@ pub(super) fn network(through: &Through, m: &Measurements) -> CheckItem {
                  did not answer: people behind strict firewalls may not reach you."
             ),
         ),
-        (Some(ip), false) => item(
+        (Some(ip), Relay::None) => item(
             Part::Network,
             Status::Good,
             format!(
@@ -100,19 +139,23 @@ pub(super) fn network(through: &Through, m: &Measurements) -> CheckItem {
                  relay for networks that block them.)"
             ),
         ),
-        (None, true) => item(
-            Part::Network,
-            Status::Warning,
-            "The STUN server did not answer, but the relay works: calls with people outside \
-             your network will go through the server's relay.",
-        ),
-        (None, false) => item(
+        (None, Relay::None) => item(
             Part::Network,
             Status::Problem,
             "Neither STUN nor TURN answered: calls with people outside your network will \
              probably fail. A firewall may block UDP to the server.",
         ),
     }
+}
+
+/// What the check found of the server's TURN relay.
+enum Relay {
+    /// The relay-only test peer connected through it.
+    Carries,
+    /// It gave a relay address, but no call through it connected.
+    AddressOnly,
+    /// No relay address.
+    None,
 }
 
 /// `IP` of an `IP:port`.
@@ -185,7 +228,7 @@ pub(super) fn microphone(sources: &Sources, m: &Measurements) -> CheckItem {
             Part::Microphone,
             Status::Good,
             format!(
-                "The others hear you: {name} reached them (loudest {:.0} dB).",
+                "The others hear you: {name} reached them (loudest {:.0} dBFS).",
                 m.heard_loudest_db
             ),
         )
@@ -219,15 +262,24 @@ pub(super) fn speaker(sources: &Sources, m: &Measurements) -> CheckItem {
             "The test sound reached this computer but was not played.",
         );
     }
-    let played = format!("The test sound (a tone with beeps) played on {name}.");
-    let echo_heard = m
-        .echo
-        .is_some_and(|(level, above)| above >= ECHO_STANDS_OUT_DB && level >= ECHO_AUDIBLE_DBFS);
-    if echo_heard {
-        let fix = if sources.test_tone || !m.echo_cancellation {
-            "Turn echo cancellation on (Settings), or use headphones."
-        } else {
+    let played = format!("The test sound (a tone, noise and beeps) played on {name}.");
+    if sources.test_tone || sources.microphone.is_none() {
+        // The test tone beeps like the test peer, and without a microphone nothing comes back:
+        // there is no echo to measure either way.
+        return item(
+            Part::Speaker,
+            Status::Good,
+            format!("{played} (Echo is tested with a microphone.)"),
+        );
+    }
+    let Some((level, above)) = m.echo else {
+        return item(Part::Speaker, Status::Good, played);
+    };
+    if above >= ECHO_STANDS_OUT_DB && level >= ECHO_AUDIBLE_DBFS {
+        let fix = if m.echo_cancellation {
             "Use headphones, or turn the speaker down."
+        } else {
+            "Turn echo cancellation on (Settings), or use headphones."
         };
         return item(
             Part::Speaker,
@@ -238,28 +290,12 @@ pub(super) fn speaker(sources: &Sources, m: &Measurements) -> CheckItem {
             ),
         );
     }
-    if sources.test_tone {
-        return item(
-            Part::Speaker,
-            Status::Good,
-            format!("{played} (Echo cancellation is tested with a microphone, not the test tone.)"),
-        );
-    }
-    match m.erle_db {
-        Some(erle) if m.echo_cancellation && erle >= CONVERGED_ERLE_DB => item(
-            Part::Speaker,
-            Status::Good,
-            format!(
-                "{played} Echo cancellation works: it takes {erle:.0} dB of the speaker's sound \
-                 out of your microphone."
-            ),
-        ),
-        _ => item(
-            Part::Speaker,
-            Status::Good,
-            format!("{played} No echo reached the others."),
-        ),
-    }
+    let verdict = if m.echo_cancellation {
+        "Echo cancellation works: none of it came back to the others."
+    } else {
+        "None of it came back to the others (headphones?)."
+    };
+    item(Part::Speaker, Status::Good, format!("{played} {verdict}"))
 }
 
 pub(super) fn upload(through: &Through, sources: &Sources, m: &Measurements) -> CheckItem {
@@ -285,6 +321,17 @@ pub(super) fn upload(through: &Through, sources: &Sources, m: &Measurements) -> 
             format!(
                 "At least {mbit:.1} Mbit/s through the relay: as much video as your quality \
                  setting sends."
+            ),
+        );
+    }
+    if !m.estimate_held_back {
+        // It only climbed from the start bitrate: the path did not limit it.
+        return item(
+            Part::Upload,
+            Status::Good,
+            format!(
+                "At least {mbit:.1} Mbit/s through the relay (nothing held the test call \
+                 back)."
             ),
         );
     }

@@ -325,27 +325,39 @@ fn extent(width: u32, height: u32) -> wgpu::Extent3d {
     }
 }
 
-/// Validation and out-of-memory errors of the calls made while it is open.
+/// Validation, internal and out-of-memory errors of the calls made while it is open (an
+/// uncaptured error would reach wgpu's default handler, which panics).
+///
+/// Scopes must be popped in the reverse order of their pushes, also when the scope is dropped
+/// without [`ErrorScope::finish`] (an early return): fields drop in declaration order, so the
+/// last pushed is declared first.
 struct ErrorScope {
-    oom: wgpu::ErrorScopeGuard,
     validation: wgpu::ErrorScopeGuard,
+    internal: wgpu::ErrorScopeGuard,
+    oom: wgpu::ErrorScopeGuard,
 }
 
 impl ErrorScope {
     fn push(device: &wgpu::Device) -> Self {
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        Self { oom, validation }
+        Self {
+            validation,
+            internal,
+            oom,
+        }
     }
 
     /// The first error caught, as [`GpuError`] saying what was being done. Native wgpu reports
     /// errors when the call is made, so the scope's future is ready at once; one still pending
     /// counts as no error.
     fn finish(self, doing: &str) -> Result<(), GpuError> {
-        // Scopes pop in reverse order of their pushes.
+        // In reverse order of the pushes.
         let validation = ready(self.validation.pop());
+        let internal = ready(self.internal.pop());
         let oom = ready(self.oom.pop());
-        match validation.or(oom) {
+        match validation.or(internal).or(oom) {
             Some(e) => Err(GpuError(format!("{doing}: {e}"))),
             None => Ok(()),
         }
@@ -417,7 +429,8 @@ mod tests {
             .max_by_key(|(_, (g, c))| g.abs_diff(**c))
             .map(|(i, (g, c))| (i, *g, *c))
             .unwrap();
-        // Both round the same matrix, in float and in fixed point: one level apart at most.
+        // Both apply the same matrix, one in float and one in fixed point: their roundings
+        // differ by up to two levels.
         assert!(
             worst.1.abs_diff(worst.2) <= 2,
             "byte {} (pixel {}, channel {}): GPU {} vs CPU {}",
