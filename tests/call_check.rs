@@ -431,6 +431,9 @@ fn the_upload_through_a_relay_behind_a_bottleneck_is_what_the_bottleneck_allows(
         m.estimate_kbps
     );
     assert_eq!(status, Status::Warning, "{text}");
-    assert!(m.estimate_held_back, "the bottleneck pushed the estimate down");
+    assert!(
+        m.estimate_held_back,
+        "the bottleneck pushed the estimate down"
+    );
     let _ = std::fs::remove_dir_all(&log_dir);
 }
