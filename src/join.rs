@@ -7,6 +7,11 @@
 //! the channel opens). The report counts the audio it played out (decoded, and audible), so a
 //! test can tell real sound from silence.
 //!
+//! With `--share-screen [MONITOR]` it shares a screen of `$DISPLAY` (or the synthetic one) once
+//! in the room; the report says how that went (`screen_share`) and, per participant, whether it
+//! shares and how many of its screen's pictures decoded. With `--snapshot DIR` the last picture
+//! of every remote track is written there as PNG at exit (`src/snapshot.rs`).
+//!
 //! Latency across processes: our own markers are on this process's media clock, so the report
 //! gives that clock's offset to the wall clock (`media_clock_offset_us`), which lets a receiver
 //! on the same machine (the web client's marker probe) turn them into capture→render latency.
@@ -22,14 +27,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
+use confab::snapshot::Snapshot;
 use confab_engine::devices::DeviceNotice;
 use confab_engine::measure::{Percentiles, ProcessMeter, VideoAnalyzer};
-use confab_engine::media::{AudioFrame, CaptureTime};
+use confab_engine::media::{AudioFrame, CaptureTime, I420Frame};
 use confab_engine::media::{NullSink, read_marker};
 use confab_engine::observer::{CallObserver, FrameSink};
 use confab_engine::{
-    AudioInput, AudioOutput, Engine, EngineCommand, EngineConfig, MediaProbe, VideoFrameEvent,
-    VideoInput, VideoSettings,
+    AudioInput, AudioOutput, Engine, EngineCommand, EngineConfig, MediaProbe, ScreenInput,
+    ScreenShareEnd, ScreenShareState, VideoFrameEvent, VideoInput, VideoRole, VideoSettings,
 };
 use serde::Serialize;
 
@@ -56,6 +62,10 @@ pub struct JoinOptions {
     pub chat: Option<String>,
     /// The others' frame markers carry wall-clock capture times: report latency from them.
     pub wall_clock_markers: bool,
+    /// Share this screen once in the room (`--share-screen`).
+    pub share_screen: Option<ScreenInput>,
+    /// Write the last picture of every remote track here at exit (`--snapshot`).
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -100,6 +110,12 @@ struct RemoteReport {
     first_frame_ms: Option<f64>,
     /// Capture→decoded latency from its wall-clock markers (`--wall-clock-markers` only).
     latency_ms: Option<Percentiles>,
+    /// It shares its screen, as it last announced.
+    sharing: bool,
+    /// Pictures of its shared screen decoded.
+    screen_frames_received: u64,
+    screen_fps: f64,
+    screen_resolution: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -128,6 +144,10 @@ struct JoinReport {
     /// Wall-clock microseconds minus this process's media-clock microseconds (what our frame
     /// markers carry): a receiver on this machine adds it to read our markers as wall time.
     media_clock_offset_us: i64,
+    /// Our screen share (`--share-screen`), as last reported.
+    screen_share: Option<ScreenShareState>,
+    /// The files `--snapshot` wrote.
+    snapshots: Vec<PathBuf>,
     process: Process,
 }
 
@@ -222,15 +242,31 @@ struct RemotePictures {
     markers: MarkerRuns,
 }
 
-/// Reads every decoded picture's marker, per participant.
+/// Reads every decoded camera picture's marker, per participant; counts shared screens; keeps
+/// the last picture of each track when snapshots are wanted.
 struct Pictures {
     wall_clock_markers: bool,
     media_clock_offset_us: i64,
     from: BTreeMap<String, RemotePictures>,
+    screens: BTreeMap<String, VideoAnalyzer>,
+    /// The last picture of each (participant, track), with `--snapshot`.
+    last: Option<BTreeMap<(String, VideoRole), I420Frame>>,
 }
 
 impl FrameSink for Pictures {
     fn frame(&mut self, from: &str, frame: &VideoFrameEvent) {
+        if let Some(last) = &mut self.last {
+            last.insert((from.to_owned(), frame.role), frame.frame.clone());
+        }
+        if frame.role == VideoRole::Screen {
+            let markers = read_marker(&frame.frame).is_ok();
+            self.screens.entry(from.to_owned()).or_default().push(
+                &frame.frame,
+                frame.decoded_at,
+                markers,
+            );
+            return;
+        }
         let r = self.from.entry(from.to_owned()).or_default();
         r.video.push(&frame.frame, frame.decoded_at, true);
         let marker = read_marker(&frame.frame).ok();
@@ -285,6 +321,8 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         wall_clock_markers: o.wall_clock_markers,
         media_clock_offset_us,
         from: BTreeMap::new(),
+        screens: BTreeMap::new(),
+        last: o.snapshot_dir.as_ref().map(|_| BTreeMap::new()),
     };
     let mut observer = CallObserver::with_frames(o.name.clone(), engine, pictures);
     if let Some(id) = &o.speaker {
@@ -301,12 +339,19 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     let mut failure = None;
     let deadline_to_join = Instant::now() + Duration::from_secs(15);
     let mut chat_sent = None;
+    let mut share = o.share_screen.clone();
     loop {
         let wait = match observer.view.in_call_at {
             Some(t) => Duration::from_secs_f64(o.seconds).saturating_sub(t.elapsed()),
             None => deadline_to_join.saturating_duration_since(Instant::now()),
         };
         observer.pump(wait.min(Duration::from_millis(100)));
+        // In the room: share the screen if asked (tracks reach everyone, now and later).
+        if observer.view.in_call_at.is_some()
+            && let Some(input) = share.take()
+        {
+            observer.send(EngineCommand::ShareScreen(Some(input)))?;
+        }
         let view = &observer.view;
         // A participant's chat channel is open (its `media` message came): say what we were
         // asked to say, once.
@@ -353,7 +398,38 @@ pub fn run(o: &JoinOptions) -> Result<()> {
     };
     let view = std::mem::take(&mut observer.view);
     let mut pictures = std::mem::take(&mut observer.frames.from);
+    let mut screens = std::mem::take(&mut observer.frames.screens);
+    let last = observer.frames.last.take();
     observer.shutdown();
+    let mut snapshots = Vec::new();
+    if let (Some(dir), Some(last)) = (&o.snapshot_dir, &last) {
+        let list: Vec<Snapshot<'_>> = last
+            .iter()
+            .map(|((id, role), frame)| Snapshot {
+                name: view.participant(id).map_or("", |p| p.name.as_str()),
+                id,
+                role: *role,
+                frame,
+            })
+            .collect();
+        let (written, errors) = confab::snapshot::write_all(dir, &list);
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        if failure.is_none()
+            && let Some(e) = errors.first()
+        {
+            failure = Some(e.to_string());
+        }
+        snapshots = written;
+    }
+    if failure.is_none()
+        && let Some(ScreenShareState::Ended {
+            reason: ScreenShareEnd::SourceFailed { detail },
+        }) = &view.screen_share
+    {
+        failure = Some(format!("could not share the screen: {detail}"));
+    }
     let my_id = view.id.clone();
 
     let participants: Vec<RemoteReport> = view
@@ -361,6 +437,7 @@ pub fn run(o: &JoinOptions) -> Result<()> {
         .iter()
         .map(|(id, p)| {
             let r = pictures.remove(id).unwrap_or_default();
+            let screen = screens.remove(id).unwrap_or_default();
             let s = p.stats.clone().unwrap_or_default();
             let span = r.video.span_seconds().unwrap_or(seconds.max(1.0));
             // A sender without Confab's markers (a browser camera) fails every read: then those
@@ -401,6 +478,10 @@ pub fn run(o: &JoinOptions) -> Result<()> {
                 connected_ms: ms_after(started, p.connected_at),
                 first_frame_ms: ms_after(started, p.first_frame_at),
                 latency_ms: Percentiles::of(&r.wall_latencies_ms),
+                sharing: p.sharing,
+                screen_frames_received: screen.frames,
+                screen_fps: screen.fps(),
+                screen_resolution: screen.resolution.map(|(w, h)| format!("{w}x{h}")),
             }
         })
         .collect();
@@ -439,6 +520,8 @@ pub fn run(o: &JoinOptions) -> Result<()> {
             .ok()
             .and_then(|ages| Percentiles::of(&ages)),
         media_clock_offset_us,
+        screen_share: view.screen_share,
+        snapshots,
         process,
     };
     if o.json {

@@ -24,6 +24,7 @@ pub mod app_dirs;
 pub mod call_check;
 pub mod host;
 pub mod loopback;
+pub mod snapshot;
 pub mod ui;
 pub mod versions;
 pub(crate) mod wording;

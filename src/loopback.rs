@@ -37,15 +37,15 @@ use confab_engine::netsim::{self, NetworkSimulator, NetworkSpec};
 use confab_engine::observer::{self, CallObserver, FrameSink};
 use confab_engine::{
     AudioInput, CandidateRewriter, Engine, EngineCommand, EngineConfig, LinkState,
-    ParticipantStats, VideoFrameEvent, VideoInput, VideoSettings,
+    ParticipantStats, ScreenInput, VideoFrameEvent, VideoInput, VideoRole, VideoSettings,
 };
 
 mod report;
 mod window;
 
 pub use report::{
-    AudioLatency, Direction, LoopbackReport, NetworkFigures, ProcessFigures, Recovery, SetupTimes,
-    SimulatorFigures, render_table,
+    AudioLatency, Direction, LoopbackReport, NetworkFigures, ProcessFigures, Recovery,
+    ScreenFigures, SetupTimes, SimulatorFigures, render_table,
 };
 use window::CallWindow;
 
@@ -70,6 +70,8 @@ pub struct LoopbackOptions {
     pub network: Option<NetworkSpec>,
     /// Seed of the simulated network's random decisions (`None`: a random one, reported).
     pub seed: Option<u64>,
+    /// Alice shares the synthetic screen once connected (alice → bob gets `screen` figures).
+    pub screen_share: bool,
 }
 
 impl Default for LoopbackOptions {
@@ -84,6 +86,7 @@ impl Default for LoopbackOptions {
             audio_file: None,
             network: None,
             seed: None,
+            screen_share: false,
         }
     }
 }
@@ -96,16 +99,22 @@ pub enum LoopbackError {
     Setup(String),
 }
 
-/// Every decoded picture goes through the analyzer (markers read unless file-fed).
+/// Every decoded picture goes through the analyzer of its track (camera markers read unless
+/// file-fed; the synthetic screen always carries them).
 struct Pictures {
     analyzer: VideoAnalyzer,
+    screen: VideoAnalyzer,
     markers: bool,
 }
 
 impl FrameSink for Pictures {
     fn frame(&mut self, _from: &str, frame: &VideoFrameEvent) {
-        self.analyzer
-            .push(&frame.frame, frame.decoded_at, self.markers);
+        match frame.role {
+            VideoRole::Camera => self
+                .analyzer
+                .push(&frame.frame, frame.decoded_at, self.markers),
+            VideoRole::Screen => self.screen.push(&frame.frame, frame.decoded_at, true),
+        }
     }
 }
 
@@ -149,6 +158,7 @@ impl Side {
             .map_err(|e| LoopbackError::Setup(format!("{name}: {e}")))?;
         let pictures = Pictures {
             analyzer: VideoAnalyzer::default(),
+            screen: VideoAnalyzer::default(),
             markers,
         };
         Ok(Self {
@@ -302,6 +312,9 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
         sim.call_started(call_start);
     }
     let call_length = Duration::from_secs_f64(options.seconds.max(1.0));
+    if failures.is_empty() && options.screen_share {
+        alice.send(EngineCommand::ShareScreen(Some(ScreenInput::Synthetic)));
+    }
     if failures.is_empty() {
         // The call itself is a stretch of time: measured, whatever arrives.
         let chat_after = Duration::from_millis(500);
@@ -380,8 +393,13 @@ pub fn run(options: &LoopbackOptions) -> Result<LoopbackReport, LoopbackError> {
             .unwrap_or_default(),
     };
     let beeps = options.audio_file.is_none();
-    let a_to_b = direction(&alice, &bob, markers, beeps, &window);
+    let mut a_to_b = direction(&alice, &bob, markers, beeps, &window);
     let b_to_a = direction(&bob, &alice, markers, beeps, &window);
+    if options.screen_share {
+        let screen = screen_figures(&alice, &bob, &window);
+        check_screen(&screen, &mut failures);
+        a_to_b.screen = Some(screen);
+    }
     check_direction(
         "alice",
         "bob",
@@ -527,6 +545,58 @@ fn direction(
             &rx,
             sender.stats_history(),
         )
+    }
+}
+
+/// The shared screen's figures of `sender` → `receiver`.
+fn screen_figures(sender: &Side, receiver: &Side, window: &CallWindow) -> ScreenFigures {
+    let rx = receiver.last_stats().unwrap_or_default();
+    let tx = sender.last_stats().unwrap_or_default();
+    let screen = &receiver.observer.frames.screen;
+    let seconds = screen
+        .span_seconds()
+        .unwrap_or_else(|| window.to.saturating_since(window.from).as_secs_f64());
+    let bytes = screen_bytes(receiver);
+    ScreenFigures {
+        frames_sent: tx.screen_frames_sent,
+        frames_received: screen.frames,
+        fps: screen.fps(),
+        resolution: screen.resolution.map(|(w, h)| format!("{w}x{h}")),
+        latency_ms: Percentiles::of(&screen.latencies_ms),
+        kbps: if seconds > 0.0 {
+            bytes as f64 * 8.0 / 1000.0 / seconds
+        } else {
+            0.0
+        },
+        encode_ms_per_frame: tx.screen_encode_ms_per_frame,
+        decode_errors: rx.screen_decode_errors,
+        corrupt_frames: screen.corrupt,
+        out_of_order_frames: screen.out_of_order,
+        longest_gap_ms: screen.longest_gap_ms,
+    }
+}
+
+/// Bytes of screen the receiver got from the other side.
+fn screen_bytes(receiver: &Side) -> u64 {
+    receiver
+        .observer
+        .view
+        .participants
+        .values()
+        .find_map(|p| p.stats.as_ref().map(|s| s.screen_bytes_received))
+        .unwrap_or(0)
+}
+
+/// A shared screen that did not arrive, or arrived broken, fails the call.
+fn check_screen(s: &ScreenFigures, failures: &mut Vec<String>) {
+    if s.frames_received == 0 {
+        failures.push("bob received none of alice's shared screen".to_owned());
+    }
+    if s.corrupt_frames > 0 || s.out_of_order_frames > 0 {
+        failures.push(format!(
+            "bob decoded alice's screen with {} corrupt and {} out-of-order pictures",
+            s.corrupt_frames, s.out_of_order_frames
+        ));
     }
 }
 

@@ -127,6 +127,10 @@ struct LoopbackArgs {
     /// it, and the same seed replays the same decisions).
     #[arg(long, requires = "network")]
     seed: Option<u64>,
+    /// Alice also shares a screen (the synthetic 1920x1080 desktop: text, lines, a moving
+    /// cursor, frame markers) once connected; the report adds its figures (`screen`).
+    #[arg(long)]
+    screen_share: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -166,6 +170,14 @@ struct JoinArgs {
     /// Send this Y4M file as video.
     #[arg(long)]
     video_file: Option<PathBuf>,
+    /// Share a screen once in the room: the whole screen of $DISPLAY (X11), or the monitor with
+    /// this index (`confab devices` lists them), or `synthetic` for the test desktop.
+    #[arg(long, value_name = "MONITOR", num_args = 0..=1, default_missing_value = "")]
+    share_screen: Option<String>,
+    /// At exit, write the last decoded picture of every remote track (camera and screen) into
+    /// this directory as PNG, named by participant and track.
+    #[arg(long, value_name = "DIR")]
+    snapshot: Option<PathBuf>,
     /// Send this WAV file as audio.
     #[arg(long, conflicts_with = "microphone")]
     audio_file: Option<PathBuf>,
@@ -310,6 +322,7 @@ fn main() -> Result<()> {
                     audio_file: None,
                     network: None,
                     seed: None,
+                    screen_share: false,
                     json: false,
                 })
             }
@@ -427,6 +440,7 @@ fn loopback(args: &LoopbackArgs) -> Result<()> {
         audio_file: args.audio_file.clone(),
         network: args.network.clone(),
         seed: args.seed,
+        screen_share: args.screen_share,
     };
     let report = confab::loopback::run(&options)?;
     if args.json {
@@ -480,8 +494,32 @@ impl TryFrom<JoinArgs> for join::JoinOptions {
             relay_only: a.relay_only,
             chat: a.chat,
             wall_clock_markers: a.wall_clock_markers,
+            share_screen: a.share_screen.as_deref().map(screen_input).transpose()?,
+            snapshot_dir: a.snapshot,
         })
     }
+}
+
+/// What `--share-screen [MONITOR]` names: the whole screen of `$DISPLAY` (no value), a monitor
+/// by index, or the synthetic test desktop.
+fn screen_input(value: &str) -> Result<confab_engine::ScreenInput> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("synthetic") {
+        return Ok(confab_engine::ScreenInput::Synthetic);
+    }
+    let monitor = if value.is_empty() {
+        None
+    } else {
+        Some(value.parse::<usize>().map_err(|_| {
+            anyhow::anyhow!(
+                "--share-screen takes a monitor number (see `confab devices`) or `synthetic`, not {value:?}"
+            )
+        })?)
+    };
+    Ok(confab_engine::ScreenInput::X11 {
+        display: None,
+        monitor,
+    })
 }
 
 fn extra_ice_servers(

@@ -330,3 +330,51 @@ fn a_bad_network_spec_is_refused_with_the_reason() {
         assert!(text.contains(word), "--help names {word}");
     }
 }
+
+/// `confab loopback --screen-share`, as a user types it: alice also shares the synthetic
+/// 1920x1080 screen; the report gives its figures in her direction (pictures decoded at full
+/// size, intact and in order, a latency from its markers, a bitrate) and none in bob's, and the
+/// camera still arrives both ways.
+#[test]
+fn loopback_with_a_screen_share_reports_the_screen() {
+    let _one = one_call_at_a_time();
+    let out = confab(&[
+        "loopback",
+        "--screen-share",
+        "--seconds",
+        "5",
+        "--resolution",
+        "320x240",
+        "--fps",
+        "15",
+        "--bitrate-kbps",
+        "3000",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("a JSON report ({e}): {stdout}"));
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(&report["a_to_b"]["screen"]).unwrap()
+    );
+    assert_eq!(report["ok"], true, "{report:#}");
+    let screen = &report["a_to_b"]["screen"];
+    assert_eq!(screen["resolution"], "1920x1080", "{screen:#}");
+    assert!(
+        screen["frames_received"].as_u64().unwrap() > 10,
+        "{screen:#}"
+    );
+    assert!(screen["fps"].as_f64().unwrap() > 0.0, "{screen:#}");
+    assert!(screen["kbps"].as_f64().unwrap() > 0.0, "{screen:#}");
+    assert!(screen["latency_ms"]["p50"].as_f64().is_some(), "{screen:#}");
+    assert_eq!(screen["corrupt_frames"], 0, "{screen:#}");
+    assert_eq!(screen["out_of_order_frames"], 0, "{screen:#}");
+    assert!(report["b_to_a"]["screen"].is_null(), "bob shares nothing");
+    for d in ["a_to_b", "b_to_a"] {
+        assert_eq!(
+            report[d]["resolution"], "320x240",
+            "the cameras: {report:#}"
+        );
+    }
+}

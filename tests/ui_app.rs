@@ -13,7 +13,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::ui::{harness, lobby_with_preview, options, shows, snapshot_tolerance, step_until};
+use common::ui::{
+    harness, host_call, join_engine, join_engine_with, lobby_with_preview, options, shows,
+    snapshot_tolerance, step_until,
+};
 
 use confab::address::parse_confab_link;
 use confab::ui::app::Screen;
@@ -290,41 +293,6 @@ fn type_like_a_keyboard(h: &mut Harness<'static, ConfabApp>, text: &str) {
         h.event(egui::Event::Text(ch.to_string()));
         h.step();
     }
-}
-
-/// Hosts "room" as Ann and returns the harness in the call.
-fn host_call(room: &str) -> Harness<'static, ConfabApp> {
-    let mut h = harness();
-    h.get_by_label("Your name").type_text("Ann");
-    h.state_mut().settings.room = room.into();
-    h.get_by_label("Host a call").click();
-    step_until(&mut h, "in the call", |h| {
-        matches!(h.state().screen, Screen::InCall(_))
-    });
-    h
-}
-
-/// A headless engine named `name` joins the call `h` hosts.
-fn join_engine(h: &Harness<'static, ConfabApp>, name: &str, room: &str) -> CallObserver {
-    join_engine_with(h, small_engine_config(name), room)
-}
-
-/// [`join_engine`] with this configuration.
-fn join_engine_with(
-    h: &Harness<'static, ConfabApp>,
-    config: confab_engine::EngineConfig,
-    room: &str,
-) -> CallObserver {
-    let name = config.name.clone();
-    let mut peer = CallObserver::new(&name, start_engine(config));
-    peer.send(EngineCommand::Join {
-        url: h.state().hosted_url().expect("hosting"),
-        room: room.into(),
-        password: None,
-    })
-    .unwrap();
-    wait_until(&mut peer, "the engine joins", |p| p.view.id.is_some());
-    peer
 }
 
 #[test]

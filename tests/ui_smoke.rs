@@ -10,52 +10,14 @@
     reason = "test code: a panic is the test failing, with its message"
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confab_engine::testing::{small_engine_config, start_engine};
 use confab_engine::{EngineCommand, VideoSettings};
 use confab_test_support::signaling::start_server_runtime;
-
-/// A virtual display that goes away when dropped.
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Self {
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1100x720x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb runs (make deps installs xvfb)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let display = format!(":{}", line.trim());
-        Self { child, display }
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use confab_test_support::xvfb::Xvfb;
 
 /// A statistic (0..1) of `crop` (ImageMagick geometry) of `png`: `"Gray"` → standard deviation
 /// of the grey levels (blank ≈ 0); `"HSL"` → mean saturation (grey UI ≈ 0, the test pattern high).
@@ -107,7 +69,7 @@ fn the_app_shows_remote_video_in_a_real_window() {
     })
     .unwrap();
 
-    let x = Xvfb::start();
+    let x = Xvfb::start(1100, 720);
     let home = std::env::temp_dir().join(format!("confab-smoke-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
     let link = server

@@ -1,19 +1,24 @@
 // The Confab web client's UI: the join form (with camera preview and device pickers), the call
 // screen (video grid with names, mute/camera badges, security codes, chat, controls) and the
-// "call ended" screen. The call itself lives in call.js; this file only renders it.
+// "call ended" screen. The call itself lives in call.js; this file only renders it (screen
+// sharing's control, banner and presenter layout: screen.js).
 //
 // URLs: `/` shows the join form; `/r/ROOM` fills in ROOM. `?name=NAME` fills in the name,
 // `&camera=pattern` picks the test-pattern camera, `&fps=N` caps the camera's frame rate, and
 // `&autojoin=1` joins without waiting for a click (links from scripts and the interop tests).
 //
-// `window.confab` exposes the state for automation: state(), stats(), verificationCode(),
-// probeMarkers(id) / markers(id) (frame-marker latency from a native peer's test pattern).
+// `window.confab` exposes the state for automation: state() (its `share`: screen sharing, see
+// screen.js), stats(), verificationCode(), probeMarkers(id) / markers(id) (frame-marker latency
+// from a native peer's test pattern), screenSenderParameters(id).
 
 import { Call } from "./call.js";
 import { defaultServerUrl } from "./signaling.js";
 import { verificationCode } from "./verification.js";
 import { MarkerProbe, patternTrack } from "./marker.js";
 import { preferredVideoCodecs } from "./peer.js";
+import {
+  initScreenUi, resetScreenUi, screenState, showLocalScreen, showPresenter, updateScreenControl,
+} from "./screen.js";
 
 /** The camera picker's value for the built-in test pattern (marker.js). */
 const PATTERN = "pattern";
@@ -44,6 +49,8 @@ const state = {
   startedAt: 0,
   timer: null,
   lastJoin: null,
+  /** The last toasts shown (newest last), for automation: toasts vanish after 4 s. */
+  toasts: [],
 };
 
 function roomFromPath() {
@@ -72,6 +79,7 @@ function toast(text) {
   const el = document.createElement("div");
   el.className = "toast";
   el.textContent = text;
+  state.toasts = [...state.toasts.slice(-19), text];
   $("toasts").append(el);
   setTimeout(() => el.remove(), 4000);
 }
@@ -311,7 +319,8 @@ function callUi() {
   return {
     participantJoined(id, name) {
       state.peers.set(id, {
-        name, state: "new", code: null, media: { mic: true, camera: true }, firstFrameMs: null,
+        name, state: "new", code: null, media: { mic: true, camera: true, screen: null },
+        firstFrameMs: null,
         seenAt: performance.now(),
       });
       ensureTile(id);
@@ -350,6 +359,16 @@ function callUi() {
       if (!p) return;
       p.media = media;
       renderTile(id);
+    },
+    localScreen(stream, why) {
+      showLocalScreen(stream, why);
+    },
+    presenter(id, stream) {
+      showPresenter(id, stream);
+      updateGrid();
+    },
+    notice(text) {
+      toast(text);
     },
     chatFailed(names, why) {
       toast(`Your message did not reach ${names.join(", ")} (${why}).`);
@@ -546,6 +565,7 @@ function updateControls() {
   $("self-video").classList.toggle("hidden", !(hasCam && call.camera));
   $("self-label").textContent = `${call.name} (you)${hasMic && call.mic ? "" : "  muted"}`;
   updatePanelButtons();
+  updateScreenControl();
 }
 
 /** Sets the text label of control-bar button `id` (leaving its icon). */
@@ -612,6 +632,7 @@ function endCall(reason) {
   state.peers.clear();
   state.call = null;
   state.localStream = null;
+  resetScreenUi();
   $("codes").replaceChildren();
   $("join-form").insertBefore($("devices"), $("join-toggles"));
   document.title = "Confab";
@@ -651,6 +672,11 @@ function init() {
     updatePanelButtons();
   });
   $("leave").addEventListener("click", leave);
+  initScreenUi({
+    getCall: () => state.call,
+    toast,
+    nameOf: (id) => state.peers.get(id)?.name ?? id,
+  });
   $("sound-button").addEventListener("click", () => {
     for (const tile of state.tiles.values()) tile.video.play().catch(() => {});
     $("sound-button").hidden = true;
@@ -700,6 +726,7 @@ window.confab = {
       camera: state.call?.camera ?? null,
       peers: [...state.peers.entries()].map(([id, p]) => ({
         id, name: p.name, state: p.state, code: p.code, mic: p.media.mic, camera: p.media.camera,
+        screen: p.media.screen ?? null,
         firstFrameMs: p.firstFrameMs,
         signalingState: state.call?.peers.get(id)?.pc.signalingState ?? null,
         iceState: state.call?.peers.get(id)?.pc.iceConnectionState ?? null,
@@ -707,6 +734,8 @@ window.confab = {
         lastError: state.call?.peers.get(id)?.lastError ?? null,
       })),
       chat: state.chat.map((m) => ({ from: m.from, name: m.name, text: m.text, mine: m.mine })),
+      share: screenState(),
+      toasts: state.toasts,
     };
   },
   /** getStats() summaries per participant id. */
@@ -721,6 +750,16 @@ window.confab = {
     const out = [];
     (await peer.pc.getStats()).forEach((s) => out.push(s));
     return out;
+  },
+  /** What our screen's sender to `id` is set to (null while we do not share). */
+  screenSenderParameters(id) {
+    const sender = state.call?.peers.get(id)?.senders.screen;
+    if (!sender) return null;
+    const p = sender.getParameters();
+    return {
+      degradationPreference: p.degradationPreference ?? null,
+      maxBitrate: p.encodings?.[0]?.maxBitrate ?? null,
+    };
   },
   /** The current local and remote SDP of the connection to `id`. */
   descriptions(id) {

@@ -8,8 +8,13 @@
 // No DOM here: app.js renders what the `ui` callbacks report.
 //   ui.participantJoined(id, name), ui.participantLeft(id), ui.stream(id, MediaStream),
 //   ui.linkState(id, state), ui.code(id, code), ui.chat({from, name, text, at, mine}),
-//   ui.remoteMedia(id, {mic, camera}), ui.signaling(state, detail), ui.ended(reason),
-//   ui.chatFailed(names, why)
+//   ui.remoteMedia(id, {mic, camera, screen}), ui.signaling(state, detail), ui.ended(reason),
+//   ui.chatFailed(names, why), ui.localScreen(stream or null, why), ui.presenter(id, stream)
+//   (id and stream null: nobody's screen is shown), ui.notice(text)
+// - screen sharing (docs/signaling-protocol.md, "Peer to peer"): our share is a second video
+//   track to every peer, also to peers that join while we share; one share at a time per room:
+//   when a participant newly announces a screen while we share, ours stops. The screen shown is
+//   the most recent remote one, and none while we share (we see our own preview).
 // - chat is delivered to each participant exactly once, in order, or reported: a message waits
 //   for a participant whose channel is not open yet (or who has no connection yet) and is given
 //   up on, with ui.chatFailed, when they leave, we hang up, or after CHAT_DELIVERY_TIMEOUT_MS;
@@ -34,6 +39,15 @@ export class Call {
     this.mic = !!localStream?.getAudioTracks().length;
     this.camera = !!localStream?.getVideoTracks().length;
     this.joinedAt = null;
+    /** Our screen share: {stream, track}, or null. */
+    this.screen = null;
+    /** Remote screens we receive: id -> {stream, since} (since: a counter, latest wins). */
+    this.remoteScreens = new Map();
+    /** The `screen` each participant last announced: id -> stream id or null. */
+    this.announced = new Map();
+    this.shareCounter = 0;
+    /** Whose screen the page shows: {id, stream}, or null. */
+    this.presenting = null;
     // Re-send our mic/camera state now and then: it is idempotent, and it heals a message lost
     // as a channel opened (docs/signaling-protocol.md, "Peer to peer").
     this.mediaRefresh = setInterval(() => this.broadcastMedia(), 5000);
@@ -100,14 +114,17 @@ export class Call {
       sendSignal: (signal) => this.signaling.signal(id, signal),
       handlers: {
         onTrack: (stream) => this.ui.stream(id, stream),
+        onScreen: (stream) => this.onRemoteScreen(id, stream),
         onState: (state) => this.ui.linkState(id, state),
         onCode: (code) => this.ui.code(id, code),
-        onChatOpen: () => peer.sendMediaState(this.mic, this.camera),
+        onChatOpen: () => peer.sendMediaState(this.mic, this.camera, this.screenId()),
         onChat: (text) => this.ui.chat({
           from: id, name: this.names.get(id) || name, text, at: new Date(), mine: false,
         }),
-        onMedia: (m) => this.ui.remoteMedia(id, m),
+        onMedia: (m) => this.onRemoteMedia(id, m),
       },
+      // A participant who joins while we share gets the screen in its connection too.
+      screen: this.screen,
     });
     this.peers.set(id, peer);
     peer.outbox.push(...(this.early.get(id) || []));
@@ -149,6 +166,9 @@ export class Call {
       this.peers.delete(id);
     }
     this.names.delete(id);
+    this.announced.delete(id);
+    this.remoteScreens.delete(id);
+    this.updatePresenter();
     if (announce) this.ui.participantLeft(id);
   }
 
@@ -200,7 +220,96 @@ export class Call {
   }
 
   broadcastMedia() {
-    for (const peer of this.peers.values()) peer.sendMediaState(this.mic, this.camera);
+    for (const peer of this.peers.values()) peer.sendMediaState(this.mic, this.camera, this.screenId());
+  }
+
+  /** The msid stream id of our screen share (what `media` announces), or null. */
+  screenId() {
+    return this.screen?.stream.id ?? null;
+  }
+
+  /** Asks the browser for a screen, window or tab and shares it with everyone. Rejects as
+   *  getDisplayMedia does (NotAllowedError: the user cancelled the picker or it is blocked);
+   *  nothing changes then. */
+  async startScreen() {
+    if (this.screen) return this.screen.stream;
+    const stream = await navigator.mediaDevices.getDisplayMedia({
+      video: { frameRate: { ideal: 15, max: 30 } }, audio: false,
+    });
+    const track = stream.getVideoTracks()[0];
+    if (!track || this.ended || this.screen) {
+      // Nothing to share, hung up while the picker was open, or a second picker won.
+      stream.getTracks().forEach((t) => t.stop());
+      if (!track) throw new Error("the browser gave no picture to share");
+      return this.screen?.stream ?? null;
+    }
+    if ("contentHint" in track) track.contentHint = "detail";
+    // The browser's own "Stop sharing" bar (or the shared window closing) ends the track.
+    track.addEventListener("ended", () => {
+      if (this.screen?.track === track) this.stopScreen("ended");
+    });
+    this.screen = { stream, track };
+    for (const peer of this.peers.values()) peer.addScreen(track, stream);
+    this.broadcastMedia();
+    this.ui.localScreen?.(stream, "started");
+    this.updatePresenter();
+    return stream;
+  }
+
+  /** Stops our screen share (`why`: "user", "ended" by the browser, "replaced" by someone
+   *  else's, "left"). */
+  stopScreen(why = "user") {
+    const share = this.screen;
+    if (!share) return;
+    this.screen = null;
+    for (const peer of this.peers.values()) peer.removeScreen();
+    share.track.stop();
+    this.broadcastMedia();
+    this.ui.localScreen?.(null, why);
+    this.updatePresenter();
+  }
+
+  /** A participant's media state: a newly announced screen replaces whatever was shared. */
+  onRemoteMedia(id, media) {
+    const before = this.announced.get(id) ?? null;
+    this.announced.set(id, media.screen);
+    if (media.screen && media.screen !== before) {
+      const name = this.names.get(id) || id;
+      const shown = this.remoteScreens.get(id);
+      if (shown) shown.since = ++this.shareCounter;
+      if (this.screen) {
+        this.stopScreen("replaced");
+        this.ui.notice?.(`${name} is now sharing; your share stopped.`);
+      } else {
+        this.ui.notice?.(`${name} is sharing their screen`);
+      }
+      this.updatePresenter();
+    }
+    this.ui.remoteMedia(id, media);
+  }
+
+  /** A participant's screen track arrived (or was classified as such), or went away (null). */
+  onRemoteScreen(id, stream) {
+    if (stream) {
+      this.remoteScreens.set(id, { stream, since: ++this.shareCounter });
+    } else {
+      this.remoteScreens.delete(id);
+    }
+    this.updatePresenter();
+  }
+
+  /** Picks whose screen to show: the latest remote one, none while we share ourselves. */
+  updatePresenter() {
+    let best = null;
+    if (!this.screen) {
+      for (const [id, s] of this.remoteScreens) {
+        if (!best || s.since > best.since) best = { id, stream: s.stream, since: s.since };
+      }
+    }
+    const now = this.presenting;
+    if (best?.id === now?.id && best?.stream === now?.stream) return;
+    this.presenting = best ? { id: best.id, stream: best.stream } : null;
+    this.ui.presenter?.(best?.id ?? null, best?.stream ?? null);
   }
 
   /** Uses `track` instead of the current one of its kind (a device change), for every peer. */
@@ -240,6 +349,10 @@ export class Call {
     clearInterval(this.chatExpiry);
     for (const peer of this.peers.values()) peer.close();
     this.peers.clear();
+    this.screen?.track.stop();
+    this.screen = null;
+    this.remoteScreens.clear();
+    this.updatePresenter();
     this.localStream?.getTracks().forEach((t) => t.stop());
     this.ui.ended(reason);
   }

@@ -4,25 +4,35 @@
 //
 // - Media: our camera and microphone tracks (or receive-only transceivers when we have none),
 //   H.264 constrained baseline preferred with setCodecPreferences so a native peer never needs
-//   to transcode, Opus audio.
+//   to transcode, Opus audio. A screen share is a second video track (addScreen/removeScreen),
+//   added and removed with renegotiation; the remote side's screen is told apart from its
+//   camera by its msid stream id (see classifyVideo).
 // - Data channel "chat", negotiated, id 0, ordered: {"t":"chat","text":...} and
-//   {"t":"media","mic":bool,"camera":bool} (sent when it opens and on every change). Chat typed
+//   {"t":"media","mic":bool,"camera":bool,"screen":"<stream id>"} (sent when it opens and on
+//   every change; `screen` only while sharing). Chat typed
 //   before the channel is ready (open, and a first message from the other side arrived on it)
 //   waits in `outbox` and goes out, in order, when it is; each message is handed to the
 //   (reliable) channel exactly once.
-// - Perfect negotiation: the side with the smaller participant id is polite. Offers are made
-//   explicitly (the newcomer offers; ICE restarts), never from `negotiationneeded`, exactly like
-//   the native engine, so both sides agree on who is making an offer.
+// - Perfect negotiation: the side with the smaller participant id is polite. The first offer is
+//   made explicitly (the newcomer offers), exactly like the native engine, so both sides agree
+//   on who is making it; ICE restarts are explicit too. Once the first negotiation is done,
+//   `negotiationneeded` (a screen track added or removed) makes a renegotiation offer.
 // - ICE restart when the connection fails (either side) or stays disconnected (impolite side).
 // - Verification code from the two DTLS fingerprints once connected.
 //
-// Events go to `handlers`: onTrack(stream), onState(connectionState), onCode(code),
-// onChat(text), onMedia({mic, camera}), onChatOpen().
+// Events go to `handlers`: onTrack(stream), onScreen(stream or null), onState(connectionState),
+// onCode(code), onChat(text), onMedia({mic, camera, screen}), onChatOpen().
 
 import { fingerprintOf, verificationCodeFromSdp } from "./verification.js";
 
 const RESTART_INTERVAL_MS = 5000;
 const DISCONNECTED_GRACE_MS = 2000;
+/** The msid stream id prefix of the native engine's screen track. */
+export const NATIVE_SCREEN_PREFIX = "confab-screen-";
+/** The longest `screen` stream id taken from a peer (the native engine's bound too). */
+const MAX_STREAM_ID = 128;
+/** The screen sender's encoding: sharp text over smooth motion. */
+const SCREEN_MAX_BITRATE = 2_500_000;
 
 /** Video codecs in the order we want them negotiated: H.264 42e01f packetization-mode 1 first. */
 export function preferredVideoCodecs() {
@@ -66,8 +76,15 @@ function optional(value, type) {
   return value === undefined || typeof value === type;
 }
 
+/** A `media` message's `screen`: a non-empty string of at most MAX_STREAM_ID characters, or
+ *  null (absent, null or anything else means "not sharing"). */
+export function screenField(value) {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_STREAM_ID
+    ? value : null;
+}
+
 export class Peer {
-  constructor({ id, name, myId, iceServers, localStream, sendSignal, handlers }) {
+  constructor({ id, name, myId, iceServers, localStream, screen, sendSignal, handlers }) {
     this.id = id;
     this.name = name;
     this.polite = myId < id;
@@ -81,16 +98,24 @@ export class Peer {
     this.code = null;
     this.closed = false;
     this.lastError = null;
+    /** The remote camera and microphone, as one stream (what its tile shows). */
     this.remoteStream = new MediaStream();
-    this.remoteMedia = { mic: true, camera: true };
+    this.remoteMedia = { mic: true, camera: true, screen: null };
+    /** Every live remote video track, in arrival order: {track, stream} (stream: its msid). */
+    this.remoteVideos = [];
+    /** The remote video entry currently taken as its screen share, or null. */
+    this.remoteScreen = null;
     this.pc = new RTCPeerConnection({ iceServers: iceServers || [], bundlePolicy: "max-bundle" });
-    this.senders = { audio: null, video: null };
+    this.senders = { audio: null, video: null, screen: null };
     for (const kind of ["audio", "video"]) {
       const track = localStream?.getTracks().find((t) => t.kind === kind);
       if (track) {
         this.senders[kind] = this.pc.addTrack(track, localStream);
       }
     }
+    // Added after the camera, so an offer from the other side matches our camera (not the
+    // screen) to its video section; the screen then comes with our renegotiation.
+    if (screen) this.addScreen(screen.track, screen.stream);
     this.chat = this.pc.createDataChannel("chat", { negotiated: true, id: 0, ordered: true });
     /** Chat texts waiting for the channel, oldest first: {text, at: Date.now()}. */
     this.outbox = [];
@@ -108,12 +133,15 @@ export class Peer {
     };
     this.chat.onmessage = (ev) => this.onData(ev.data);
     this.pc.ontrack = (ev) => {
-      this.remoteStream.getTracks()
-        .filter((t) => t.kind === ev.track.kind)
-        .forEach((t) => this.remoteStream.removeTrack(t));
+      if (ev.track.kind === "video") {
+        this.onRemoteVideo(ev.track, ev.streams[0] || null);
+        return;
+      }
+      this.remoteStream.getAudioTracks().forEach((t) => this.remoteStream.removeTrack(t));
       this.remoteStream.addTrack(ev.track);
       this.h.onTrack?.(this.remoteStream);
     };
+    this.pc.onnegotiationneeded = () => this.onNegotiationNeeded();
     this.pc.onicecandidate = ({ candidate }) => {
       if (!candidate) {
         this.sendSignal({ kind: "end_of_candidates" });
@@ -151,7 +179,17 @@ export class Peer {
     }
   }
 
-  /** Creates and sends an offer (the newcomer's first one, or an ICE restart). */
+  /** Renegotiates after the first negotiation (a screen track added or removed). The first
+   *  offer is the newcomer's alone, so before it completes this does nothing; a change made
+   *  meanwhile (or during another offer of ours, which then carries it) fires
+   *  `negotiationneeded` again once that negotiation has settled, if still needed. */
+  onNegotiationNeeded() {
+    if (this.closed || this.makingOffer || !this.pc.currentRemoteDescription
+      || this.pc.signalingState !== "stable") return;
+    this.offer();
+  }
+
+  /** Creates and sends an offer (the newcomer's first one, a renegotiation or an ICE restart). */
   async offer({ iceRestart = false } = {}) {
     if (this.closed) return;
     try {
@@ -284,8 +322,12 @@ export class Peer {
     } else if (msg.t === "chat" && optional(msg.text, "string")) {
       this.h.onChat?.(msg.text ?? "");
     } else if (msg.t === "media" && optional(msg.mic, "boolean") && optional(msg.camera, "boolean")) {
-      this.remoteMedia = { mic: msg.mic !== false, camera: msg.camera !== false };
+      this.remoteMedia = {
+        mic: msg.mic !== false, camera: msg.camera !== false, screen: screenField(msg.screen),
+      };
+      // Before classifying: the call must know who shares before it hears of the track.
       this.h.onMedia?.(this.remoteMedia);
+      this.classifyVideo();
     }
     // Any other object (unknown or missing `t`, wrong field types) is ignored.
   }
@@ -313,8 +355,9 @@ export class Peer {
     return this.outbox.splice(0, n).map((m) => m.text);
   }
 
-  sendMediaState(mic, camera) {
-    return this.sendData({ t: "media", mic, camera });
+  /** Our media state; `screen` is our screen stream's id while we share (else left out). */
+  sendMediaState(mic, camera, screen = null) {
+    return this.sendData(screen ? { t: "media", mic, camera, screen } : { t: "media", mic, camera });
   }
 
   sendData(obj) {
@@ -323,23 +366,114 @@ export class Peer {
     return true;
   }
 
+  /** Sends our screen share `track` (of `stream`, whose id we announce) to this participant as
+   *  a second video track; `negotiationneeded` renegotiates. */
+  addScreen(track, stream) {
+    if (this.closed || this.senders.screen) return;
+    this.senders.screen = this.pc.addTrack(track, stream);
+    this.tuneScreenSender(this.senders.screen);
+  }
+
+  /** Stops sending our screen share (renegotiates too). */
+  removeScreen() {
+    const sender = this.senders.screen;
+    this.senders.screen = null;
+    if (!sender || this.closed) return;
+    try {
+      this.pc.removeTrack(sender);
+    } catch (e) {
+      console.warn("removeTrack (screen)", e);
+    }
+  }
+
+  /** Keeps the screen's resolution under load (text stays legible) and caps its bitrate; not
+   *  every browser supports these. */
+  async tuneScreenSender(sender) {
+    try {
+      const params = sender.getParameters();
+      params.degradationPreference = "maintain-resolution";
+      if (!params.encodings?.length) params.encodings = [{}];
+      params.encodings[0].maxBitrate = SCREEN_MAX_BITRATE;
+      await sender.setParameters(params);
+    } catch (e) {
+      console.info("screen sender parameters not supported", e);
+    }
+  }
+
+  /** A remote video track: the camera, its screen share, or not known yet (a screen whose
+   *  announcement has not arrived). */
+  onRemoteVideo(track, stream) {
+    if (this.remoteVideos.some((v) => v.track === track)) return;
+    const entry = { track, stream: stream || new MediaStream([track]) };
+    this.remoteVideos.push(entry);
+    const gone = () => {
+      this.remoteVideos = this.remoteVideos.filter((v) => v !== entry);
+      this.classifyVideo();
+    };
+    // The sender removed it (renegotiation) or the connection closed.
+    entry.stream.addEventListener("removetrack", (ev) => { if (ev.track === track) gone(); });
+    track.addEventListener("ended", gone);
+    this.classifyVideo();
+  }
+
+  /** Whether a remote video entry is the screen: its msid stream id is the one the peer
+   *  announced, or the native engine's screen prefix. */
+  isScreen(entry) {
+    const id = entry.stream.id;
+    return id === this.remoteMedia.screen || id.startsWith(NATIVE_SCREEN_PREFIX);
+  }
+
+  /** Sorts the remote video tracks into camera and screen again (a track arrived or left, or
+   *  the announcement changed) and reports what changed. The camera is the first video track
+   *  that is not the screen (it comes with the first negotiation); the screen the latest. */
+  classifyVideo() {
+    const live = this.remoteVideos.filter((v) => v.track.readyState === "live");
+    const camera = live.find((v) => !this.isScreen(v)) || null;
+    const screen = live.filter((v) => this.isScreen(v)).pop() || null;
+    const shown = this.remoteStream.getVideoTracks()[0] || null;
+    const wanted = camera?.track || null;
+    if (wanted !== shown) {
+      if (shown) this.remoteStream.removeTrack(shown);
+      if (wanted) this.remoteStream.addTrack(wanted);
+      this.h.onTrack?.(this.remoteStream);
+    }
+    if (screen !== this.remoteScreen) {
+      this.remoteScreen = screen;
+      this.h.onScreen?.(screen ? screen.stream : null);
+    }
+  }
+
   /** Swaps the track we send of `kind` (device change) without renegotiating. */
   async replaceTrack(kind, track) {
     const sender = this.senders[kind];
     if (sender) await sender.replaceTrack(track);
   }
 
-  /** A summary of getStats(): what we decode from this participant and what we send. */
+  /** A summary of getStats(): what we decode from this participant (`video` its camera,
+   *  `screen` its screen share) and what we send (`sent.video`, `sent.screen`, `sent.audio`). */
   async stats() {
     const report = await this.pc.getStats();
     const codecs = new Map();
     report.forEach((s) => { if (s.type === "codec") codecs.set(s.id, s); });
-    const out = { video: null, audio: null, sent: { video: null, audio: null }, rtt_ms: null, candidate_type: null };
+    const out = {
+      video: null, screen: null, audio: null, sent: { video: null, screen: null, audio: null },
+      rtt_ms: null, candidate_type: null,
+    };
     const pick = (s, keys) => Object.fromEntries(keys.map((k) => [k, s[k] ?? null]));
+    const cameraTrack = this.remoteStream.getVideoTracks()[0]?.id ?? null;
+    const screenTrack = this.remoteScreen?.track.id ?? null;
+    const midOf = (sender) => (sender
+      ? this.pc.getTransceivers().find((t) => t.sender === sender)?.mid ?? null : null);
+    const cameraMid = midOf(this.senders.video);
+    const screenMid = midOf(this.senders.screen);
     report.forEach((s) => {
       const codec = codecs.get(s.codecId);
       if (s.type === "inbound-rtp" && s.kind === "video") {
-        out.video = {
+        // A screen that was shared and stopped leaves its receiver's stats behind: skipped.
+        const which = s.trackIdentifier === screenTrack ? "screen"
+          : s.trackIdentifier === cameraTrack || (!cameraTrack && !out.video) ? "video" : null;
+        if (!which) return;
+        out[which] = {
           ...pick(s, ["framesDecoded", "framesReceived", "framesDropped", "frameWidth", "frameHeight",
             "framesPerSecond", "bytesReceived", "packetsLost", "keyFramesDecoded", "freezeCount",
             "jitterBufferDelay", "jitterBufferEmittedCount", "totalDecodeTime", "decoderImplementation"]),
@@ -353,8 +487,13 @@ export class Peer {
           codec: codec?.mimeType ?? null,
         };
       } else if (s.type === "outbound-rtp") {
-        out.sent[s.kind] = {
-          ...pick(s, ["framesEncoded", "bytesSent", "frameWidth", "frameHeight", "encoderImplementation"]),
+        const which = s.kind !== "video" ? s.kind
+          : screenMid != null && s.mid === screenMid ? "screen"
+            : cameraMid == null || s.mid === cameraMid ? "video" : null;
+        if (!which) return; // a screen shared earlier
+        out.sent[which] = {
+          ...pick(s, ["framesEncoded", "bytesSent", "frameWidth", "frameHeight", "framesPerSecond",
+            "encoderImplementation", "qualityLimitationReason"]),
           codec: codec?.mimeType ?? null,
         };
       } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {

@@ -42,6 +42,7 @@ static ASSETS: &[Asset] = &[
     asset!("peer.js", JS),
     asset!("verification.js", JS),
     asset!("marker.js", JS),
+    asset!("screen.js", JS),
     // The app icon, shared with the desktop app rather than copied.
     Asset {
         name: "icon.svg",

@@ -49,6 +49,9 @@ pub struct PictureCheck {
 
 impl FrameSink for PictureCheck {
     fn frame(&mut self, _from: &str, frame: &VideoFrameEvent) {
+        if frame.role != confab_engine::VideoRole::Camera {
+            return;
+        }
         self.frames += 1;
         let picture = &frame.frame;
         self.size = Some((picture.width(), picture.height()));
@@ -350,6 +353,7 @@ mod tests {
         let black = I420Frame::black(64, 48).unwrap();
         let event = |frame: I420Frame| VideoFrameEvent {
             from: None,
+            role: confab_engine::VideoRole::Camera,
             frame,
             decoded_at: CaptureTime::from_micros(0),
         };

@@ -104,6 +104,35 @@ pub struct Direction {
     /// With `--network … outage=…`: how long after the path came back video and audio did
     /// (the slowest over the outages; `null` inside if one never came back).
     pub recovery_ms: Option<Recovery>,
+    /// With `--screen-share`, in the sharer's direction: the shared screen's figures.
+    pub screen: Option<ScreenFigures>,
+}
+
+/// The shared screen in one direction (`--screen-share`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScreenFigures {
+    /// Screen pictures the sender encoded.
+    pub frames_sent: u64,
+    /// Screen pictures the receiver decoded.
+    pub frames_received: u64,
+    /// Decoded screen pictures per second.
+    pub fps: f64,
+    /// Decoded screen size, `"WxH"`.
+    pub resolution: Option<String>,
+    /// Capture → decoded latency of the screen (from the synthetic screen's markers).
+    pub latency_ms: Option<Percentiles>,
+    /// Received screen bitrate.
+    pub kbps: f64,
+    /// Sender's mean screen encode time.
+    pub encode_ms_per_frame: f64,
+    /// Screen access units the receiver's decoder rejected.
+    pub decode_errors: u64,
+    /// Screen pictures that decoded corrupt (marker unreadable).
+    pub corrupt_frames: u64,
+    /// Screen pictures whose frame number did not increase.
+    pub out_of_order_frames: u64,
+    /// Longest gap between screen pictures.
+    pub longest_gap_ms: f64,
 }
 
 /// Time from the path coming back after an outage to media arriving again.
@@ -183,6 +212,8 @@ pub struct LoopbackReport {
 
 /// A table row: its label and how to render one direction's cell.
 type TableRow = (&'static str, Box<dyn Fn(&Direction) -> String>);
+/// How to render one direction's shared-screen cell.
+type ScreenCell = Box<dyn Fn(&ScreenFigures) -> String>;
 
 /// The report as a readable table.
 pub fn render_table(r: &LoopbackReport) -> String {
@@ -339,6 +370,44 @@ pub fn render_table(r: &LoopbackReport) -> String {
     ];
     for (label, f) in rows {
         let _ = writeln!(out, "{label:<28}{:>16}{:>16}", f(&r.a_to_b), f(&r.b_to_a));
+    }
+    if r.a_to_b.screen.is_some() || r.b_to_a.screen.is_some() {
+        let screen_rows: Vec<(&str, ScreenCell)> = vec![
+            (
+                "screen frames sent / recv",
+                Box::new(|s| format!("{}/{}", s.frames_sent, s.frames_received)),
+            ),
+            ("screen fps", Box::new(|s| format!("{:.1}", s.fps))),
+            (
+                "screen resolution",
+                Box::new(|s| s.resolution.clone().unwrap_or_else(|| "-".into())),
+            ),
+            ("screen kbps", Box::new(|s| format!("{:.0}", s.kbps))),
+            (
+                "screen latency p50/p95 ms",
+                Box::new(|s| {
+                    s.latency_ms
+                        .map_or("-".into(), |p| format!("{:.1}/{:.1}", p.p50, p.p95))
+                }),
+            ),
+            (
+                "screen encode ms/frame",
+                Box::new(|s| format!("{:.2}", s.encode_ms_per_frame)),
+            ),
+            (
+                "screen longest gap ms",
+                Box::new(|s| format!("{:.0}", s.longest_gap_ms)),
+            ),
+        ];
+        for (label, f) in screen_rows {
+            let cell = |d: &Direction| d.screen.as_ref().map_or("-".into(), &f);
+            let _ = writeln!(
+                out,
+                "{label:<28}{:>16}{:>16}",
+                cell(&r.a_to_b),
+                cell(&r.b_to_a)
+            );
+        }
     }
     if r.a_to_b.recovery_ms.is_some() || r.b_to_a.recovery_ms.is_some() {
         let recovery = |d: &Direction| {

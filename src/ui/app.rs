@@ -85,6 +85,8 @@ pub struct Remote {
     pub stats: Option<ParticipantStats>,
     /// The verification code of our connection with it.
     pub code: Option<String>,
+    /// It shares its screen.
+    pub sharing: bool,
 }
 
 /// One chat line.
@@ -165,6 +167,12 @@ pub struct Call {
     pub layout: TileLayout,
     /// The participant pinned to the big tile (a click on a tile pins and unpins).
     pub pinned: Option<ParticipantId>,
+    /// Who presents: the participant sharing its screen (shown large, cameras in a strip).
+    pub presenter: Option<ParticipantId>,
+    /// Our own screen share, while it runs: what is shared.
+    pub sharing: Option<String>,
+    /// The shared screen at its own size (scrollable) instead of fitted.
+    pub screen_actual_size: bool,
 }
 
 /// How the tiles are arranged.
@@ -284,6 +292,8 @@ pub struct ConfabApp {
     /// A check we left (done or cancelled) still has its call ending: the engine's call events
     /// up to its `CallState::Ended` are that call's, not a new one's.
     pub(super) stale_check_call: bool,
+    /// The screen picker, while open (`screen_share_view`).
+    pub screen_picker: Option<super::screen_share_view::ScreenPicker>,
 }
 
 impl ConfabApp {
@@ -357,6 +367,7 @@ impl ConfabApp {
             repaint,
             check_details_open: false,
             stale_check_call: false,
+            screen_picker: None,
         };
         if let Some((address, room)) = app.options.join_now.clone() {
             if let Some(room) = room {
@@ -376,8 +387,16 @@ impl ConfabApp {
     /// Frames shown so far from `id` (`None`: our preview).
     pub fn frames_shown(&self, id: &Option<ParticipantId>) -> u64 {
         self.videos
-            .tile(&Source::of(id.as_ref()))
+            .tile(&Source::of(id.as_ref(), confab_engine::VideoRole::Camera))
             .map_or(0, |t| t.frames)
+    }
+
+    /// The size of the last shared-screen picture shown from `id` (`None`: the preview of our
+    /// own share) and how many were shown.
+    pub fn screen_shown(&self, id: &Option<ParticipantId>) -> Option<([usize; 2], u64)> {
+        self.videos
+            .tile(&Source::of(id.as_ref(), confab_engine::VideoRole::Screen))
+            .map(|t| (t.size, t.frames))
     }
 
     /// Pictures of our camera shown as the call check's test peer decoded them.
@@ -387,7 +406,9 @@ impl ConfabApp {
 
     /// The size of the last picture shown from `id` (`None`: our preview), width and height.
     pub fn picture_size(&self, id: &Option<ParticipantId>) -> Option<[usize; 2]> {
-        self.videos.tile(&Source::of(id.as_ref())).map(|t| t.size)
+        self.videos
+            .tile(&Source::of(id.as_ref(), confab_engine::VideoRole::Camera))
+            .map(|t| t.size)
     }
 
     /// The chat message being typed.
@@ -651,10 +672,9 @@ impl ConfabApp {
         // is queued now (never more, or a slow frame could keep this loop from ever returning)
         // and keep the last per source.
         let queued = self.engine.video().len();
-        let mut newest: BTreeMap<Option<ParticipantId>, confab_engine::VideoFrameEvent> =
-            BTreeMap::new();
+        let mut newest: BTreeMap<Source, confab_engine::VideoFrameEvent> = BTreeMap::new();
         for frame in self.engine.video().try_iter().take(queued) {
-            newest.insert(frame.from.clone(), frame);
+            newest.insert(Source::of(frame.from.as_ref(), frame.role), frame);
         }
         // Our own picture only while our camera is on: frames still queued when it was turned
         // off would otherwise bring the self-view back.
@@ -662,14 +682,22 @@ impl ConfabApp {
             Screen::InCall(call) => call.camera_on,
             _ => self.has_camera(),
         };
-        for (from, frame) in newest {
-            let known = match &from {
-                None => camera_on,
-                Some(id) => matches!(&self.screen, Screen::InCall(c) if c.remotes.contains_key(id)),
+        for (source, frame) in newest {
+            let known = match &source {
+                Source::Preview => camera_on,
+                Source::MyScreen => {
+                    matches!(&self.screen, Screen::InCall(c) if c.sharing.is_some())
+                }
+                Source::Remote(id) => {
+                    matches!(&self.screen, Screen::InCall(c) if c.remotes.contains_key(id))
+                }
+                Source::RemoteScreen(id) => {
+                    matches!(&self.screen, Screen::InCall(c) if c.remotes.get(id).is_some_and(|r| r.sharing))
+                }
+                Source::CheckEcho => false,
             };
             if known {
-                self.videos
-                    .update(ctx, render, &Source::of(from.as_ref()), &frame);
+                self.videos.update(ctx, render, &source, &frame);
             }
         }
         self.toasts.retain(|t| t.at.elapsed() < TOAST_TIME);

@@ -17,6 +17,7 @@ const CAMERA: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::V);
 const CHAT: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::C);
 const STATS: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::S);
 const PEOPLE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::P);
+const SHARE: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::D);
 const HANG_UP_W: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::W);
 const HANG_UP_Q: KeyboardShortcut = KeyboardShortcut::new(Modifiers::COMMAND, Key::Q);
 const FULL_SCREEN: KeyboardShortcut = KeyboardShortcut::new(Modifiers::NONE, Key::F11);
@@ -62,7 +63,7 @@ fn selected(is_open: bool) -> ControlLook {
 }
 
 /// How many buttons the control bar has (it is centred from their sizes).
-const CONTROLS: f32 = 9.0;
+const CONTROLS: f32 = 10.0;
 /// The size of one control-bar button (icon above its label) when the window is wide enough.
 const CONTROL_SIZE: egui::Vec2 = egui::vec2(84.0, 52.0);
 /// The space between control-bar buttons.
@@ -154,11 +155,13 @@ impl ConfabApp {
         }
         let grid = egui::CentralPanel::default()
             .show(ui, |ui| {
+                self.sharing_banner(ui);
                 self.tiles(ui);
                 ui.max_rect()
             })
             .inner;
         self.picture_in_picture(ui.ctx(), grid);
+        self.screen_picker_ui(ui.ctx(), grid);
         if self.devices_open {
             let mut open = true;
             // Bottom-left of the tiles, above the controls: clear of the header and the codes.
@@ -199,7 +202,7 @@ impl ConfabApp {
         // Single-letter shortcuts must not fire while typing (in the chat field or any other
         // text field); Esc leaves the field first.
         let typing = ctx.text_edit_focused();
-        let (m, v, c, s, p, hang, full) = ctx.input_mut(|i| {
+        let (m, v, c, s, p, d, hang, full) = ctx.input_mut(|i| {
             let letter = |i: &mut egui::InputState, k| !typing && i.consume_shortcut(&k);
             (
                 letter(i, MUTE),
@@ -207,10 +210,14 @@ impl ConfabApp {
                 letter(i, CHAT),
                 letter(i, STATS),
                 letter(i, PEOPLE),
+                letter(i, SHARE),
                 i.consume_shortcut(&HANG_UP_W) || i.consume_shortcut(&HANG_UP_Q),
                 i.consume_shortcut(&FULL_SCREEN),
             )
         });
+        if d {
+            self.share_screen_clicked();
+        }
         if p {
             self.toggle_people();
         }
@@ -413,6 +420,25 @@ impl ConfabApp {
                         TileLayout::Speaker
                     };
                 }
+                let sharing = matches!(&self.screen, Screen::InCall(c) if c.sharing.is_some());
+                let share_label = if sharing {
+                    "Stop sharing"
+                } else {
+                    "Share screen"
+                };
+                if control(ui, "🖵", share_label, off(sharing))
+                    .on_hover_text(if sharing {
+                        format!("Stop sharing your screen ({})", shortcut(&SHARE))
+                    } else {
+                        format!(
+                            "Show your screen to everyone; it replaces anyone else's share ({})",
+                            shortcut(&SHARE)
+                        )
+                    })
+                    .clicked()
+                {
+                    self.share_screen_clicked();
+                }
                 actions.3 = control(ui, "📊", "Stats", selected(self.stats_open))
                     .on_hover_text(format!("Connection statistics ({})", shortcut(&STATS)))
                     .clicked();
@@ -462,8 +488,13 @@ impl ConfabApp {
         let Screen::InCall(call) = &self.screen else {
             return;
         };
-        let clicks = match call.layout {
-            TileLayout::Speaker if call.order.len() > 1 => self.speaker_view(ui),
+        let presenter = call
+            .presenter
+            .clone()
+            .filter(|p| call.remotes.contains_key(p));
+        let clicks = match (presenter, call.layout) {
+            (Some(p), _) => self.presenter_view(ui, &p),
+            (None, TileLayout::Speaker) if call.order.len() > 1 => self.speaker_view(ui),
             _ => self.tile_grid(ui),
         };
         // A click pins only once it is clearly not the first half of a double click (which
@@ -570,7 +601,7 @@ impl ConfabApp {
     }
 
     /// Draws one participant's tile; returns a click on it (`true` for a double click).
-    fn tile(
+    pub(super) fn tile(
         &self,
         ui: &mut egui::Ui,
         rect: egui::Rect,
@@ -788,7 +819,9 @@ impl ConfabApp {
             .show(ctx, |ui| {
                 for t in &self.toasts {
                     egui::Frame::popup(ui.style()).show(ui, |ui| {
-                        ui.label(&t.text);
+                        // One line each: the area is as narrow as its content, so wrapping
+                        // would break a toast into a word per line.
+                        ui.add(egui::Label::new(&t.text).extend());
                     });
                 }
             });

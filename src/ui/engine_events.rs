@@ -13,7 +13,10 @@ use signaling_client::ParticipantId;
 use super::app::{Call, ChatLine, ConfabApp, Remote, Screen};
 use super::video::Source;
 use confab_engine::devices::{DeviceList, DeviceNotice, DeviceState};
-use confab_engine::{CallState, EndReason, EngineCommand, EngineEvent, LinkState, Problem};
+use confab_engine::{
+    CallState, EndReason, EngineCommand, EngineEvent, LinkState, Problem, ScreenShareEnd,
+    ScreenShareState,
+};
 
 impl ConfabApp {
     /// Applies one engine event to the model (screen, call, toasts, devices, lobby error).
@@ -34,6 +37,7 @@ impl ConfabApp {
                             link: LinkState::Connecting,
                             stats: None,
                             code: None,
+                            sharing: false,
                         },
                     );
                     self.toast(format!("{name} joined"));
@@ -48,7 +52,11 @@ impl ConfabApp {
                     if call.pinned.as_ref() == Some(&id) {
                         call.pinned = None;
                     }
+                    if call.presenter.as_ref() == Some(&id) {
+                        call.presenter = None;
+                    }
                     let name = r.name;
+                    self.videos.remove(&Source::RemoteScreen(id.clone()));
                     self.videos.remove(&Source::Remote(id));
                     self.toast(format!("{name} left"));
                 }
@@ -111,6 +119,8 @@ impl ConfabApp {
                     }
                 }
             }
+            EngineEvent::RemoteScreen { id, sharing } => self.on_remote_screen(id, sharing),
+            EngineEvent::ScreenShare(state) => self.on_screen_share(state),
             EngineEvent::MicLevel(db) => self.mic_level_db = db,
             // Only the call check reads these.
             EngineEvent::IceServers(_) | EngineEvent::AudioProcessing(_) => {}
@@ -154,6 +164,69 @@ impl ConfabApp {
         }
     }
 
+    /// A participant started or stopped sharing: it presents (large), or the layout goes back.
+    fn on_remote_screen(&mut self, id: ParticipantId, sharing: bool) {
+        let Screen::InCall(call) = &mut self.screen else {
+            return;
+        };
+        let Some(r) = call.remotes.get_mut(&id) else {
+            return;
+        };
+        r.sharing = sharing;
+        let name = r.name.clone();
+        if sharing {
+            call.presenter = Some(id);
+            call.screen_actual_size = false;
+            self.toast(format!("{name} is sharing their screen"));
+        } else {
+            if call.presenter.as_ref() == Some(&id) {
+                call.presenter = None;
+            }
+            self.videos.remove(&Source::RemoteScreen(id));
+            self.toast(format!("{name} stopped sharing"));
+        }
+    }
+
+    /// Our own share started or ended.
+    fn on_screen_share(&mut self, state: ScreenShareState) {
+        match state {
+            ScreenShareState::Sharing { source } => {
+                if let Screen::InCall(call) = &mut self.screen {
+                    call.sharing = Some(source);
+                    // Our screen is what the others look at now; ours is no one else's.
+                    call.presenter = None;
+                }
+            }
+            ScreenShareState::Ended { reason } => {
+                let mut was_sharing = false;
+                let mut replaced_by = None;
+                if let Screen::InCall(call) = &mut self.screen {
+                    was_sharing = call.sharing.take().is_some();
+                    if let ScreenShareEnd::Replaced { by } = &reason {
+                        replaced_by = call.remotes.get(by).map(|r| r.name.clone());
+                    }
+                }
+                self.videos.remove(&Source::MyScreen);
+                let note = match reason {
+                    ScreenShareEnd::Stopped | ScreenShareEnd::CallEnded => None,
+                    ScreenShareEnd::Replaced { .. } => Some(format!(
+                        "{} is now sharing; your share stopped.",
+                        replaced_by.unwrap_or_else(|| "Someone else".to_owned())
+                    )),
+                    ScreenShareEnd::SourceFailed { detail } if was_sharing => {
+                        Some(format!("Screen sharing stopped: {detail}"))
+                    }
+                    ScreenShareEnd::SourceFailed { detail } => {
+                        Some(format!("Cannot share the screen: {detail}"))
+                    }
+                };
+                if let Some(note) = note {
+                    self.toast(note);
+                }
+            }
+        }
+    }
+
     fn on_call_state(&mut self, state: CallState) {
         match state {
             CallState::Idle => {}
@@ -180,6 +253,9 @@ impl ConfabApp {
                         speakers: Default::default(),
                         layout: Default::default(),
                         pinned: None,
+                        presenter: None,
+                        sharing: None,
+                        screen_actual_size: false,
                     }));
                 }
             },

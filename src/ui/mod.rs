@@ -11,6 +11,7 @@
 //! | `check_view` | "Test my call": the running check and its result in words |
 //! | `call_panels` | the chat side panel and the statistics window of a call |
 //! | `people_panel` | the participants side panel: mic/camera, connection, security code each |
+//! | [`screen_share_view`] | screen sharing: the picker, the "You are sharing" banner with preview and Stop, the presenter layout |
 //! | [`video`] | decoded frames into long-lived textures: I420 converted by a wgpu shader, or on the CPU |
 //! | [`ui_timing`] | the UI thread's time per frame (statistics window, log) |
 //! | `settings_dialog` | the settings window: devices, processing, video quality, theme, downloads |
@@ -26,6 +27,7 @@ mod check_view;
 mod engine_events;
 mod lobby;
 mod people_panel;
+pub mod screen_share_view;
 pub mod settings;
 mod settings_dialog;
 pub mod settings_file;

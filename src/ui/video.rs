@@ -25,9 +25,9 @@ use std::collections::HashMap;
 use eframe::egui::{ColorImage, Context, TextureHandle, TextureId, TextureOptions};
 use eframe::egui_wgpu::{RenderState, wgpu};
 
-use confab_engine::VideoFrameEvent;
 use confab_engine::media::CaptureTime;
 use confab_engine::media::i420_to_rgba;
+use confab_engine::{VideoFrameEvent, VideoRole};
 use gpu_i420::{GpuI420, GpuPicture};
 
 /// Frame-to-screen samples kept (most recent).
@@ -58,12 +58,21 @@ pub enum Source {
     Remote(signaling_client::ParticipantId),
     /// Our camera as the far end of a call check decoded it.
     CheckEcho,
+    /// A remote participant's shared screen.
+    RemoteScreen(signaling_client::ParticipantId),
+    /// Our own shared screen (the small preview of what we share).
+    MyScreen,
 }
 
 impl Source {
-    /// The source of an engine frame (`None` is our preview).
-    pub fn of(from: Option<&signaling_client::ParticipantId>) -> Self {
-        from.map_or(Self::Preview, |id| Self::Remote(id.clone()))
+    /// The source of an engine frame (`None` is ours: the camera preview, or our screen).
+    pub fn of(from: Option<&signaling_client::ParticipantId>, role: VideoRole) -> Self {
+        match (from, role) {
+            (None, VideoRole::Camera) => Self::Preview,
+            (None, VideoRole::Screen) => Self::MyScreen,
+            (Some(id), VideoRole::Camera) => Self::Remote(id.clone()),
+            (Some(id), VideoRole::Screen) => Self::RemoteScreen(id.clone()),
+        }
     }
 }
 

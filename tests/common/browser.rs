@@ -111,6 +111,16 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a Chromium session.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts chromedriver and a Chromium session with `extra` flags after the usual ones (a
+    /// repeated switch takes the last value, e.g. `--use-fake-ui-for-media-stream=deny`).
+    ///
+    /// Screen capture needs no extra flag: with the fake devices and fake UI above,
+    /// `getDisplayMedia` (after a click, the user activation it requires) gets a moving fake
+    /// "screen" (800×600, `displaySurface: "monitor"`) without a picker.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let mut driver = Command::new(
             std::env::var("CONFAB_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()),
@@ -118,6 +128,7 @@ impl Browser {
         driver.arg(format!("--port={port}"));
         let profile = Profile::new("chromium");
         let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|s| (*s).to_owned()).collect();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
         args.push(format!("--user-data-dir={}", profile.0.display()));
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -262,6 +273,37 @@ impl Browser {
             .unwrap();
     }
 
+    /// Double-clicks the element matching `css` (real pointer input: down, up, down, up).
+    pub async fn double_click(&self, css: &str) {
+        use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+        let element = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        self.client.perform_actions(mouse).await.unwrap();
+        self.client.release_actions().await.unwrap();
+    }
+
     /// Picks the option with `value` in the `<select>` matching `css`.
     pub async fn select(&self, css: &str, value: &str) {
         self.client
@@ -386,7 +428,20 @@ impl Serve {
 /// `extra` has a `--bind`) and returns
 /// its JSON report; panics (with its output) if it did not print one.
 pub async fn native_join(ws_url: &str, room: &str, name: &str, extra: &[&str]) -> Value {
+    native_join_with_env(ws_url, room, name, extra, &[]).await
+}
+
+/// [`native_join`] with these environment variables set for it (e.g. `DISPLAY` for a peer that
+/// shares a screen).
+pub async fn native_join_with_env(
+    ws_url: &str,
+    room: &str,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Value {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab"));
+    cmd.envs(env.iter().copied());
     cmd.args([
         "join",
         ws_url,

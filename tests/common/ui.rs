@@ -3,8 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use confab::ui::app::Screen;
 use confab::ui::{AppOptions, ConfabApp};
-use confab_engine::testing::small_engine_config;
+use confab_engine::EngineCommand;
+use confab_engine::observer::CallObserver;
+use confab_engine::testing::{small_engine_config, start_engine, wait_until};
 use eframe::egui;
 use egui_kittest::kittest::Queryable;
 use egui_kittest::{Harness, SnapshotOptions};
@@ -24,8 +27,16 @@ pub fn options() -> AppOptions {
 
 /// The app in a 1100x720 window.
 pub fn harness() -> Harness<'static, ConfabApp> {
+    harness_stepping(0.25)
+}
+
+/// [`harness`] whose every step (one per queued event) advances egui's clock by `dt` seconds.
+/// The default quarter second is too long for a double click: a click is three events (move,
+/// press, release), so two clicks' presses are half a second apart, over egui's 0.3 s.
+pub fn harness_stepping(dt: f32) -> Harness<'static, ConfabApp> {
     Harness::builder()
         .with_size(egui::vec2(1100.0, 720.0))
+        .with_step_dt(dt)
         .build_eframe(|cc| ConfabApp::new(cc, options()).expect("the app starts"))
 }
 
@@ -66,4 +77,43 @@ pub fn snapshot_tolerance(max_failed_pixels: usize) -> SnapshotOptions {
     SnapshotOptions::new()
         .threshold(2.0)
         .max_failed_pixels(max_failed_pixels)
+}
+
+/// Hosts "room" as Ann and returns the harness in the call.
+pub fn host_call(room: &str) -> Harness<'static, ConfabApp> {
+    host_call_in(harness(), room)
+}
+
+/// [`host_call`] in the harness `h`.
+pub fn host_call_in(mut h: Harness<'static, ConfabApp>, room: &str) -> Harness<'static, ConfabApp> {
+    h.get_by_label("Your name").type_text("Ann");
+    h.state_mut().settings.room = room.into();
+    h.get_by_label("Host a call").click();
+    step_until(&mut h, "in the call", |h| {
+        matches!(h.state().screen, Screen::InCall(_))
+    });
+    h
+}
+
+/// A headless engine named `name` joins the call `h` hosts.
+pub fn join_engine(h: &Harness<'static, ConfabApp>, name: &str, room: &str) -> CallObserver {
+    join_engine_with(h, small_engine_config(name), room)
+}
+
+/// [`join_engine`] with this configuration.
+pub fn join_engine_with(
+    h: &Harness<'static, ConfabApp>,
+    config: confab_engine::EngineConfig,
+    room: &str,
+) -> CallObserver {
+    let name = config.name.clone();
+    let mut peer = CallObserver::new(&name, start_engine(config));
+    peer.send(EngineCommand::Join {
+        url: h.state().hosted_url().expect("hosting"),
+        room: room.into(),
+        password: None,
+    })
+    .unwrap();
+    wait_until(&mut peer, "the engine joins", |p| p.view.id.is_some());
+    peer
 }

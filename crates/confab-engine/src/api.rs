@@ -31,6 +31,82 @@ pub enum VideoInput {
     Camera(String),
 }
 
+/// Where a screen share comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScreenInput {
+    /// A synthetic desktop: text, fine lines, a moving cursor and the frame marker
+    /// ([`crate::media::synthetic_screen::SyntheticScreen`]); what `confab loopback
+    /// --screen-share` measures with.
+    Synthetic,
+    /// An X11 screen: `display` (`None`: `$DISPLAY`) and a monitor by index in
+    /// [`crate::devices::screen::list_monitors`]'s order (`None`: the whole root window).
+    X11 {
+        /// The X display, e.g. `":0"`.
+        display: Option<String>,
+        /// The monitor's index.
+        monitor: Option<usize>,
+    },
+}
+
+/// Which of a participant's pictures a frame is: its camera or its shared screen.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, Default,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoRole {
+    /// The camera (or whatever the video input is).
+    #[default]
+    Camera,
+    /// A shared screen.
+    Screen,
+}
+
+impl VideoRole {
+    /// `"camera"` or `"screen"`, as in file names and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Camera => "camera",
+            Self::Screen => "screen",
+        }
+    }
+}
+
+/// Why our screen share ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScreenShareEnd {
+    /// We stopped it ([`EngineCommand::ShareScreen`] with `None`).
+    Stopped,
+    /// Someone else started sharing (one share at a time per room).
+    Replaced {
+        /// Who shares now.
+        by: ParticipantId,
+    },
+    /// The capture failed or the screen went away; `detail` says why.
+    SourceFailed {
+        /// What the capture reported.
+        detail: String,
+    },
+    /// The call ended.
+    CallEnded,
+}
+
+/// Our screen share, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ScreenShareState {
+    /// Sharing `source` (a description such as `"X11 :0, monitor 0 (1920x1080)"`).
+    Sharing {
+        /// What is shared.
+        source: String,
+    },
+    /// Not sharing any more.
+    Ended {
+        /// Why.
+        reason: ScreenShareEnd,
+    },
+}
+
 /// Where outgoing audio comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AudioInput {
@@ -205,6 +281,10 @@ pub enum EngineCommand {
     },
     /// Play remote audio somewhere else, at once (no renegotiation).
     SelectSpeaker(AudioOutput),
+    /// Share a screen with everyone in the call (`Some`), replacing our current share, or stop
+    /// sharing (`None`). The share is a second video track on every connection, added and
+    /// removed by renegotiation; the camera keeps running. Ignored outside a call.
+    ShareScreen(Option<ScreenInput>),
     /// Turn echo cancellation, noise suppression or gain control on or off (at once).
     SetAudioProcessing(ProcessingSettings),
     /// Capture size, frame rate and bitrate range from now on: a running camera restarts at the
@@ -297,6 +377,16 @@ pub enum EngineEvent {
         /// Camera on.
         camera: bool,
     },
+    /// A participant started (`sharing`) or stopped sharing its screen; its screen's frames
+    /// come as [`VideoFrameEvent`]s with [`VideoRole::Screen`].
+    RemoteScreen {
+        /// Who.
+        id: ParticipantId,
+        /// Sharing now.
+        sharing: bool,
+    },
+    /// Our own screen share started or ended.
+    ScreenShare(ScreenShareState),
     /// A chat message (ours are echoed with our own id).
     Chat {
         /// Sender id.
@@ -345,6 +435,9 @@ pub enum EngineEvent {
 pub struct VideoFrameEvent {
     /// The remote participant, or `None` for the local preview.
     pub from: Option<ParticipantId>,
+    /// Its camera or its shared screen (our own screen's preview has `from: None` and
+    /// [`VideoRole::Screen`]).
+    pub role: VideoRole,
     /// The picture.
     pub frame: I420Frame,
     /// When it finished decoding (same clock as capture times).
@@ -460,4 +553,24 @@ pub struct ParticipantStats {
     /// Milliseconds of its audio played out (decoded or concealed), cumulative; with
     /// `audio_concealed_ms` it gives the concealed share.
     pub audio_played_ms: f64,
+    /// Pictures per second we decode of its shared screen (0 when it does not share).
+    pub screen_fps_in: f64,
+    /// Bitrate of its shared screen as received.
+    pub screen_kbps_in: f64,
+    /// Resolution of its shared screen (`"WxH"`), once decoded.
+    pub screen_resolution_in: Option<String>,
+    /// Pictures of its screen decoded, cumulative.
+    pub screen_frames_decoded: u64,
+    /// Access units of its screen the decoder rejected, cumulative.
+    pub screen_decode_errors: u64,
+    /// Pictures per second of our shared screen we encode and send (to everyone).
+    pub screen_fps_out: f64,
+    /// Bitrate of our shared screen as encoded (each peer gets this).
+    pub screen_kbps_out: f64,
+    /// Screen pictures we encoded and sent (to everyone), cumulative.
+    pub screen_frames_sent: u64,
+    /// Mean encode time per screen picture so far.
+    pub screen_encode_ms_per_frame: f64,
+    /// Bytes of its shared screen received, cumulative.
+    pub screen_bytes_received: u64,
 }

@@ -20,8 +20,9 @@ pub enum DataMessage {
         #[serde(default)]
         text: String,
     },
-    /// The sender's microphone and camera state: `{"t":"media","mic":true,"camera":false}`.
-    /// Sent when the channel opens, on every change and as a periodic refresh.
+    /// The sender's microphone, camera and screen-share state:
+    /// `{"t":"media","mic":true,"camera":false,"screen":"confab-screen-1a2b3c4d"}`. Sent when
+    /// the channel opens, on every change and as a periodic refresh.
     Media {
         /// Microphone on.
         #[serde(default = "on")]
@@ -29,12 +30,34 @@ pub enum DataMessage {
         /// Camera on.
         #[serde(default = "on")]
         camera: bool,
+        /// While sharing a screen: the msid stream id of the screen's video track, which tells
+        /// the receiver which of the sender's video tracks is the screen. Absent, `null` or not
+        /// a string: not sharing.
+        #[serde(
+            default,
+            deserialize_with = "string_or_none",
+            skip_serializing_if = "Option::is_none"
+        )]
+        screen: Option<String>,
     },
 }
 
 fn on() -> bool {
     true
 }
+
+/// A string, or `None` for anything else (a peer's bad value is "not sharing", not a rejected
+/// message).
+fn string_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() && s.len() <= MAX_STREAM_ID => Some(s),
+        _ => None,
+    })
+}
+
+/// The longest screen stream id taken from a peer (msid ids are short tokens; this bounds what
+/// a peer can make us keep).
+const MAX_STREAM_ID: usize = 128;
 
 /// What a received data-channel text turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +109,18 @@ mod tests {
         let media = DataMessage::Media {
             mic: true,
             camera: false,
+            screen: None,
         };
         assert_eq!(media.encode(), r#"{"t":"media","mic":true,"camera":false}"#);
+        let sharing = DataMessage::Media {
+            mic: true,
+            camera: true,
+            screen: Some("confab-screen-1a2b3c4d".into()),
+        };
+        assert_eq!(
+            sharing.encode(),
+            r#"{"t":"media","mic":true,"camera":true,"screen":"confab-screen-1a2b3c4d"}"#
+        );
     }
 
     #[test]
@@ -99,6 +132,12 @@ mod tests {
             DataMessage::Media {
                 mic: false,
                 camera: true,
+                screen: None,
+            },
+            DataMessage::Media {
+                mic: true,
+                camera: false,
+                screen: Some("{a-browser-stream-id}".into()),
             },
         ] {
             assert_eq!(DataMessage::decode(&m.encode()), Received::Message(m));
@@ -111,7 +150,8 @@ mod tests {
             DataMessage::decode(r#"{"t":"media"}"#),
             Received::Message(DataMessage::Media {
                 mic: true,
-                camera: true
+                camera: true,
+                screen: None
             })
         );
         assert_eq!(
@@ -120,6 +160,28 @@ mod tests {
                 text: String::new()
             })
         );
+    }
+
+    #[test]
+    fn a_screen_that_is_not_a_short_string_means_not_sharing() {
+        let long = format!(r#"{{"t":"media","screen":"{}"}}"#, "x".repeat(500));
+        for text in [
+            r#"{"t":"media","screen":null}"#,
+            r#"{"t":"media","screen":5}"#,
+            r#"{"t":"media","screen":""}"#,
+            r#"{"t":"media","screen":{"id":"x"}}"#,
+            long.as_str(),
+        ] {
+            assert_eq!(
+                DataMessage::decode(text),
+                Received::Message(DataMessage::Media {
+                    mic: true,
+                    camera: true,
+                    screen: None
+                }),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! |---|---|
 //! | start, command, stop | [`Engine`], [`EngineCommand`], [`EngineError`] |
 //! | configuration | [`EngineConfig`], [`VideoSettings`], [`VideoInput`], [`AudioInput`], [`AudioOutput`], [`media::ProcessingSettings`] |
+//! | screen share | [`EngineCommand::ShareScreen`] with a [`ScreenInput`]; [`ScreenShareState`] / [`ScreenShareEnd`] in [`EngineEvent::ScreenShare`], [`EngineEvent::RemoteScreen`], frames tagged [`VideoRole`]; monitors in [`devices::screen`] |
 //! | events | [`EngineEvent`], [`CallState`], [`LinkState`], [`VideoFrameEvent`] |
 //! | why a call ended, what went wrong | [`EndReason`], [`Problem`] ([`reasons`]) |
 //! | statistics | [`ParticipantStats`] (in [`EngineEvent::Stats`], once a second, with each connection's [`LocalCandidates`]); [`media::ProcessingStats`] (in [`EngineEvent::AudioProcessing`]) |
@@ -71,8 +72,8 @@ use std::time::Duration;
 
 pub use api::{
     AudioInput, AudioOutput, AudioSink, CallState, CandidateRewriter, EngineCommand, EngineConfig,
-    EngineEvent, LinkState, LocalCandidates, MediaProbe, ParticipantStats, Repaint,
-    VideoFrameEvent, VideoInput, VideoSettings,
+    EngineEvent, LinkState, LocalCandidates, MediaProbe, ParticipantStats, Repaint, ScreenInput,
+    ScreenShareEnd, ScreenShareState, VideoFrameEvent, VideoInput, VideoRole, VideoSettings,
 };
 pub use reasons::{EndReason, Problem};
 pub use session::SignalSender;

@@ -106,6 +106,12 @@ impl Negotiation {
         self.ignoring_offer
     }
 
+    /// Whether an offer can be made now: stable, and no offer of ours being made or waiting for
+    /// its answer.
+    pub fn can_offer(&self) -> bool {
+        self.stable && !self.making_offer && !self.have_local_offer
+    }
+
     /// The peer connection reported its signaling state.
     pub fn set_stable(&mut self, stable: bool) {
         self.stable = stable;

@@ -27,7 +27,8 @@ const RECHECK: Duration = Duration::from_millis(100);
 /// How many statistics reports (one a second) [`Participant::stats_history`] keeps: an hour.
 pub const STATS_HISTORY: usize = 3600;
 
-/// Receives every decoded remote picture the observer takes.
+/// Receives every decoded remote picture the observer takes (cameras and shared screens:
+/// [`VideoFrameEvent::role`] says which).
 pub trait FrameSink {
     /// A picture from the participant `from` (its id), after the observer counted it.
     fn frame(&mut self, from: &str, frame: &VideoFrameEvent);
@@ -64,10 +65,16 @@ pub struct Participant {
     /// Every statistics report of our connection to it and when it came, oldest first (the
     /// last [`STATS_HISTORY`] of them): figures over time, such as the bandwidth estimate.
     pub stats_history: Vec<(Instant, ParticipantStats)>,
-    /// Pictures decoded from it.
+    /// Pictures of its camera decoded.
     pub frames: u64,
     /// When the first of them came.
     pub first_frame_at: Option<Instant>,
+    /// Pictures of its shared screen decoded.
+    pub screen_frames: u64,
+    /// When the first of them came.
+    pub first_screen_frame_at: Option<Instant>,
+    /// It shares its screen, as it last announced.
+    pub sharing: bool,
     /// Pictures from it that came after it was seen leaving.
     pub frames_after_left: u64,
     /// How loud it was in what we played over the last reported 100 ms (dBFS), if reported.
@@ -112,6 +119,8 @@ pub struct CallView {
     pub ice_servers: Vec<String>,
     /// The microphone's processing figures, latest.
     pub audio_processing: Option<crate::media::ProcessingStats>,
+    /// Our own screen share, as last reported.
+    pub screen_share: Option<crate::ScreenShareState>,
 }
 
 impl CallView {
@@ -225,6 +234,11 @@ impl CallView {
                 }
             }
             EngineEvent::IceServers(urls) => self.ice_servers = urls,
+            EngineEvent::RemoteScreen { id, sharing } => self.entry(id.as_str()).sharing = sharing,
+            EngineEvent::ScreenShare(state) => {
+                tracing::info!(engine = label, ?state, "screen share");
+                self.screen_share = Some(state);
+            }
             EngineEvent::AudioProcessing(p) => self.audio_processing = Some(p),
             EngineEvent::MicLevel(_) | EngineEvent::Devices(_) => {}
         }
@@ -340,8 +354,16 @@ impl<F: FrameSink> CallObserver<F> {
                 let Some(from) = &frame.from else { continue };
                 let from = from.to_string();
                 let p = self.view.entry(&from);
-                p.frames += 1;
-                p.first_frame_at.get_or_insert_with(Instant::now);
+                match frame.role {
+                    crate::VideoRole::Camera => {
+                        p.frames += 1;
+                        p.first_frame_at.get_or_insert_with(Instant::now);
+                    }
+                    crate::VideoRole::Screen => {
+                        p.screen_frames += 1;
+                        p.first_screen_frame_at.get_or_insert_with(Instant::now);
+                    }
+                }
                 if p.left {
                     p.frames_after_left += 1;
                 }

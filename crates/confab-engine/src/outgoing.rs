@@ -20,6 +20,7 @@
 
 mod audio;
 mod degradation;
+mod screen;
 mod video;
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
@@ -32,7 +33,15 @@ use signaling_client::ParticipantId;
 use tracing::debug;
 
 pub(crate) use audio::spawn_audio_sender;
+pub(crate) use screen::{open_screen, spawn_screen_sender};
 pub(crate) use video::spawn_video_sender;
+
+/// The least bitrate a shared screen gets while sharing.
+pub(crate) const SCREEN_MIN_BPS: u32 = 300_000;
+/// The most bitrate a shared screen gets (1080p text at 5-15 fps reads well at 1.5-2.5 Mbit/s).
+pub(crate) const SCREEN_MAX_BPS: u32 = 2_500_000;
+/// The camera's floor while a screen takes most of the bitrate.
+const CAMERA_FLOOR_BPS: u32 = 150_000;
 
 use super::EngineError;
 use super::api::{EngineEvent, Repaint, VideoFrameEvent};
@@ -53,6 +62,15 @@ pub(crate) struct Outgoing {
     peers: RwLock<Vec<(ParticipantId, Arc<PeerLink>)>>,
     keyframe_requested: AtomicBool,
     target_bps: AtomicU32,
+    /// A screen share is running: the bitrate is split (see the module docs).
+    pub(crate) sharing: AtomicBool,
+    screen_keyframe_requested: AtomicBool,
+    screen_target_bps: AtomicU32,
+    /// Screen pictures encoded and sent, and the time spent encoding them (µs).
+    pub(crate) screen_frames_encoded: AtomicU64,
+    pub(crate) screen_encode_micros: AtomicU64,
+    /// Bytes of screen access units sent (to each peer once per picture: counted once).
+    pub(crate) screen_bytes_encoded: AtomicU64,
     /// Smoothed loss our peers report for our audio, and the hint it gives (percent).
     audio_loss: Mutex<FecLossHint>,
     audio_loss_hint: AtomicU8,
@@ -108,6 +126,12 @@ impl Outgoing {
             peers: RwLock::new(Vec::new()),
             keyframe_requested: AtomicBool::new(false),
             target_bps: AtomicU32::new(start_bps),
+            sharing: AtomicBool::new(false),
+            screen_keyframe_requested: AtomicBool::new(false),
+            screen_target_bps: AtomicU32::new(SCREEN_MAX_BPS.min(start_bps.max(SCREEN_MIN_BPS))),
+            screen_frames_encoded: AtomicU64::new(0),
+            screen_encode_micros: AtomicU64::new(0),
+            screen_bytes_encoded: AtomicU64::new(0),
             audio_loss: Mutex::new(FecLossHint::default()),
             audio_loss_hint: AtomicU8::new(FecLossHint::default().percent()),
             mic_on: AtomicBool::new(true),
@@ -140,9 +164,28 @@ impl Outgoing {
         self.keyframe_requested.store(true, Ordering::Relaxed);
     }
 
-    /// Sets the video bitrate the encoder should aim for.
+    /// Sets the video bitrate the encoders should aim for together: all of it for the camera,
+    /// or split with a shared screen (see the module docs).
     pub(crate) fn set_target_bps(&self, bps: u32) {
-        self.target_bps.store(bps, Ordering::Relaxed);
+        let (camera, screen) = split_bitrate(bps, self.sharing.load(Ordering::Relaxed));
+        self.target_bps.store(camera, Ordering::Relaxed);
+        self.screen_target_bps.store(screen, Ordering::Relaxed);
+    }
+
+    /// Starts or stops splitting the bitrate with a screen share; the next
+    /// [`Outgoing::set_target_bps`] applies it (the session calls it at once).
+    pub(crate) fn set_sharing(&self, sharing: bool) {
+        self.sharing.store(sharing, Ordering::Relaxed);
+        if sharing {
+            self.screen_keyframe_requested
+                .store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The next screen picture will be an IDR.
+    pub(crate) fn request_screen_keyframe(&self) {
+        self.screen_keyframe_requested
+            .store(true, Ordering::Relaxed);
     }
 
     /// Folds in the worst fraction of our audio (0..=1) a peer reported lost this second; the
@@ -167,6 +210,7 @@ impl Outgoing {
             let written = self.runtime.block_on(async move {
                 match track {
                     Track::Video => peer.write_video(data, duration).await,
+                    Track::Screen => peer.write_screen(data, duration).await,
                     Track::Audio => peer.write_audio(data, duration).await,
                 }
             });
@@ -188,7 +232,20 @@ impl Outgoing {
 #[derive(Debug, Clone, Copy)]
 enum Track {
     Video,
+    Screen,
     Audio,
+}
+
+/// `(camera, screen)` bitrates from the total `bps`: without a share all of it is the camera's
+/// (the screen keeps the most it could get, unused); with one the screen takes two thirds within
+/// its bounds and the camera the rest, at least its floor.
+fn split_bitrate(bps: u32, sharing: bool) -> (u32, u32) {
+    if !sharing {
+        return (bps, SCREEN_MAX_BPS);
+    }
+    let screen = (bps / 3 * 2).clamp(SCREEN_MIN_BPS, SCREEN_MAX_BPS);
+    let camera = bps.saturating_sub(screen).max(CAMERA_FLOOR_BPS);
+    (camera, screen)
 }
 
 /// A running sender thread; dropping it stops and joins the thread (and its capture thread).
@@ -240,5 +297,21 @@ fn report_capture_end(
             kind,
             detail: e.to_string(),
         }));
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn the_screen_takes_two_thirds_within_its_bounds() {
+        assert_eq!(split_bitrate(1_500_000, false), (1_500_000, SCREEN_MAX_BPS));
+        assert_eq!(split_bitrate(3_000_000, true), (1_000_000, 2_000_000));
+        assert_eq!(split_bitrate(6_000_000, true), (3_500_000, SCREEN_MAX_BPS));
+        assert_eq!(
+            split_bitrate(300_000, true),
+            (CAMERA_FLOOR_BPS, SCREEN_MIN_BPS)
+        );
     }
 }

@@ -80,7 +80,10 @@ async fn two_links_connect_exchange_media_chat_and_survive_offer_collision() {
     .await;
 
     // B asks A for a keyframe.
-    b.link.request_keyframe().await.unwrap();
+    b.link
+        .request_keyframe(confab_engine::VideoRole::Camera)
+        .await
+        .unwrap();
     a.wait("keyframe request", |s| s.keyframe_requests > 0)
         .await;
 
@@ -263,7 +266,9 @@ async fn early_candidates_chat_and_keyframe_requests_are_harmless() {
         link.send_chat("too early").await,
         Err(PeerError::ChatNotOpen)
     ));
-    link.request_keyframe().await.unwrap();
+    link.request_keyframe(confab_engine::VideoRole::Camera)
+        .await
+        .unwrap();
     link.write_audio(Bytes::from_static(&[0xfc]), AUDIO_INTERVAL)
         .await
         .unwrap();

@@ -6,6 +6,7 @@
 //! - [`tcp_proxy`]: a TCP proxy between a client and a server that a test can cut.
 //! - [`coturn`]: a real TURN server (coturn) on 127.0.0.1, for relay-only calls.
 //! - [`pulse`]: a private PulseAudio daemon with null sinks, for real-device tests.
+//! - [`xvfb`]: a private virtual X display (a screen to show windows on, or to share).
 //! - [`audio`]: test signals (speech-like, tones, noise, echo paths), their measures, and the
 //!   seeds that make them reproducible.
 #![allow(
@@ -19,3 +20,4 @@ pub mod coturn;
 pub mod pulse;
 pub mod signaling;
 pub mod tcp_proxy;
+pub mod xvfb;

@@ -17,6 +17,7 @@
 //! | [`sound_check`] | play a tone through a speaker, record it with a microphone, measure it |
 //! | `watcher` | hot-plug: lists devices every few seconds on its own thread, reports changes |
 //! | `resampler` | streaming rubato resampler for devices that do not run at 48 kHz |
+//! | `screen` | (Linux) X11 screen capture: monitors (RandR), `X11ScreenSource` (MIT-SHM or `GetImage`, XFixes cursor, I420 within 1080p) |
 //!
 //! # Device lifecycle
 //!
@@ -69,6 +70,8 @@ pub(crate) mod camera_format;
 pub(crate) mod lifecycle;
 pub(crate) mod microphone;
 mod resampler;
+#[cfg(target_os = "linux")]
+pub mod screen;
 pub mod sound_check;
 pub(crate) mod speaker;
 pub(crate) mod watcher;

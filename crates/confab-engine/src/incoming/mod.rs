@@ -6,11 +6,13 @@
 //!
 //! ```text
 //! link's video poll task --ReceivedFrame--> DecoderInlet --[drop-oldest, 30]--> confab-video-dec-<id>
+//!                   (screen track)          DecoderInlet --[drop-oldest, 30]--> confab-screen-dec-<id>
 //! link's audio poll task --ArrivedPacket--> mixer inlet  --[drop-oldest, 100]--> jitter buffer
 //!                                                           (moved by the playout thread's pull)
 //! ```
 //!
-//! Video: every access unit goes into that participant's decoder queue, a bounded
+//! Video: every access unit goes into that participant's decoder queue (one decoder for its
+//! camera, one for its shared screen; the link tells them apart, see `peer::shared`), a bounded
 //! [`drop_oldest`](crate::media::drop_oldest) channel: when the decoder is behind, the oldest queued unit is evicted
 //! (counted as *dropped, decoder behind*) and a keyframe is asked for at once. Units carry a
 //! running index, so the decoder sees the hole an eviction leaves and skips to the next keyframe
@@ -77,14 +79,17 @@ pub(crate) use video_decoder::{DecodeCounters, VideoDecoderThread};
 /// The mixer shared by the session (push) and the playout thread (pull).
 pub(crate) type SharedMixer = Arc<Mutex<AudioMixer<ParticipantId, OpusDecoder>>>;
 
-/// The inlet for a new participant's link: video to `decoder`, audio to the mixer through
-/// `audio` (from [`AudioMixer::add_participant_with_inlet`]), or discarded without one.
+/// The inlet for a new participant's link: its camera to `decoder`, its screen to `screen`,
+/// audio to the mixer through `audio` (from [`AudioMixer::add_participant_with_inlet`]), or
+/// discarded without one.
 pub(crate) fn receive_inlet(
     decoder: &VideoDecoderThread,
+    screen: &VideoDecoderThread,
     audio: Option<DropOldestSender<ArrivedPacket>>,
 ) -> MediaInlet {
-    match audio {
+    let inlet = match audio {
         Some(audio) => MediaInlet::new(decoder.inlet(), audio),
         None => MediaInlet::new(decoder.inlet(), Discard),
-    }
+    };
+    inlet.with_screen(screen.inlet())
 }

@@ -1,5 +1,5 @@
-//! One participant's video decoder thread (`confab-video-dec-<id>`) and the inlet its link
-//! pushes into.
+//! One participant's video decoder thread (`confab-video-dec-<id>` for its camera,
+//! `confab-screen-dec-<id>` for its shared screen) and the inlet its link pushes into.
 //!
 //! Owns: [`DecoderInlet`] (the video half of a participant's `MediaInlet`), the bounded
 //! drop-oldest decode queue behind it, [`VideoDecoderThread`] (the thread, a
@@ -29,7 +29,7 @@ use signaling_client::ParticipantId;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::EngineError;
-use crate::api::{Repaint, VideoFrameEvent};
+use crate::api::{Repaint, VideoFrameEvent, VideoRole};
 use crate::media::CaptureTime;
 use crate::media::drop_oldest::{self, DropOldestReceiver, DropOldestSender, SendOutcome};
 use crate::media::h264::{AccessUnitKind, H264Decoder, access_unit_kind};
@@ -53,6 +53,8 @@ pub(crate) struct DecodeCounters {
     /// Decoded pictures evicted from the app's queue by this participant's newer ones.
     pub(crate) dropped_consumer_slow: AtomicU64,
     pub(crate) decode_micros: AtomicU64,
+    /// Bytes of access units received (queued or dropped).
+    pub(crate) bytes_received: AtomicU64,
     pub(crate) width: AtomicU32,
     pub(crate) height: AtomicU32,
 }
@@ -74,13 +76,17 @@ pub(crate) struct DecoderInlet {
     /// The next unit's index; held across the send so indices enter the queue in order.
     next_index: Arc<Mutex<u64>>,
     counters: Arc<DecodeCounters>,
-    keyframe_needed: UnboundedSender<ParticipantId>,
+    keyframe_needed: UnboundedSender<(ParticipantId, VideoRole)>,
     id: ParticipantId,
+    role: VideoRole,
 }
 
 impl DecoderInlet {
     /// Queues one access unit; if that evicts older ones, counts them and asks for a keyframe.
     pub(crate) fn push(&self, data: Bytes, lost_before: bool) {
+        self.counters
+            .bytes_received
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         let mut next = self
             .next_index
             .lock()
@@ -97,7 +103,7 @@ impl DecoderInlet {
             self.counters
                 .dropped_decoder_behind
                 .fetch_add(u64::from(n), Ordering::Relaxed);
-            let _ = self.keyframe_needed.send(self.id.clone());
+            let _ = self.keyframe_needed.send((self.id.clone(), self.role));
         }
     }
 }
@@ -122,9 +128,10 @@ pub(crate) struct VideoDecoderThread {
 struct DecodeLoop {
     decoder: H264Decoder,
     who: ParticipantId,
+    role: VideoRole,
     frames: DropOldestSender<VideoFrameEvent>,
     repaint: Repaint,
-    pli: UnboundedSender<ParticipantId>,
+    pli: UnboundedSender<(ParticipantId, VideoRole)>,
     counters: Arc<DecodeCounters>,
     /// True until a keyframe decodes, and again after anything broke the reference chain.
     awaiting_keyframe: bool,
@@ -146,7 +153,7 @@ impl DecodeLoop {
             self.counters
                 .skipped_awaiting_keyframe
                 .fetch_add(1, Ordering::Relaxed);
-            let _ = self.pli.send(self.who.clone());
+            let _ = self.pli.send((self.who.clone(), self.role));
             return;
         }
         let started = Instant::now();
@@ -162,6 +169,7 @@ impl DecodeLoop {
                 self.awaiting_keyframe = false;
                 let outcome = self.frames.send(VideoFrameEvent {
                     from: Some(self.who.clone()),
+                    role: self.role,
                     frame,
                     decoded_at,
                 });
@@ -182,19 +190,21 @@ impl DecodeLoop {
                     tracing::debug!(id = %self.who, error = %e, "decode failed; requesting a keyframe");
                 }
                 self.awaiting_keyframe = true;
-                let _ = self.pli.send(self.who.clone());
+                let _ = self.pli.send((self.who.clone(), self.role));
             }
         }
     }
 }
 
 impl VideoDecoderThread {
-    /// Starts decoding for `id`; decoded frames go to `frames`, keyframe needs to `keyframe_needed`.
+    /// Starts decoding `id`'s camera or screen (`role`); decoded frames go to `frames`,
+    /// keyframe needs to `keyframe_needed`.
     pub(crate) fn spawn(
         id: ParticipantId,
+        role: VideoRole,
         frames: DropOldestSender<VideoFrameEvent>,
         repaint: Repaint,
-        keyframe_needed: UnboundedSender<ParticipantId>,
+        keyframe_needed: UnboundedSender<(ParticipantId, VideoRole)>,
     ) -> Result<Self, EngineError> {
         let decoder = H264Decoder::new().map_err(|e| EngineError::Media(e.to_string()))?;
         let (tx, rx): (DropOldestSender<Unit>, DropOldestReceiver<Unit>) =
@@ -203,6 +213,7 @@ impl VideoDecoderThread {
         let mut state = DecodeLoop {
             decoder,
             who: id.clone(),
+            role,
             frames,
             repaint,
             pli: keyframe_needed.clone(),
@@ -210,7 +221,11 @@ impl VideoDecoderThread {
             awaiting_keyframe: true,
             expected_index: 0,
         };
-        let thread = Worker::spawn(&format!("confab-video-dec-{id}"), move |stop| {
+        let name = match role {
+            VideoRole::Camera => format!("confab-video-dec-{id}"),
+            VideoRole::Screen => format!("confab-screen-dec-{id}"),
+        };
+        let thread = Worker::spawn(&name, move |stop| {
             loop {
                 crossbeam_channel::select! {
                     recv(rx) -> unit => match unit {
@@ -230,6 +245,7 @@ impl VideoDecoderThread {
                 counters: Arc::clone(&counters),
                 keyframe_needed,
                 id,
+                role,
             },
             _thread: thread,
             counters,
@@ -315,7 +331,7 @@ mod tests {
     struct Harness {
         decoder: VideoDecoderThread,
         frames: DropOldestReceiver<VideoFrameEvent>,
-        plis: tokio::sync::mpsc::UnboundedReceiver<ParticipantId>,
+        plis: tokio::sync::mpsc::UnboundedReceiver<(ParticipantId, VideoRole)>,
         gate: Arc<Gate>,
     }
 
@@ -326,9 +342,14 @@ mod tests {
             let (pli_tx, plis) = tokio::sync::mpsc::unbounded_channel();
             let gate = Arc::new(Gate::default());
             let g = Arc::clone(&gate);
-            let decoder =
-                VideoDecoderThread::spawn("ann".into(), tx, Arc::new(move || g.pass()), pli_tx)
-                    .unwrap();
+            let decoder = VideoDecoderThread::spawn(
+                "ann".into(),
+                VideoRole::Camera,
+                tx,
+                Arc::new(move || g.pass()),
+                pli_tx,
+            )
+            .unwrap();
             Self {
                 decoder,
                 frames,

@@ -68,6 +68,9 @@ pub struct H264EncoderConfig {
     pub allow_frame_skip: bool,
     /// Encoder threads (1 = single-threaded, deterministic).
     pub threads: u16,
+    /// Tune for screen content (openh264's `ScreenContentRealTime` usage: text and flat areas
+    /// kept sharp, motion search suited to scrolling and windows) instead of camera video.
+    pub screen_content: bool,
 }
 
 impl H264EncoderConfig {
@@ -84,6 +87,7 @@ impl H264EncoderConfig {
             keyframe_interval: None,
             allow_frame_skip: true,
             threads: 1,
+            screen_content: false,
         }
     }
 
@@ -126,7 +130,11 @@ impl H264EncoderConfig {
 
     fn to_openh264(self) -> EncoderConfig {
         let mut c = EncoderConfig::new()
-            .usage_type(UsageType::CameraVideoRealTime)
+            .usage_type(if self.screen_content {
+                UsageType::ScreenContentRealTime
+            } else {
+                UsageType::CameraVideoRealTime
+            })
             .profile(Profile::Baseline)
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(self.bitrate_bps))
@@ -138,8 +146,12 @@ impl H264EncoderConfig {
                 self.keyframe_interval.unwrap_or(0),
             ))
             // Scene-change IDRs would cost bursts of bitrate at arbitrary moments; IDRs come from
-            // the interval or from PLI.
-            .scene_change_detect(false);
+            // the interval or from PLI. For screen content openh264 wants it on (a new slide or
+            // window is coded as one, with its screen-content tools) and has no adaptive
+            // quantisation or background detection.
+            .scene_change_detect(self.screen_content)
+            .adaptive_quantization(!self.screen_content)
+            .background_detection(!self.screen_content);
         if let Some(max) = self.max_slice_bytes {
             c = c.max_slice_len(max);
         }

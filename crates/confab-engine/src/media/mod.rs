@@ -10,6 +10,7 @@
 //! | [`drop_oldest`] | bounded channel that evicts the oldest item instead of blocking or growing |
 //! | [`source`] | [`VideoSource`] / [`AudioSource`] traits and the named capture threads that drive them (`spawn_video`, `spawn_video_with` for thread-bound devices) |
 //! | [`synthetic_video`] | moving textured test pattern with a machine-readable frame marker |
+//! | [`synthetic_screen`] | a desktop-like picture (text, fine lines, blocks, a moving cursor) with the same frame marker, for measuring screen share |
 //! | [`synthetic_audio`] | tone with periodic beeps, and the beep detector |
 //! | [`y4m`], [`wav`] | looping file sources (and a Y4M writer for fixtures) |
 //! | [`convert`] | I420 <-> RGBA and scaling (yuvutils-rs, fast_image_resize), PSNR |
@@ -48,6 +49,7 @@ pub mod opus_codec;
 mod sink;
 pub mod source;
 pub mod synthetic_audio;
+pub mod synthetic_screen;
 pub mod synthetic_video;
 pub mod wav;
 pub mod y4m;

@@ -246,6 +246,7 @@ pub(crate) fn spawn_video_sender(
             if let Some(p) = &preview {
                 p.frames.send(VideoFrameEvent {
                     from: None,
+                    role: crate::api::VideoRole::Camera,
                     frame: frame.clone(),
                     decoded_at: frame.capture_time,
                 });

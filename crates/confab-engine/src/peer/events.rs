@@ -105,6 +105,8 @@ pub enum PeerEvent {
     Chat(String),
     /// The remote peer asked for a keyframe of our video (PLI or FIR).
     KeyframeRequested,
+    /// The remote peer asked for a keyframe of our shared screen.
+    ScreenKeyframeRequested,
 }
 
 /// A snapshot of connection statistics (see [`PeerLink::stats`]).

@@ -79,6 +79,7 @@ impl AudioInlet for Discard {
 #[derive(Clone)]
 pub struct MediaInlet {
     video: Arc<dyn VideoInlet>,
+    screen: Arc<dyn VideoInlet>,
     audio: Arc<dyn AudioInlet>,
 }
 
@@ -89,11 +90,29 @@ impl std::fmt::Debug for MediaInlet {
 }
 
 impl MediaInlet {
-    /// Video access units go to `video`, Opus packets to `audio`.
+    /// Video access units go to `video`, Opus packets to `audio`; a shared screen is
+    /// discarded (see [`MediaInlet::with_screen`]).
     pub fn new(video: impl VideoInlet, audio: impl AudioInlet) -> Self {
         Self {
             video: Arc::new(video),
+            screen: Arc::new(Discard),
             audio: Arc::new(audio),
+        }
+    }
+
+    /// The remote's shared screen goes to `screen`.
+    #[must_use]
+    pub fn with_screen(mut self, screen: impl VideoInlet) -> Self {
+        self.screen = Arc::new(screen);
+        self
+    }
+
+    /// Where access units of the remote's camera (or screen) go.
+    #[must_use]
+    pub fn video_for(&self, role: crate::api::VideoRole) -> &Arc<dyn VideoInlet> {
+        match role {
+            crate::api::VideoRole::Camera => &self.video,
+            crate::api::VideoRole::Screen => &self.screen,
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A `PeerLink` wraps a single webrtc-rs 0.21.1 `PeerConnection` with a fixed shape: one
 //! sendrecv Opus audio track, one sendrecv H.264 video track and one reliable, ordered chat data
-//! channel, out-of-band negotiated as `"chat"` with stream id 0 (both sides create it; a browser
+//! channel (plus, while we share a screen, a second H.264 track added and removed mid-call:
+//! `screen_track`), out-of-band negotiated as `"chat"` with stream id 0 (both sides create it; a browser
 //! peer does the same with `{negotiated: true, id: 0}`). Audio comes first in our offers, so it
 //! is the BUNDLE-tagged section: a peer that rejects our video (no H.264, like Firefox without
 //! its OpenH264 plugin) then keeps the transport, and audio and chat still connect.
@@ -108,6 +109,7 @@ mod nack;
 mod negotiation_glue;
 mod pacer;
 mod rtx_guard;
+mod screen_track;
 mod sections;
 mod setup;
 mod shared;
@@ -130,6 +132,7 @@ pub use events::{
     BitrateRange, ConnectionState, MAX_CHAT_BYTES, PeerError, PeerEvent, PeerSettings, PeerStats,
 };
 pub use inlet::{AudioInlet, Discard, MediaInlet, ReceivedFrame, VideoInlet};
+pub(crate) use shared::SCREEN_STREAM_PREFIX;
 
 use local_tracks::LocalMedia;
 use negotiation_glue::Negotiation;
@@ -143,6 +146,8 @@ pub struct PeerLink {
     negotiation: tokio::sync::Mutex<Negotiation>,
     video: LocalMedia,
     audio: LocalMedia,
+    /// Our shared screen's track, while we share (`screen_track`).
+    screen: std::sync::Mutex<Option<screen_track::ScreenTrack>>,
     chat: Arc<dyn DataChannel>,
     bwe: bwe::EstimateCell,
 }
@@ -242,16 +247,18 @@ impl PeerLink {
             .map_err(|e| PeerError::Chat(e.to_string()))
     }
 
-    /// Asks the remote peer for a video keyframe (RTCP PLI). Does nothing until the remote
-    /// video track has delivered its first packet.
+    /// Asks the remote peer for a keyframe of its camera or its screen (RTCP PLI). Does
+    /// nothing until that track has delivered its first packet.
     ///
     /// # Errors
     /// [`PeerError::Media`] if the RTCP cannot be queued; [`PeerError::Closed`] after close.
-    pub async fn request_keyframe(&self) -> Result<(), PeerError> {
+    pub async fn request_keyframe(&self, role: crate::api::VideoRole) -> Result<(), PeerError> {
         self.check_open()?;
-        let target = lock(&self.shared.remote_video)
-            .as_ref()
-            .map(|v| (Arc::clone(&v.track), v.ssrc));
+        let slot = match role {
+            crate::api::VideoRole::Camera => &self.shared.remote_video,
+            crate::api::VideoRole::Screen => &self.shared.remote_screen,
+        };
+        let target = lock(slot).as_ref().map(|v| (Arc::clone(&v.track), v.ssrc));
         let Some((track, media_ssrc)) = target else {
             return Ok(());
         };
@@ -319,6 +326,7 @@ impl PeerLink {
             task.abort();
         }
         lock(&self.shared.remote_video).take();
+        lock(&self.shared.remote_screen).take();
         self.shared.stable.store(false, Ordering::Release);
         self.shared.connected.store(false, Ordering::Release);
         let already_reported = lock(&self.shared.last_state).replace(ConnectionState::Closed)
@@ -340,6 +348,7 @@ impl Drop for PeerLink {
             task.abort();
         }
         lock(&self.shared.remote_video).take();
+        lock(&self.shared.remote_screen).take();
         // Without close() the driver task would keep the sockets open.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let pc = Arc::clone(&self.pc);

@@ -66,6 +66,7 @@ impl PeerLink {
         ice.first_mid = first_mid;
         ice.first_index = first_index;
         ice.ufrag = sdp_value(sdp, "a=ice-ufrag:").map(str::to_owned);
+        ice.description = sdp.to_owned();
     }
 
     fn negotiation_error(&self, step: &str, e: &webrtc::error::Error) -> PeerError {
@@ -246,6 +247,8 @@ impl PeerLink {
                 info!(kind = media.kind(), live, "media negotiated");
             }
         }
+        let local = lock(&self.shared.local_ice).description.clone();
+        self.screen_negotiated(&local, answer.is_live("video"));
     }
 
     /// Whether `c` belongs to the remote description's ICE generation (unknown counts as yes).

@@ -242,6 +242,8 @@ impl PeerLink {
             repair_time,
             last_state: Mutex::new(None),
             remote_video: Mutex::new(None),
+            remote_screen: Mutex::new(None),
+            remote_screen_stream: Mutex::new(None),
             local_ice: Mutex::new(LocalIce::default()),
             tasks: Mutex::new(Vec::new()),
         });
@@ -334,12 +336,12 @@ impl PeerLink {
         shared.spawn(tasks::local_rtcp_loop(
             Arc::clone(shared),
             Arc::clone(&video.track),
-            true,
+            Some(crate::api::VideoRole::Camera),
         ));
         shared.spawn(tasks::local_rtcp_loop(
             Arc::clone(shared),
             Arc::clone(&audio.track),
-            false,
+            None,
         ));
         shared.spawn(tasks::chat_loop(Arc::clone(shared), Arc::clone(&chat)));
 
@@ -349,6 +351,7 @@ impl PeerLink {
             negotiation: tokio::sync::Mutex::new(Negotiation::new()),
             video,
             audio,
+            screen: Mutex::new(None),
             chat,
             bwe,
         })

@@ -14,6 +14,11 @@ use webrtc::media_stream::track_remote::TrackRemote;
 
 use super::events::{ConnectionState, PeerEvent};
 use super::inlet::MediaInlet;
+use crate::api::VideoRole;
+
+/// The msid stream id prefix of a Confab screen track (`confab-screen-<8 hex>`): how a receiver
+/// knows a track is a screen without waiting for the media-state message.
+pub(crate) const SCREEN_STREAM_PREFIX: &str = "confab-screen-";
 
 pub(super) fn library_error(context: &str, e: &webrtc::error::Error) -> String {
     format!("{context}: {e}")
@@ -46,7 +51,7 @@ impl EventSink {
     }
 }
 
-/// The remote video track, for sending PLI.
+/// A remote video track, for sending PLI.
 pub(super) struct RemoteVideo {
     pub(super) track: Arc<dyn TrackRemote>,
     pub(super) ssrc: u32,
@@ -58,6 +63,8 @@ pub(super) struct LocalIce {
     pub(super) first_mid: Option<String>,
     pub(super) first_index: u16,
     pub(super) ufrag: Option<String>,
+    /// The description itself (which SSRCs it names: `screen_track`).
+    pub(super) description: String,
 }
 
 /// State shared with the connection's event handler and the poll loops. It must never hold the
@@ -79,7 +86,12 @@ pub(super) struct Shared {
     /// How long a NACKed packet takes to be repaired (`nack`), for the frame assembler's wait.
     pub(super) repair_time: super::nack::RepairTimeCell,
     pub(super) last_state: Mutex<Option<ConnectionState>>,
+    /// The remote's camera track: the first video track that is not a screen.
     pub(super) remote_video: Mutex<Option<RemoteVideo>>,
+    /// The remote's screen track, while it shares.
+    pub(super) remote_screen: Mutex<Option<RemoteVideo>>,
+    /// The stream id the remote announced for its screen (data-channel media state).
+    pub(super) remote_screen_stream: Mutex<Option<String>>,
     pub(super) local_ice: Mutex<LocalIce>,
     pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -106,10 +118,64 @@ impl Shared {
         }
     }
 
+    /// Which of the remote's pictures a packet of `track` (in msid stream `stream`, from
+    /// `ssrc`) belongs to: its screen if the stream is a Confab screen stream
+    /// ([`SCREEN_STREAM_PREFIX`]) or the one it announced; otherwise its camera if no other
+    /// track is the camera yet; otherwise none (a second video track not yet announced as a
+    /// screen: dropped, never mixed into the camera's decoder).
+    pub(super) fn video_role(
+        &self,
+        track: &Arc<dyn TrackRemote>,
+        stream: &str,
+        ssrc: u32,
+    ) -> Option<VideoRole> {
+        let announced = lock(&self.remote_screen_stream).as_deref() == Some(stream);
+        let (slot, role) = if stream.starts_with(SCREEN_STREAM_PREFIX) || announced {
+            (&self.remote_screen, VideoRole::Screen)
+        } else {
+            (&self.remote_video, VideoRole::Camera)
+        };
+        let mut current = lock(slot);
+        match current.as_ref() {
+            Some(v) if Arc::ptr_eq(&v.track, track) && v.ssrc == ssrc => {}
+            Some(v) if role == VideoRole::Camera && !Arc::ptr_eq(&v.track, track) => return None,
+            _ => {
+                *current = Some(RemoteVideo {
+                    track: Arc::clone(track),
+                    ssrc,
+                });
+            }
+        }
+        Some(role)
+    }
+
+    /// `track` ended: it is no longer the camera or the screen.
+    pub(super) fn forget_remote_video(&self, track: &Arc<dyn TrackRemote>) {
+        for slot in [&self.remote_video, &self.remote_screen] {
+            let mut current = lock(slot);
+            if current
+                .as_ref()
+                .is_some_and(|v| Arc::ptr_eq(&v.track, track))
+            {
+                current.take();
+            }
+        }
+    }
+
     pub(super) fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        let _ = self.spawn_abortable(fut);
+    }
+
+    /// As [`Shared::spawn`] (closing the link ends it), with a handle to end it sooner.
+    pub(super) fn spawn_abortable(
+        &self,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::AbortHandle {
         let handle = tokio::spawn(fut);
+        let abort = handle.abort_handle();
         let mut tasks = lock(&self.tasks);
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle);
+        abort
     }
 }

@@ -32,8 +32,9 @@ use super::assembler::FrameAssembler;
 use super::events::{ConnectionState, PeerEvent};
 use super::inlet::ReceivedFrame;
 use super::keyframe::is_keyframe_request;
-use super::shared::{RemoteVideo, Shared, lock};
+use super::shared::{Shared, lock};
 use super::stats;
+use crate::api::VideoRole;
 use crate::media::CaptureTime;
 use crate::media::jitter_buffer::RtpAudioPacket;
 
@@ -153,11 +154,15 @@ async fn remote_track_loop(shared: Arc<Shared>, track: Arc<dyn TrackRemote>) {
     }
 }
 
+/// Polls a remote video track. Which of the peer's pictures it carries (its camera or its
+/// screen) is decided per packet by [`Shared::video_role`]; the track's stream id is read again
+/// whenever its SSRC changes (a transceiver reused for a new share gets a new stream).
 async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
-    let inlet = Arc::clone(shared.inlet.video());
     let mut assembler =
         FrameAssembler::new(VIDEO_MAX_LATE_TIME, usize::from(VIDEO_MAX_LATE_PACKETS));
     let mut known_ssrc = None;
+    let mut stream = String::new();
+    let mut last_role = None;
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(_) if shared.closed.load(Ordering::Acquire) => break,
@@ -165,11 +170,24 @@ async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
                 let ssrc = packet.header.ssrc;
                 if known_ssrc != Some(ssrc) {
                     known_ssrc = Some(ssrc);
-                    *lock(&shared.remote_video) = Some(RemoteVideo {
-                        track: Arc::clone(track),
-                        ssrc,
-                    });
+                    stream = track.stream_id().await;
                 }
+                let Some(role) = shared.video_role(track, &stream, ssrc) else {
+                    trace!(%stream, "video of a track that is neither the camera nor an announced screen");
+                    continue;
+                };
+                if last_role != Some(role) {
+                    if last_role.is_some() {
+                        // Frames of the other role must not be completed with these packets.
+                        assembler = FrameAssembler::new(
+                            VIDEO_MAX_LATE_TIME,
+                            usize::from(VIDEO_MAX_LATE_PACKETS),
+                        );
+                    }
+                    debug!(%stream, ?role, "remote video track");
+                    last_role = Some(role);
+                }
+                let inlet = shared.inlet.video_for(role);
                 assembler.set_max_wait(video_wait(shared.repair_time.get()));
                 // Padding (empty payload) goes in too: it takes a sequence number.
                 for frame in assembler.push(Instant::now(), packet) {
@@ -184,13 +202,7 @@ async fn remote_video_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
             other => trace!(?other, "remote video track event"),
         }
     }
-    let mut current = lock(&shared.remote_video);
-    if current
-        .as_ref()
-        .is_some_and(|v| Arc::ptr_eq(&v.track, track))
-    {
-        current.take();
-    }
+    shared.forget_remote_video(track);
 }
 
 async fn remote_audio_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
@@ -220,20 +232,20 @@ async fn remote_audio_loop(shared: &Shared, track: &Arc<dyn TrackRemote>) {
     }
 }
 
-/// Drains RTCP delivered to a local track; for video, PLI/FIR become
-/// [`PeerEvent::KeyframeRequested`].
+/// Drains RTCP delivered to a local track; for video (`video` names which), PLI/FIR become
+/// [`PeerEvent::KeyframeRequested`] or [`PeerEvent::ScreenKeyframeRequested`].
 pub(super) async fn local_rtcp_loop(
     shared: Arc<Shared>,
     track: Arc<TrackLocalStaticSample>,
-    is_video: bool,
+    video: Option<VideoRole>,
 ) {
     while let Some(event) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = event else {
             continue;
         };
-        if !is_video {
+        let Some(role) = video else {
             continue;
-        }
+        };
         let requests = packets
             .iter()
             .filter(|p| is_keyframe_request(p.as_ref()))
@@ -242,7 +254,10 @@ pub(super) async fn local_rtcp_loop(
             shared
                 .keyframe_requests
                 .fetch_add(requests as u64, Ordering::Relaxed);
-            shared.emit(PeerEvent::KeyframeRequested);
+            shared.emit(match role {
+                VideoRole::Camera => PeerEvent::KeyframeRequested,
+                VideoRole::Screen => PeerEvent::ScreenKeyframeRequested,
+            });
         }
     }
 }

@@ -8,7 +8,7 @@
 use signaling_client::{ParticipantId, Signal};
 
 use super::call_core::Pending;
-use crate::api::{EngineEvent, LinkState};
+use crate::api::{EngineEvent, LinkState, VideoRole};
 use crate::data_message::DataMessage;
 
 /// What to do once a requested peer connection exists.
@@ -116,13 +116,39 @@ pub(crate) enum Action {
         /// The messages, oldest first.
         messages: Vec<Pending>,
     },
-    /// Ask `id` for a keyframe of its video (PLI).
+    /// Ask `id` for a keyframe of its camera or its screen (PLI).
     SendPli {
         /// Whom.
         id: ParticipantId,
+        /// Which of its pictures.
+        role: VideoRole,
     },
     /// A remote asked for a keyframe of our video.
     RequestLocalKeyframe,
+    /// A remote asked for a keyframe of our shared screen.
+    RequestScreenKeyframe,
+    /// Add our screen track (msid stream `stream`) to the connection to `id`; an offer follows
+    /// from the core.
+    AddScreenTrack {
+        /// Which connection.
+        id: ParticipantId,
+        /// The screen's msid stream id.
+        stream: String,
+    },
+    /// Remove our screen track from the connection to `id`; an offer follows from the core.
+    RemoveScreenTrack {
+        /// Which connection.
+        id: ParticipantId,
+    },
+    /// Tell the connection to `id` which msid stream its remote announced as its screen.
+    SetRemoteScreen {
+        /// Which connection.
+        id: ParticipantId,
+        /// The announced stream id (`None`: it does not share).
+        stream: Option<String>,
+    },
+    /// Stop capturing and encoding our screen.
+    StopScreenSender,
     /// Leave the signaling server and stop our senders.
     CloseSignaling,
 }

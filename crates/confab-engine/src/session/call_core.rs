@@ -18,7 +18,7 @@ use signaling_client::{ClientEvent, CloseReason, Participant, ParticipantId, Sig
 use tracing::{debug, info, warn};
 
 pub(crate) use super::actions::{Action, AfterCreate, PeerView};
-use crate::api::{CallState, EngineEvent, LinkState};
+use crate::api::{CallState, EngineEvent, LinkState, VideoRole};
 use crate::data_message::{DataMessage, Received};
 use crate::negotiation::{Negotiation, OfferDecision};
 use crate::peer::{ConnectionState, PeerEvent};
@@ -51,6 +51,15 @@ struct PeerState {
     unconnected_ticks: u32,
     /// The DTLS fingerprint of the remote description this link applied (`call_core/rebuild.rs`).
     remote_fingerprint: Option<String>,
+    /// Our tracks changed (a screen share started or stopped) while an offer could not be made:
+    /// offer once the signalling state is stable (`call_core/screen.rs`).
+    offer_wanted: bool,
+    /// The msid stream the remote announced for its shared screen.
+    remote_screen: Option<String>,
+    /// PLI pacing for its screen (the camera's is `pli`).
+    screen_pli: pli::PliPacing,
+    /// Our screen track was added or removed and no answer to an offer saying so has arrived.
+    screen_unconfirmed: bool,
 }
 
 impl PeerState {
@@ -75,6 +84,8 @@ pub(crate) struct CallCore {
     outboxes: HashMap<ParticipantId, outbox::Outbox>,
     /// Links re-created per participant (`call_core/rebuild.rs`).
     rebuilds: HashMap<ParticipantId, u32>,
+    /// Our screen share, while it runs (`call_core/screen.rs`).
+    sharing: Option<screen::LocalShare>,
 }
 
 impl CallCore {
@@ -147,6 +158,7 @@ impl CallCore {
         for id in waiting {
             out.extend(self.drop_outbox(&id, "the call ended first"));
         }
+        out.extend(self.end_share_locally(crate::api::ScreenShareEnd::CallEnded));
         for id in self.peer_ids() {
             out.push(Action::Signal {
                 to: id.clone(),
@@ -280,6 +292,7 @@ impl CallCore {
                     debug!(%from, "dropping a stale answer");
                     return Vec::new();
                 }
+                peer.screen_unconfirmed = false;
                 self.note_remote_sdp(&from, &sdp);
                 vec![Action::ApplyAnswer { id: from, sdp }]
             }
@@ -312,6 +325,10 @@ impl CallCore {
         };
         match peer.negotiation.on_remote_offer() {
             OfferDecision::Accept { rollback_first } => {
+                if rollback_first && peer.screen_unconfirmed {
+                    // The offer we roll back carried a screen change: make it again afterwards.
+                    peer.offer_wanted = true;
+                }
                 self.note_remote_sdp(from, &sdp);
                 vec![Action::AcceptOffer {
                     id: from.clone(),
@@ -366,7 +383,11 @@ impl CallCore {
                 if let Some(peer) = self.peers.get_mut(&id) {
                     peer.negotiation.set_stable(stable);
                 }
-                Vec::new()
+                if stable {
+                    self.offer_if_wanted(&id)
+                } else {
+                    Vec::new()
+                }
             }
             PeerEvent::Connection(state) => self.on_connection_state(&id, state, now),
             PeerEvent::ChatOpen => {
@@ -402,6 +423,7 @@ impl CallCore {
                 out
             }
             PeerEvent::KeyframeRequested => vec![Action::RequestLocalKeyframe],
+            PeerEvent::ScreenKeyframeRequested => vec![Action::RequestScreenKeyframe],
         }
     }
 
@@ -445,14 +467,20 @@ impl CallCore {
         out
     }
 
-    fn on_data_message(&self, id: &ParticipantId, text: &str) -> Vec<Action> {
+    fn on_data_message(&mut self, id: &ParticipantId, text: &str) -> Vec<Action> {
         match DataMessage::decode(text) {
-            Received::Message(DataMessage::Media { mic, camera }) => {
-                vec![Action::Emit(EngineEvent::RemoteMedia {
+            Received::Message(DataMessage::Media {
+                mic,
+                camera,
+                screen,
+            }) => {
+                let mut out = vec![Action::Emit(EngineEvent::RemoteMedia {
                     id: id.clone(),
                     mic,
                     camera,
-                })]
+                })];
+                out.extend(self.remote_screen(id, screen));
+                out
             }
             Received::Message(DataMessage::Chat { text }) => {
                 vec![Action::Emit(EngineEvent::Chat {
@@ -471,16 +499,29 @@ impl CallCore {
 
     // ---- decoder threads ----
 
-    /// The decoder of `id` needs a keyframe: send a PLI when its pacing says so (`pli`).
-    pub(crate) fn keyframe_needed(&mut self, id: &ParticipantId, now: Instant) -> Vec<Action> {
+    /// The decoder of `id`'s camera or screen (`role`) needs a keyframe: send a PLI when its
+    /// pacing says so (`pli`; each role is paced on its own).
+    pub(crate) fn keyframe_needed(
+        &mut self,
+        id: &ParticipantId,
+        role: VideoRole,
+        now: Instant,
+    ) -> Vec<Action> {
         let Some(peer) = self.peers.get_mut(id) else {
             return Vec::new();
         };
-        if !peer.pli.due(now) {
+        let pacing = match role {
+            VideoRole::Camera => &mut peer.pli,
+            VideoRole::Screen => &mut peer.screen_pli,
+        };
+        if !pacing.due(now) {
             return Vec::new();
         }
         peer.plis_sent += 1;
-        vec![Action::SendPli { id: id.clone() }]
+        vec![Action::SendPli {
+            id: id.clone(),
+            role,
+        }]
     }
 
     // ---- the one-second tick ----
@@ -561,6 +602,7 @@ impl CallCore {
         DataMessage::Media {
             mic: !self.mic_off && !self.no_audio_source,
             camera: !self.camera_off && !self.no_video_source,
+            screen: self.sharing.as_ref().map(|s| s.stream.clone()),
         }
     }
 
@@ -595,6 +637,7 @@ mod outbox;
 mod pli;
 mod rebuild;
 mod results;
+mod screen;
 
 #[cfg(test)]
 #[path = "call_core_tests.rs"]

@@ -38,7 +38,8 @@ fn media_state_goes_to_open_channels_on_open_on_change_and_every_fifth_tick() {
                 message,
                 &DataMessage::Media {
                     mic: false,
-                    camera: true
+                    camera: true,
+                    screen: None
                 }
             );
         }
@@ -51,7 +52,8 @@ fn media_state_goes_to_open_channels_on_open_on_change_and_every_fifth_tick() {
                 message,
                 &DataMessage::Media {
                     mic: false,
-                    camera: false
+                    camera: false,
+                    screen: None
                 }
             );
         }
@@ -80,7 +82,8 @@ fn no_video_source_is_reported_as_camera_off() {
         [Action::SendData {
             message: DataMessage::Media {
                 mic: true,
-                camera: false
+                camera: false,
+                screen: None
             },
             ..
         }]
@@ -99,7 +102,8 @@ fn no_microphone_is_reported_as_muted_and_a_change_of_sources_is_told() {
             [Action::SendData {
                 message: DataMessage::Media {
                     mic: false,
-                    camera: true
+                    camera: true,
+                    screen: None
                 },
                 ..
             }]

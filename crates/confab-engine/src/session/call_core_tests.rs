@@ -109,6 +109,7 @@ pub(super) fn remote_speaks(core: &mut CallCore, from: &str, now: Instant) -> Ve
     let state = DataMessage::Media {
         mic: true,
         camera: true,
+        screen: None,
     };
     core.on_peer(id(from), PeerEvent::Chat(state.encode()), now)
 }
@@ -246,13 +247,23 @@ fn a_stale_answer_is_dropped() {
 fn plis_to_one_participant_are_rate_limited() {
     let t0 = Instant::now();
     let mut core = in_call_with("m", &["a"], t0);
-    assert_eq!(core.keyframe_needed(&id("a"), t0).len(), 1);
+    assert_eq!(
+        core.keyframe_needed(&id("a"), VideoRole::Camera, t0).len(),
+        1
+    );
     assert!(
-        core.keyframe_needed(&id("a"), t0 + PLI_INTERVAL / 2)
+        core.keyframe_needed(&id("a"), VideoRole::Camera, t0 + PLI_INTERVAL / 2)
             .is_empty()
     );
-    assert_eq!(core.keyframe_needed(&id("a"), t0 + PLI_INTERVAL).len(), 1);
-    assert!(core.keyframe_needed(&id("nobody"), t0).is_empty());
+    assert_eq!(
+        core.keyframe_needed(&id("a"), VideoRole::Camera, t0 + PLI_INTERVAL)
+            .len(),
+        1
+    );
+    assert!(
+        core.keyframe_needed(&id("nobody"), VideoRole::Camera, t0)
+            .is_empty()
+    );
     assert_eq!(core.peer_view(&id("a")).unwrap().plis_sent, 2);
 }
 

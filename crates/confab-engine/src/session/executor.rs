@@ -144,14 +144,35 @@ impl Session {
                     }
                 }
             }
-            Action::SendPli { id } => {
+            Action::SendPli { id, role } => {
                 if let Some(link) = self.link(&id)
-                    && let Err(e) = link.request_keyframe().await
+                    && let Err(e) = link.request_keyframe(role).await
                 {
                     debug!(%id, error = %e, "PLI not sent");
                 }
             }
             Action::RequestLocalKeyframe => self.outgoing.request_keyframe(),
+            Action::RequestScreenKeyframe => self.outgoing.request_screen_keyframe(),
+            Action::AddScreenTrack { id, stream } => {
+                if let Some(link) = self.link(&id)
+                    && let Err(e) = link.start_screen(&stream).await
+                {
+                    warn!(%id, error = %e, "cannot add the screen track");
+                }
+            }
+            Action::RemoveScreenTrack { id } => {
+                if let Some(link) = self.link(&id)
+                    && let Err(e) = link.stop_screen().await
+                {
+                    debug!(%id, error = %e, "cannot remove the screen track");
+                }
+            }
+            Action::SetRemoteScreen { id, stream } => {
+                if let Some(link) = self.link(&id) {
+                    link.set_remote_screen_stream(stream);
+                }
+            }
+            Action::StopScreenSender => self.stop_screen_sender(),
             Action::CloseSignaling => {
                 if let Some(client) = self.client.take() {
                     client.leave().await;
@@ -160,6 +181,7 @@ impl Session {
                 self.signaling_events = None;
                 self.video_sender = None;
                 self.audio_sender = None;
+                self.stop_screen_sender();
             }
         }
         Vec::new()

@@ -2,14 +2,16 @@
 //! the real signaling client, peer connections, decoder threads and jitter buffers.
 //!
 //! Runs as one task on the engine's runtime. Its inputs, grouped by where they come from:
-//! - **user commands** ([`EngineCommand`]): join, leave, mic/camera, sources, chat, ICE restart;
+//! - **user commands** ([`EngineCommand`]): join, leave, mic/camera, sources, chat, ICE restart,
+//!   screen share (its capture is opened off this task, then `call_core/screen.rs` decides);
 //! - **signaling** ([`ClientEvent`]): participants joining/leaving, offers, answers, candidates,
 //!   hang-ups, and the signaling connection dropping and coming back;
 //! - **peer connections** ([`PeerEvent`], tagged with the participant): local candidates,
 //!   negotiation needed, signaling/connection state, data-channel messages, keyframe requests
 //!   (received media goes from the link straight to the decoder and the mixer, never through
 //!   here);
-//! - **decoder threads**: "this participant's video needs a keyframe";
+//! - **decoder threads**: "this participant's camera (or screen) needs a keyframe";
+//! - **the screen sender**: "the screen capture ended" (the share stops);
 //! - **a one-second tick**: statistics ([`stats_collector`]) and the congestion-control bitrate.
 //!
 //! Each input goes to the core, which answers with [`Action`]s; the loop carries them out in
@@ -41,13 +43,19 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tracing::{debug, info, warn};
 
 use super::api::AudioOutput;
-use super::api::{CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, VideoFrameEvent};
+use super::api::{
+    CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, ScreenInput, ScreenShareEnd,
+    ScreenShareState, VideoFrameEvent, VideoRole,
+};
 use super::devices::{DeviceKind, DeviceStatus};
 use super::incoming::{SharedMixer, VideoDecoderThread, receive_inlet};
 use super::media::drop_oldest::DropOldestSender;
 use super::media::opus_codec::OpusDecoder;
-use super::outgoing::{Outgoing, Preview, SenderThread, spawn_audio_sender, spawn_video_sender};
-use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings};
+use super::outgoing::{
+    Outgoing, Preview, SenderThread, open_screen, spawn_audio_sender, spawn_screen_sender,
+    spawn_video_sender,
+};
+use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings, SCREEN_STREAM_PREFIX};
 use super::reasons::{EndReason, Problem};
 use call_core::CallCore;
 use stats_collector::{
@@ -72,6 +80,8 @@ impl SignalSender for SignalingClient {
 struct PeerIo {
     link: Arc<PeerLink>,
     decoder: VideoDecoderThread,
+    /// Its shared screen's decoder.
+    screen_decoder: VideoDecoderThread,
     /// Which of the links ever made for this session this is: events of a link that was
     /// replaced (`call_core/rebuild.rs`) may still be queued, and must not be taken for the
     /// new one's.
@@ -95,12 +105,19 @@ pub(crate) struct Session {
     peer_events: UnboundedReceiver<(ParticipantId, u64, PeerEvent)>,
     /// The generation the next link gets.
     next_generation: u64,
-    keyframe_tx: UnboundedSender<ParticipantId>,
-    keyframe_rx: UnboundedReceiver<ParticipantId>,
+    keyframe_tx: UnboundedSender<(ParticipantId, VideoRole)>,
+    keyframe_rx: UnboundedReceiver<(ParticipantId, VideoRole)>,
     outgoing: Arc<Outgoing>,
     mixer: SharedMixer,
     video_sender: Option<SenderThread>,
     audio_sender: Option<SenderThread>,
+    /// Our screen share's capture and encoder, while we share.
+    screen_sender: Option<SenderThread>,
+    /// Where the screen sender says why its capture ended on its own.
+    screen_ended_tx: UnboundedSender<String>,
+    screen_ended_rx: UnboundedReceiver<String>,
+    /// The video bitrate the peers' estimates allow (camera and screen together).
+    video_target_bps: u32,
     /// The UI asked for the sources to run outside a call (lobby preview).
     preview_on: bool,
     /// Tells the playout thread to switch speakers.
@@ -120,6 +137,8 @@ impl Session {
     ) -> Self {
         let (peer_events_tx, peer_events) = mpsc::unbounded_channel();
         let (keyframe_tx, keyframe_rx) = mpsc::unbounded_channel();
+        let (screen_ended_tx, screen_ended_rx) = mpsc::unbounded_channel();
+        let video_target_bps = config.video.start_kbps * 1000;
         let mut core = CallCore::new(config.video_input != super::api::VideoInput::None);
         // Not in a call yet: nobody to tell.
         let _ = core.set_sources(
@@ -147,6 +166,10 @@ impl Session {
             mixer,
             video_sender: None,
             audio_sender: None,
+            screen_sender: None,
+            screen_ended_tx,
+            screen_ended_rx,
+            video_target_bps,
             preview_on: false,
             speaker_switch: None,
             device_status: None,
@@ -189,8 +212,14 @@ impl Session {
                 Some((id, generation, ev)) = self.peer_events.recv() => {
                     self.on_peer_event(id, generation, ev).await;
                 }
-                Some(id) = self.keyframe_rx.recv() => {
-                    let actions = self.core.keyframe_needed(&id, Instant::now());
+                Some((id, role)) = self.keyframe_rx.recv() => {
+                    let actions = self.core.keyframe_needed(&id, role, Instant::now());
+                    self.execute(actions).await;
+                }
+                Some(why) = self.screen_ended_rx.recv() => {
+                    let actions = self
+                        .core
+                        .stop_screen_share(ScreenShareEnd::SourceFailed { detail: why });
                     self.execute(actions).await;
                 }
                 _ = tick.tick() => self.on_tick().await,
@@ -281,11 +310,82 @@ impl Session {
                     }
                 }
             }
+            EngineCommand::ShareScreen(Some(input)) => self.share_screen(input).await,
+            EngineCommand::ShareScreen(None) => {
+                let actions = self.core.stop_screen_share(ScreenShareEnd::Stopped);
+                self.execute(actions).await;
+            }
             EngineCommand::RestartIce => {
                 let actions = self.core.restart_ice_all(Instant::now());
                 self.execute(actions).await;
             }
         }
+    }
+
+    /// Starts sharing `input` (or shares it instead of the current screen): the capture is
+    /// opened off the session task; on success the screen sender runs and the core adds the
+    /// track everywhere. A failure leaves any current share running and says why.
+    async fn share_screen(&mut self, input: ScreenInput) {
+        let failed = |detail: String| {
+            EngineEvent::ScreenShare(ScreenShareState::Ended {
+                reason: ScreenShareEnd::SourceFailed { detail },
+            })
+        };
+        if !self.core.in_call() {
+            self.emit(failed("join a call to share your screen".to_owned()));
+            return;
+        }
+        let opened = tokio::task::spawn_blocking(move || open_screen(&input))
+            .await
+            .unwrap_or_else(|e| Err(format!("the screen capture could not start: {e}")));
+        let capture = match opened {
+            Ok(capture) => capture,
+            Err(detail) => {
+                warn!(%detail, "cannot share the screen");
+                self.emit(failed(detail));
+                return;
+            }
+        };
+        let source = capture.description.clone();
+        let preview = self.config.preview.then(|| Preview {
+            frames: self.video.clone(),
+            repaint: Arc::clone(&self.repaint),
+        });
+        // The old capture stops before the new one is used (one sender at a time).
+        self.screen_sender = None;
+        match spawn_screen_sender(
+            capture,
+            Arc::clone(&self.outgoing),
+            preview,
+            self.screen_ended_tx.clone(),
+        ) {
+            Ok(sender) => self.screen_sender = Some(sender),
+            Err(e) => {
+                let actions = self.core.stop_screen_share(ScreenShareEnd::SourceFailed {
+                    detail: e.to_string(),
+                });
+                self.execute(actions).await;
+                self.emit(failed(e.to_string()));
+                return;
+            }
+        }
+        self.outgoing.set_sharing(true);
+        self.outgoing.set_target_bps(self.video_target_bps);
+        self.outgoing.request_screen_keyframe();
+        let stream = format!("{SCREEN_STREAM_PREFIX}{:08x}", rand_u32());
+        let actions = self.core.start_screen_share(&stream);
+        self.execute(actions).await;
+        info!(%source, "sharing the screen");
+        self.emit(EngineEvent::ScreenShare(ScreenShareState::Sharing {
+            source,
+        }));
+    }
+
+    /// Stops our screen's capture and encoder (the core has decided the share ended).
+    pub(super) fn stop_screen_sender(&mut self) {
+        self.screen_sender = None;
+        self.outgoing.set_sharing(false);
+        self.outgoing.set_target_bps(self.video_target_bps);
     }
 
     async fn join(&mut self, url: String, room: String, password: Option<String>) {
@@ -428,12 +528,24 @@ impl Session {
             },
         };
         // The link's poll tasks push received media straight into these (see `incoming`).
-        let decoder = match VideoDecoderThread::spawn(
+        let decoders = VideoDecoderThread::spawn(
             id.clone(),
+            VideoRole::Camera,
             self.video.clone(),
             Arc::clone(&self.repaint),
             self.keyframe_tx.clone(),
-        ) {
+        )
+        .and_then(|camera| {
+            VideoDecoderThread::spawn(
+                id.clone(),
+                VideoRole::Screen,
+                self.video.clone(),
+                Arc::clone(&self.repaint),
+                self.keyframe_tx.clone(),
+            )
+            .map(|screen| (camera, screen))
+        });
+        let (decoder, screen_decoder) = match decoders {
             Ok(d) => d,
             Err(e) => {
                 self.emit(EngineEvent::Error(Problem::PeerSetup {
@@ -455,7 +567,7 @@ impl Session {
             }
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let inlet = receive_inlet(&decoder, audio_inlet);
+        let inlet = receive_inlet(&decoder, &screen_decoder, audio_inlet);
         let link = match PeerLink::new(&settings, tx, inlet).await {
             Ok(link) => Arc::new(link),
             Err(e) => {
@@ -486,6 +598,7 @@ impl Session {
             PeerIo {
                 link,
                 decoder,
+                screen_decoder,
                 generation,
             },
         );
@@ -502,8 +615,9 @@ impl Session {
         if let Ok(mut m) = self.mixer.lock() {
             m.remove_participant(id);
         }
-        // Joins the decoder thread: nothing of this participant is delivered after this.
+        // Joins the decoder threads: nothing of this participant is delivered after this.
         drop(peer.decoder);
+        drop(peer.screen_decoder);
     }
 
     async fn on_tick(&mut self) {
@@ -520,6 +634,9 @@ impl Session {
         let encoder = EncoderSnapshot {
             frames: self.outgoing.frames_encoded.load(Ordering::Relaxed),
             micros: self.outgoing.encode_micros.load(Ordering::Relaxed),
+            screen_frames: self.outgoing.screen_frames_encoded.load(Ordering::Relaxed),
+            screen_bytes: self.outgoing.screen_bytes_encoded.load(Ordering::Relaxed),
+            screen_micros: self.outgoing.screen_encode_micros.load(Ordering::Relaxed),
         };
         let mut samples = Vec::with_capacity(self.peers.len());
         for id in self.core.peer_ids() {
@@ -528,6 +645,7 @@ impl Session {
             };
             let link = Arc::clone(&peer.link);
             let decoder = DecoderSnapshot::of(&peer.decoder.counters);
+            let screen = DecoderSnapshot::of(&peer.screen_decoder.counters);
             let link_stats = link.stats().await;
             let (audio_delay_ms, audio_inlet_dropped, audio) = self
                 .mixer
@@ -550,6 +668,7 @@ impl Session {
                 link: link_stats,
                 video_negotiated: link.video_negotiated(),
                 decoder,
+                screen,
                 audio_delay_ms,
                 audio_inlet_dropped,
                 audio,
@@ -563,6 +682,7 @@ impl Session {
             (v.min_kbps * 1000, v.max_kbps * 1000),
         );
         if let Some(target) = collected.target_bps {
+            self.video_target_bps = target;
             self.outgoing.set_target_bps(target);
         }
         if let Some(loss) = collected.audio_loss {
@@ -570,6 +690,16 @@ impl Session {
         }
         self.emit(EngineEvent::Stats(collected.stats));
     }
+}
+
+/// A random value for a screen's stream id (unique per share, not a secret).
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    if let Ok(t) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish() as u32
 }
 
 async fn next_signaling(events: &mut Option<mpsc::Receiver<ClientEvent>>) -> Option<ClientEvent> {

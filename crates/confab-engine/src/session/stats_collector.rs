@@ -32,6 +32,7 @@ pub(crate) struct DecoderSnapshot {
     pub(crate) decode_micros: u64,
     pub(crate) width: u32,
     pub(crate) height: u32,
+    pub(crate) bytes_received: u64,
 }
 
 impl DecoderSnapshot {
@@ -46,6 +47,7 @@ impl DecoderSnapshot {
             decode_micros: c.decode_micros.load(Ordering::Relaxed),
             width: c.width.load(Ordering::Relaxed),
             height: c.height.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.load(Ordering::Relaxed),
         }
     }
 }
@@ -55,6 +57,10 @@ impl DecoderSnapshot {
 pub(crate) struct EncoderSnapshot {
     pub(crate) frames: u64,
     pub(crate) micros: u64,
+    /// The screen encoder's pictures and bytes (zero without a share).
+    pub(crate) screen_frames: u64,
+    pub(crate) screen_bytes: u64,
+    pub(crate) screen_micros: u64,
 }
 
 /// Its audio playout's counters (from its jitter buffer) at one moment.
@@ -88,6 +94,8 @@ pub(crate) struct PeerSample {
     pub(crate) link: PeerStats,
     pub(crate) video_negotiated: bool,
     pub(crate) decoder: DecoderSnapshot,
+    /// The decoder of its shared screen.
+    pub(crate) screen: DecoderSnapshot,
     pub(crate) audio_delay_ms: f64,
     /// Packets its audio inlet dropped so far.
     pub(crate) audio_inlet_dropped: u64,
@@ -101,6 +109,8 @@ struct Previous {
     link: PeerStats,
     decoded: u64,
     encoded: u64,
+    screen: DecoderSnapshot,
+    screen_encoded: (u64, u64),
 }
 
 /// What one collection produced.
@@ -153,6 +163,9 @@ impl StatsCollector {
             let prev_link = prev.map_or(&zero, |p| &p.link);
             let prev_decoded = prev.map_or(0, |p| p.decoded);
             let prev_encoded = prev.map_or(0, |p| p.encoded);
+            let prev_screen = prev.map(|p| p.screen).unwrap_or_default();
+            let prev_screen_encoded = prev.map_or((0, 0), |p| p.screen_encoded);
+            let sd = &s.screen;
             let link = &s.link;
             let d = &s.decoder;
             // A peer we send no video to (no common codec) must not hold everyone's video
@@ -213,6 +226,19 @@ impl StatsCollector {
                 fec_recovered_packets: s.audio.fec_recovered,
                 audio_concealed_ms: s.audio.concealed_frames as f64 * frame_ms,
                 audio_played_ms: s.audio.played_frames as f64 * frame_ms,
+                screen_fps_in: rate(sd.decoded, prev_screen.decoded),
+                screen_kbps_in: kbps(sd.bytes_received, prev_screen.bytes_received),
+                screen_resolution_in: (sd.width > 0).then(|| format!("{}x{}", sd.width, sd.height)),
+                screen_frames_decoded: sd.decoded,
+                screen_decode_errors: sd.decode_errors,
+                screen_fps_out: rate(encoder.screen_frames, prev_screen_encoded.0),
+                screen_kbps_out: kbps(encoder.screen_bytes, prev_screen_encoded.1),
+                screen_frames_sent: encoder.screen_frames,
+                screen_encode_ms_per_frame: per_frame_ms(
+                    encoder.screen_micros,
+                    encoder.screen_frames,
+                ),
+                screen_bytes_received: sd.bytes_received,
             });
             self.previous.insert(
                 s.id,
@@ -221,6 +247,8 @@ impl StatsCollector {
                     link: s.link,
                     decoded: d.decoded,
                     encoded: encoder.frames,
+                    screen: s.screen,
+                    screen_encoded: (encoder.screen_frames, encoder.screen_bytes),
                 },
             );
         }
@@ -283,6 +311,7 @@ mod tests {
                 ..PeerStats::default()
             },
             video_negotiated: true,
+            screen: DecoderSnapshot::default(),
             decoder: DecoderSnapshot {
                 decoded,
                 decode_micros: decoded * 2_000,
@@ -307,6 +336,7 @@ mod tests {
         let enc = |frames| EncoderSnapshot {
             frames,
             micros: frames * 3_000,
+            ..EncoderSnapshot::default()
         };
         let first = c.collect(
             vec![sample("a", LinkState::Connected, 1_000, 10, 0)],

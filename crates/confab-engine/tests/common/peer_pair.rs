@@ -301,7 +301,7 @@ fn peer_link_is_send_and_sync(link: &PeerLink) {
     send(link.write_video(Bytes::new(), FRAME_INTERVAL));
     send(link.write_audio(Bytes::new(), AUDIO_INTERVAL));
     send(link.send_chat(""));
-    send(link.request_keyframe());
+    send(link.request_keyframe(confab_engine::VideoRole::Camera));
     send(link.stats());
     send(link.fingerprints());
     send(link.close());

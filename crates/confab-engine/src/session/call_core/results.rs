@@ -33,12 +33,19 @@ impl CallCore {
                 ever_connected: false,
                 unconnected_ticks: 0,
                 remote_fingerprint: None,
+                offer_wanted: false,
+                remote_screen: None,
+                screen_pli: super::pli::PliPacing::default(),
+                screen_unconfirmed: false,
             },
         );
         let mut out = vec![Action::Emit(EngineEvent::Link {
             id: id.clone(),
             state: LinkState::Connecting,
         })];
+        // While we share, a new connection carries the screen from the start: in our offer,
+        // or in the offer we make once we have answered theirs (which cannot include it).
+        out.extend(self.screen_for_new_peer(id, matches!(then, AfterCreate::Answer(_))));
         match then {
             AfterCreate::Offer => out.extend(self.make_offer(id, false)),
             AfterCreate::Answer(sdp) => out.extend(self.remote_offer(id, sdp)),
@@ -57,6 +64,8 @@ impl CallCore {
             return Vec::new();
         };
         peer.negotiation.offer_sent(result.is_ok());
+        // This offer carries the tracks as they are now.
+        peer.offer_wanted = false;
         match result {
             Ok(sdp) => {
                 let signal = if ice_restart {

@@ -1,0 +1,257 @@
+//! [`X11ScreenSource`]: one monitor of an X display as a paced [`VideoSource`].
+//!
+//! Each [`VideoSource::next_frame`]: look the geometry up again if a second has passed (or the
+//! server said the rectangle no longer fits), read the rectangle ([`FrameGrabber`]: MIT-SHM or
+//! plain `GetImage`), draw the pointer in ([`CursorOverlay`]), convert to I420 and scale down to
+//! fit 1920x1080 if needed. The capture time is taken as the picture is read.
+
+use std::time::{Duration, Instant};
+
+use super::bgra_to_i420::{bgra_to_i420_into, fit_within};
+use super::cursor_overlay::CursorOverlay;
+use super::frame_grabber::{CaptureTransport, FrameGrabber, Grab};
+use super::monitors::{self, CaptureRect, MonitorChoice};
+use super::x_display::XDisplay;
+use super::{MonitorInfo, ScreenError};
+use crate::media::convert::Scaler;
+use crate::media::source::Pacing;
+use crate::media::{CaptureTime, I420Frame, SourceError, VideoSource};
+
+/// Frame rate of a screen share unless asked otherwise.
+pub const DEFAULT_FPS: u32 = 15;
+
+/// Highest frame rate accepted (more is clamped to it).
+const MAX_FPS: u32 = 60;
+
+/// How often the monitor's geometry is looked up again while sharing.
+const GEOMETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// How to open an [`X11ScreenSource`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenCaptureOptions {
+    /// The X display (`None`: `$DISPLAY`).
+    pub display: Option<String>,
+    /// Which monitor, as listed by [`super::list_monitors`] (`None`: the primary one, else the
+    /// first).
+    pub monitor: Option<usize>,
+    /// Frames per second, 1 to 60 (0 means [`DEFAULT_FPS`]).
+    pub fps: u32,
+    /// Whether the pointer is drawn in.
+    pub draw_cursor: bool,
+    /// Whether to read through shared memory when the server allows it (turn off to force plain
+    /// `GetImage`, e.g. to compare the two).
+    pub use_shared_memory: bool,
+}
+
+impl Default for ScreenCaptureOptions {
+    fn default() -> Self {
+        Self {
+            display: None,
+            monitor: None,
+            fps: DEFAULT_FPS,
+            draw_cursor: true,
+            use_shared_memory: true,
+        }
+    }
+}
+
+/// Captures one monitor of an X display; see the [module doc](super) for the contract.
+pub struct X11ScreenSource {
+    x: XDisplay,
+    choice: MonitorChoice,
+    monitor: MonitorInfo,
+    rect: CaptureRect,
+    grabber: FrameGrabber,
+    cursor: CursorOverlay,
+    scaler: Scaler,
+    /// The full-size frame converted into when scaling (reused); `None` until needed.
+    full: Option<I420Frame>,
+    interval: Duration,
+    /// When the geometry was last looked up.
+    checked_at: Instant,
+}
+
+impl std::fmt::Debug for X11ScreenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X11ScreenSource")
+            .field("display", &self.x.name)
+            .field("monitor", &self.monitor)
+            .field("rect", &self.rect)
+            .field("transport", &self.grabber.transport())
+            .finish_non_exhaustive()
+    }
+}
+
+impl X11ScreenSource {
+    /// Opens monitor `monitor` (`None`: the primary one) of `display` (`None`: `$DISPLAY`) at
+    /// `fps` frames per second (0: [`DEFAULT_FPS`]), with the pointer drawn in.
+    ///
+    /// # Errors
+    /// [`ScreenError::NoDisplay`] / [`ScreenError::Connect`] when there is no X server to reach,
+    /// [`ScreenError::MonitorOutOfRange`] for a monitor index past the end,
+    /// [`ScreenError::Unsupported`] for a pixel format we do not read,
+    /// [`ScreenError::Protocol`] when the server fails to answer.
+    pub fn open(
+        display: Option<&str>,
+        monitor: Option<usize>,
+        fps: u32,
+    ) -> Result<Self, ScreenError> {
+        Self::open_with(&ScreenCaptureOptions {
+            display: display.map(str::to_owned),
+            monitor,
+            fps,
+            ..ScreenCaptureOptions::default()
+        })
+    }
+
+    /// Opens a source as `options` say.
+    ///
+    /// # Errors
+    /// As [`X11ScreenSource::open`].
+    pub fn open_with(options: &ScreenCaptureOptions) -> Result<Self, ScreenError> {
+        let x = XDisplay::connect(options.display.as_deref())?;
+        let mut choice = MonitorChoice::new(options.monitor);
+        let (monitors, root) = monitors::query_with_root(&x)?;
+        let monitor = choice.pick(&monitors)?.clone();
+        let rect = CaptureRect::of_monitor(&monitor, root)?;
+        let grabber = FrameGrabber::new(&x, options.use_shared_memory)?;
+        let cursor = CursorOverlay::new(&x, options.draw_cursor);
+        let fps = match options.fps {
+            0 => DEFAULT_FPS,
+            f => f.min(MAX_FPS),
+        };
+        tracing::info!(
+            display = %x.name,
+            monitor = %monitor.name,
+            width = rect.width,
+            height = rect.height,
+            fps,
+            transport = ?grabber.transport(),
+            "screen capture opened"
+        );
+        Ok(Self {
+            x,
+            choice,
+            monitor,
+            rect,
+            grabber,
+            cursor,
+            scaler: Scaler::new(),
+            full: None,
+            interval: Duration::from_secs(1) / fps,
+            checked_at: Instant::now(),
+        })
+    }
+
+    /// The monitor being captured, as last looked up.
+    #[must_use]
+    pub fn monitor(&self) -> &MonitorInfo {
+        &self.monitor
+    }
+
+    /// How the pixels are read now (shared memory, or through the socket after a fallback).
+    #[must_use]
+    pub fn transport(&self) -> CaptureTransport {
+        self.grabber.transport()
+    }
+
+    /// The size frames are sent at now (the monitor's, even, fitted within 1920x1080).
+    #[must_use]
+    pub fn output_size(&self) -> (u32, u32) {
+        let (w, h) = self.rect.size();
+        fit_within(w, h)
+    }
+
+    /// Captures one frame (what [`VideoSource::next_frame`] does, with the screen's own error).
+    ///
+    /// # Errors
+    /// [`ScreenError`] when the server fails to answer or the monitor cannot be read.
+    pub fn capture(&mut self) -> Result<I420Frame, ScreenError> {
+        if self.checked_at.elapsed() >= GEOMETRY_EVERY {
+            match self.refresh_geometry() {
+                // Mid-reconfiguration a monitor can stick out of the root window for a moment;
+                // the old rectangle still reads until the server says it does not fit.
+                Err(ScreenError::Unsupported(why)) => {
+                    tracing::warn!(%why, "keeping the previous capture rectangle for now");
+                }
+                other => other?,
+            }
+        }
+        let mut capture_time = CaptureTime::now();
+        if self.grabber.grab(&self.x, self.rect)? == Grab::OutsideScreen {
+            // The screen shrank under us: look again and read the new rectangle once.
+            self.refresh_geometry()?;
+            capture_time = CaptureTime::now();
+            if self.grabber.grab(&self.x, self.rect)? == Grab::OutsideScreen {
+                return Err(ScreenError::Protocol {
+                    during: "GetImage",
+                    reason: format!(
+                        "the monitor's rectangle {:?} is still not on the screen after looking \
+                         its geometry up again",
+                        self.rect
+                    ),
+                });
+            }
+        }
+        let bgra = self.grabber.bgra_mut();
+        self.cursor.draw(&self.x, self.rect, bgra)?;
+        self.convert(capture_time)
+    }
+
+    /// Looks the monitor and the root window up again and follows a change.
+    fn refresh_geometry(&mut self) -> Result<(), ScreenError> {
+        self.checked_at = Instant::now();
+        let (monitors, root) = monitors::query_with_root(&self.x)?;
+        let monitor = self.choice.pick(&monitors)?;
+        let rect = CaptureRect::of_monitor(monitor, root)?;
+        if rect != self.rect || *monitor != self.monitor {
+            tracing::info!(
+                monitor = %monitor.name,
+                from = ?self.rect.size(),
+                to = ?rect.size(),
+                "the shared screen changed size or place"
+            );
+            self.monitor = monitor.clone();
+            self.rect = rect;
+        }
+        Ok(())
+    }
+
+    /// The grabbed BGRA picture as an I420 frame at the output size.
+    fn convert(&mut self, capture_time: CaptureTime) -> Result<I420Frame, ScreenError> {
+        let (w, h) = self.rect.size();
+        let (ow, oh) = fit_within(w, h);
+        let bgra = self.grabber.bgra_mut();
+        if (ow, oh) == (w, h) {
+            // The consumer keeps the frame, so it is a new one each time.
+            let mut frame = I420Frame::black(w, h)
+                .map_err(|e| ScreenError::Unsupported(format!("a {w}x{h} frame: {e}")))?;
+            bgra_to_i420_into(bgra, &mut frame)?;
+            frame.capture_time = capture_time;
+            return Ok(frame);
+        }
+        let full = match self.full.take() {
+            Some(f) if (f.width(), f.height()) == (w, h) => f,
+            _ => I420Frame::black(w, h)
+                .map_err(|e| ScreenError::Unsupported(format!("a {w}x{h} frame: {e}")))?,
+        };
+        let full = self.full.insert(full);
+        bgra_to_i420_into(bgra, full)?;
+        full.capture_time = capture_time;
+        Ok(self.scaler.scale(full, ow, oh)?)
+    }
+}
+
+impl VideoSource for X11ScreenSource {
+    fn name(&self) -> String {
+        "screen".into()
+    }
+
+    fn pacing(&self) -> Pacing {
+        Pacing::Interval(self.interval)
+    }
+
+    fn next_frame(&mut self) -> Result<I420Frame, SourceError> {
+        Ok(self.capture()?)
+    }
+}

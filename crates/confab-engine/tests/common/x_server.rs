@@ -1,0 +1,252 @@
+//! A private Xvfb for screen-capture tests, and a second X client that draws on it.
+//!
+//! [`Xvfb::start`] runs `Xvfb -displayfd 1 -noreset` (the server picks a free display number
+//! itself and writes it back once it accepts connections, so parallel tests never race for one)
+//! and stops it on drop, including when the test panics (SIGTERM so it removes its socket, then
+//! SIGKILL if it lingers). [`Painter`] is an ordinary X client (x11rb, like the code under test,
+//! but none of the engine's code): it puts BGRX images on the root window, moves the pointer and
+//! resizes the screen through RandR the way `xrandr` would.
+#![allow(dead_code, reason = "each includer uses a part")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test fixture: a panic is the test failing, with its message"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
+use x11rb::rust_connection::RustConnection;
+
+/// A virtual X display that goes away when dropped.
+pub struct Xvfb {
+    child: Child,
+    /// Its name, e.g. `:3`.
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts `Xvfb` with one screen of `width` x `height` at `depth` bits and waits until it
+    /// accepts connections.
+    pub fn start(width: u32, height: u32, depth: u8) -> Self {
+        let mut child = Command::new("Xvfb")
+            // -noreset: the server would otherwise reset (and refuse connections for a moment)
+            // each time its last client leaves, which tests that connect and disconnect do.
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-screen",
+                "0",
+            ])
+            .arg(format!("{width}x{height}x{depth}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run Xvfb ({e}); `make deps` installs xvfb"));
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("Xvfb's stdout is piped");
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let xvfb = Self {
+            display: format!(":{}", line.trim()),
+            child,
+        };
+        assert!(
+            matches!(read, Ok(n) if n > 0) && !line.trim().is_empty(),
+            "Xvfb did not report a display number ({read:?})"
+        );
+        xvfb
+    }
+}
+
+impl Drop for Xvfb {
+    /// Asks Xvfb to quit (SIGTERM, so it removes its socket), and kills it if it has not
+    /// within two seconds.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An X client drawing on the root window of a display.
+pub struct Painter {
+    conn: RustConnection,
+    root: xproto::Window,
+    depth: u8,
+    gc: xproto::Gcontext,
+}
+
+impl Painter {
+    /// Connects to `display`.
+    pub fn connect(display: &str) -> Self {
+        let (conn, screen) = x11rb::connect(Some(display)).expect("the painter connects");
+        let (root, depth) = {
+            let s = &conn.setup().roots[screen];
+            (s.root, s.root_depth)
+        };
+        let gc = conn.generate_id().unwrap();
+        conn.create_gc(gc, root, &xproto::CreateGCAux::new())
+            .unwrap();
+        conn.prefetch_maximum_request_bytes();
+        Self {
+            conn,
+            root,
+            depth,
+            gc,
+        }
+    }
+
+    /// Puts a packed BGRX image (`width * 4` bytes a row) at (`x`, `y`) on the root window,
+    /// in strips that fit the server's request size, and waits until the server has drawn it.
+    pub fn put_bgrx(&self, x: i16, y: i16, width: u16, height: u16, bgrx: &[u8]) {
+        let row = usize::from(width) * 4;
+        assert_eq!(bgrx.len(), row * usize::from(height));
+        let rows_per_strip = ((self.conn.maximum_request_bytes() - 64) / row).clamp(1, 256);
+        for (i, strip) in bgrx.chunks(row * rows_per_strip).enumerate() {
+            let top = y + i16::try_from(i * rows_per_strip).unwrap();
+            let rows = u16::try_from(strip.len() / row).unwrap();
+            self.conn
+                .put_image(
+                    ImageFormat::Z_PIXMAP,
+                    self.root,
+                    self.gc,
+                    width,
+                    rows,
+                    x,
+                    top,
+                    0,
+                    self.depth,
+                    strip,
+                )
+                .unwrap();
+        }
+        self.sync();
+    }
+
+    /// Moves the pointer to (`x`, `y`) on the root window.
+    pub fn warp_pointer(&self, x: i16, y: i16) {
+        self.conn
+            .warp_pointer(x11rb::NONE, self.root, 0, 0, 0, 0, x, y)
+            .unwrap();
+        self.sync();
+    }
+
+    /// Resizes the screen to `width` x `height` (at most the size Xvfb started with) as
+    /// `xrandr --output … --mode WxH` does: the output's mode of that size (made if missing), the
+    /// screen grown first if needed so the CRTC fits, the CRTC switched, the screen set.
+    pub fn randr_resize(&self, width: u16, height: u16) {
+        let v = self
+            .conn
+            .randr_query_version(1, 5)
+            .unwrap()
+            .reply()
+            .unwrap();
+        assert!(
+            (v.major_version, v.minor_version) >= (1, 2),
+            "RandR 1.2 on Xvfb"
+        );
+        let res = self
+            .conn
+            .randr_get_screen_resources(self.root)
+            .unwrap()
+            .reply()
+            .unwrap();
+        let (&crtc, &output) = (res.crtcs.first().unwrap(), res.outputs.first().unwrap());
+        let mode = match res
+            .modes
+            .iter()
+            .find(|m| (m.width, m.height) == (width, height))
+        {
+            Some(m) => m.id,
+            None => self.new_mode(output, width, height),
+        };
+        let now = self.conn.get_geometry(self.root).unwrap().reply().unwrap();
+        if width > now.width || height > now.height {
+            self.set_screen_size(width.max(now.width), height.max(now.height));
+        }
+        let set = self
+            .conn
+            .randr_set_crtc_config(
+                crtc,
+                x11rb::CURRENT_TIME,
+                res.config_timestamp,
+                0,
+                0,
+                mode,
+                randr::Rotation::ROTATE0,
+                &[output],
+            )
+            .unwrap()
+            .reply()
+            .expect("RandR SetCrtcConfig");
+        assert_eq!(
+            set.status,
+            randr::SetConfig::SUCCESS,
+            "the CRTC takes the mode"
+        );
+        self.set_screen_size(width, height);
+    }
+
+    /// A new RandR mode of `width` x `height`, added to `output`.
+    fn new_mode(&self, output: randr::Output, width: u16, height: u16) -> randr::Mode {
+        let name = format!("{width}x{height}");
+        let info = randr::ModeInfo {
+            id: 0,
+            width,
+            height,
+            dot_clock: u32::from(width) * u32::from(height) * 60,
+            hsync_start: width,
+            hsync_end: width,
+            htotal: width,
+            hskew: 0,
+            vsync_start: height,
+            vsync_end: height,
+            vtotal: height,
+            name_len: u16::try_from(name.len()).unwrap(),
+            mode_flags: randr::ModeFlag::default(),
+        };
+        let mode = self
+            .conn
+            .randr_create_mode(self.root, info, name.as_bytes())
+            .unwrap()
+            .reply()
+            .expect("RandR CreateMode")
+            .mode;
+        self.conn
+            .randr_add_output_mode(output, mode)
+            .unwrap()
+            .check()
+            .expect("RandR AddOutputMode");
+        mode
+    }
+
+    fn set_screen_size(&self, width: u16, height: u16) {
+        let (mm_w, mm_h) = (u32::from(width) / 4, u32::from(height) / 4);
+        self.conn
+            .randr_set_screen_size(self.root, width, height, mm_w, mm_h)
+            .unwrap()
+            .check()
+            .expect("RandR SetScreenSize");
+    }
+
+    /// Waits until the server has carried out every request sent so far.
+    pub fn sync(&self) {
+        self.conn.get_input_focus().unwrap().reply().unwrap();
+    }
+}
