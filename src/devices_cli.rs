@@ -62,7 +62,32 @@ pub fn devices(args: &DevicesArgs) -> Result<()> {
     for p in &list.problems {
         println!("note: {p}");
     }
+    screens();
     Ok(())
+}
+
+/// The monitors `confab join --share-screen N` can share (X11, `$DISPLAY`), numbered as it
+/// takes them.
+#[cfg(target_os = "linux")]
+fn screens() {
+    println!("Screens (to share; --share-screen N):");
+    match confab_engine::devices::screen::list_monitors(None) {
+        Ok(monitors) => {
+            for (n, m) in monitors.iter().enumerate() {
+                let main = if m.primary { "  [main]" } else { "" };
+                println!(
+                    "  {n}: {} {}x{} at {},{}{main}",
+                    m.name, m.width, m.height, m.x, m.y
+                );
+            }
+        }
+        Err(e) => println!("  (none: {e})"),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn screens() {
+    println!("Screens: sharing a screen from this system is not built yet (Linux with X11 only)");
 }
 
 /// Plays a tone through the speaker, records it with the microphone, and reports.

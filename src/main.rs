@@ -170,8 +170,8 @@ struct JoinArgs {
     /// Send this Y4M file as video.
     #[arg(long)]
     video_file: Option<PathBuf>,
-    /// Share a screen once in the room: the whole screen of $DISPLAY (X11), or the monitor with
-    /// this index (`confab devices` lists them), or `synthetic` for the test desktop.
+    /// Share a screen once in the room: the main monitor of $DISPLAY (X11), or the monitor with
+    /// this number (`confab devices` lists them), or `synthetic` for the test desktop.
     #[arg(long, value_name = "MONITOR", num_args = 0..=1, default_missing_value = "")]
     share_screen: Option<String>,
     /// At exit, write the last decoded picture of every remote track (camera and screen) into
@@ -500,8 +500,8 @@ impl TryFrom<JoinArgs> for join::JoinOptions {
     }
 }
 
-/// What `--share-screen [MONITOR]` names: the whole screen of `$DISPLAY` (no value), a monitor
-/// by index, or the synthetic test desktop.
+/// What `--share-screen [MONITOR]` names: the main monitor of `$DISPLAY` (no value), a monitor
+/// by number, or the synthetic test desktop.
 fn screen_input(value: &str) -> Result<confab_engine::ScreenInput> {
     let value = value.trim();
     if value.eq_ignore_ascii_case("synthetic") {

@@ -86,12 +86,13 @@ fn someone_elses_share_is_presented_and_our_own_share_shows_its_banner() {
     // Ben shares: his screen large, his camera in the strip below.
     ben.send(EngineCommand::ShareScreen(Some(ScreenInput::Synthetic)))
         .unwrap();
-    step_until(&mut h, "Ben's screen presented", |h| {
-        presenter(h) == Some(ben_id.clone())
-            && h.state()
-                .screen_shown(&Some(ben_id.clone()))
-                .is_some_and(|(size, n)| size == [1920, 1080] && n > 3)
-            && shows(h, "Ben is sharing their screen")
+    step_until(&mut h, "Ben presents, and we are told", |h| {
+        presenter(h) == Some(ben_id.clone()) && shows(h, "Ben is sharing their screen")
+    });
+    step_until(&mut h, "Ben's screen shown", |h| {
+        h.state()
+            .screen_shown(&Some(ben_id.clone()))
+            .is_some_and(|(size, n)| size == [1920, 1080] && n > 3)
     });
     let screen = rect_of(&h, "Ben's screen").expect("the screen's picture");
     let camera = tile_area(&h, "Ben").expect("Ben's camera tile");
@@ -117,6 +118,14 @@ fn someone_elses_share_is_presented_and_our_own_share_shows_its_banner() {
     step_until(&mut h, "the grid again", |h| {
         presenter(h).is_none() && h.query_by_label("Ben's screen").is_none()
     });
+
+    // Ben turns his camera off, so the moving pattern does not fill the snapshot below.
+    ben.send(EngineCommand::SetCamera(false)).unwrap();
+    step_until(
+        &mut h,
+        "Ben's camera off",
+        |h| matches!(&h.state().screen, Screen::InCall(c) if c.remotes.values().all(|r| !r.camera)),
+    );
 
     // We share the test desktop through the picker.
     h.get_by_label("Share screen").click();

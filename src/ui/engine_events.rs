@@ -180,7 +180,7 @@ impl ConfabApp {
             self.toast(format!("{name} is sharing their screen"));
         } else {
             if call.presenter.as_ref() == Some(&id) {
-                call.presenter = None;
+                call.presenter = next_presenter(call);
             }
             self.videos.remove(&Source::RemoteScreen(id));
             self.toast(format!("{name} stopped sharing"));
@@ -202,6 +202,8 @@ impl ConfabApp {
                 let mut replaced_by = None;
                 if let Screen::InCall(call) = &mut self.screen {
                     was_sharing = call.sharing.take().is_some();
+                    // Someone else may still be sharing (their share started while ours ran).
+                    call.presenter = next_presenter(call);
                     if let ScreenShareEnd::Replaced { by } = &reason {
                         replaced_by = call.remotes.get(by).map(|r| r.name.clone());
                     }
@@ -289,6 +291,7 @@ impl ConfabApp {
                     self.screen = Screen::Ended { duration, reason };
                 }
                 self.videos.clear_remote();
+                self.screen_picker = None;
             }
         }
     }
@@ -311,4 +314,14 @@ impl ConfabApp {
             self.device_notes.push(notice);
         }
     }
+}
+
+/// Who presents now that the presenter stopped (or our share ended): someone still sharing, the
+/// last to arrive first; `None` goes back to the grid.
+fn next_presenter(call: &super::app::Call) -> Option<ParticipantId> {
+    call.order
+        .iter()
+        .rev()
+        .find(|id| call.remotes.get(*id).is_some_and(|r| r.sharing))
+        .cloned()
 }

@@ -15,10 +15,18 @@ use super::lobby::fit;
 use super::video::Source;
 use confab_engine::{EngineCommand, ScreenInput};
 
+/// One monitor the picker offers.
+pub struct MonitorChoice {
+    /// What the button says, e.g. `Screen 1 (DP-1, 1920x1080, main)`.
+    pub label: String,
+    /// Its index in the display's monitor list.
+    pub index: usize,
+}
+
 /// What the picker offers: the monitors found, or why there are none.
 pub struct ScreenPicker {
     /// The monitors of `$DISPLAY`, or the sentence saying why they could not be listed.
-    pub monitors: Result<Vec<confab_engine::devices::screen::MonitorInfo>, String>,
+    pub monitors: Result<Vec<MonitorChoice>, String>,
 }
 
 impl ScreenPicker {
@@ -31,13 +39,31 @@ impl ScreenPicker {
 }
 
 #[cfg(target_os = "linux")]
-fn list_monitors() -> Result<Vec<confab_engine::devices::screen::MonitorInfo>, String> {
-    confab_engine::devices::screen::list_monitors(None).map_err(|e| e.to_string())
+fn list_monitors() -> Result<Vec<MonitorChoice>, String> {
+    let monitors =
+        confab_engine::devices::screen::list_monitors(None).map_err(|e| e.to_string())?;
+    Ok(monitors
+        .iter()
+        .enumerate()
+        .map(|(index, m)| {
+            let main = if m.primary { ", main" } else { "" };
+            MonitorChoice {
+                label: format!(
+                    "Screen {} ({}, {}x{}{main})",
+                    index + 1,
+                    m.name,
+                    m.width,
+                    m.height
+                ),
+                index,
+            }
+        })
+        .collect())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn list_monitors() -> Result<Vec<confab_engine::devices::screen::MonitorInfo>, String> {
-    Err("screen sharing from this system is not built yet".to_owned())
+fn list_monitors() -> Result<Vec<MonitorChoice>, String> {
+    Err("sharing a screen from this system is not built yet (Linux with X11 only)".to_owned())
 }
 
 /// The fill of the "You are sharing" banner.
@@ -89,30 +115,11 @@ impl ConfabApp {
                 }
                 match &picker.monitors {
                     Ok(monitors) => {
-                        if monitors.len() > 1
-                            && ui
-                                .button("Entire screen (all monitors)")
-                                .on_hover_text("Everything on every monitor, scaled to fit 1080p")
-                                .clicked()
-                        {
-                            choice = Some(ScreenInput::X11 {
-                                display: None,
-                                monitor: None,
-                            });
-                        }
-                        for (n, m) in monitors.iter().enumerate() {
-                            let primary = if m.primary { ", main" } else { "" };
-                            let label = format!(
-                                "Screen {} ({}, {}x{}{primary})",
-                                n + 1,
-                                m.name,
-                                m.width,
-                                m.height
-                            );
-                            if ui.button(label).clicked() {
+                        for m in monitors {
+                            if ui.button(&m.label).clicked() {
                                 choice = Some(ScreenInput::X11 {
                                     display: None,
-                                    monitor: Some(n),
+                                    monitor: Some(m.index),
                                 });
                             }
                         }

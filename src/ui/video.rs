@@ -273,7 +273,12 @@ impl VideoTextures {
 
     /// Forgets every remote source (call ended).
     pub fn clear_remote(&mut self) {
-        self.tiles.retain(|k, _| !matches!(k, Source::Remote(_)));
+        self.tiles.retain(|k, _| {
+            !matches!(
+                k,
+                Source::Remote(_) | Source::RemoteScreen(_) | Source::MyScreen
+            )
+        });
     }
 
     /// Median decoded→on-texture time over the recent frames, ms.

@@ -39,11 +39,12 @@ pub enum ScreenInput {
     /// --screen-share` measures with.
     Synthetic,
     /// An X11 screen: `display` (`None`: `$DISPLAY`) and a monitor by index in
-    /// [`crate::devices::screen::list_monitors`]'s order (`None`: the whole root window).
+    /// `devices::screen::list_monitors`'s order (`None`: the primary monitor). Linux only;
+    /// elsewhere sharing it fails with the reason.
     X11 {
         /// The X display, e.g. `":0"`.
         display: Option<String>,
-        /// The monitor's index.
+        /// The monitor's index (`None`: the primary one).
         monitor: Option<usize>,
     },
 }

@@ -33,7 +33,7 @@ use signaling_client::ParticipantId;
 use tracing::debug;
 
 pub(crate) use audio::spawn_audio_sender;
-pub(crate) use screen::{open_screen, spawn_screen_sender};
+pub(crate) use screen::{ScreenCapture, open_screen, spawn_screen_sender};
 pub(crate) use video::spawn_video_sender;
 
 /// The least bitrate a shared screen gets while sharing.
@@ -167,7 +167,9 @@ impl Outgoing {
     /// Sets the video bitrate the encoders should aim for together: all of it for the camera,
     /// or split with a shared screen (see the module docs).
     pub(crate) fn set_target_bps(&self, bps: u32) {
-        let (camera, screen) = split_bitrate(bps, self.sharing.load(Ordering::Relaxed));
+        let sharing = self.sharing.load(Ordering::Relaxed);
+        let camera_on = self.camera_on.load(Ordering::Relaxed);
+        let (camera, screen) = split_bitrate(bps, sharing, camera_on);
         self.target_bps.store(camera, Ordering::Relaxed);
         self.screen_target_bps.store(screen, Ordering::Relaxed);
     }
@@ -237,11 +239,20 @@ enum Track {
 }
 
 /// `(camera, screen)` bitrates from the total `bps`: without a share all of it is the camera's
-/// (the screen keeps the most it could get, unused); with one the screen takes two thirds within
-/// its bounds and the camera the rest, at least its floor.
-fn split_bitrate(bps: u32, sharing: bool) -> (u32, u32) {
+/// (the screen keeps the most it could get, unused); with one and the camera off, all of it is
+/// the screen's (up to its ceiling); with both, the screen takes two thirds within its bounds and
+/// the camera the rest, at least its floor. Never more than `bps` together: below both floors
+/// the two thirds / one third split holds as it is.
+fn split_bitrate(bps: u32, sharing: bool, camera_on: bool) -> (u32, u32) {
     if !sharing {
         return (bps, SCREEN_MAX_BPS);
+    }
+    if !camera_on {
+        return (bps, bps.min(SCREEN_MAX_BPS));
+    }
+    if bps < SCREEN_MIN_BPS + CAMERA_FLOOR_BPS {
+        let screen = bps / 3 * 2;
+        return (bps - screen, screen);
     }
     let screen = (bps / 3 * 2).clamp(SCREEN_MIN_BPS, SCREEN_MAX_BPS);
     let camera = bps.saturating_sub(screen).max(CAMERA_FLOOR_BPS);
@@ -306,12 +317,32 @@ mod split_tests {
 
     #[test]
     fn the_screen_takes_two_thirds_within_its_bounds() {
-        assert_eq!(split_bitrate(1_500_000, false), (1_500_000, SCREEN_MAX_BPS));
-        assert_eq!(split_bitrate(3_000_000, true), (1_000_000, 2_000_000));
-        assert_eq!(split_bitrate(6_000_000, true), (3_500_000, SCREEN_MAX_BPS));
+        let split = |bps| split_bitrate(bps, true, true);
         assert_eq!(
-            split_bitrate(300_000, true),
-            (CAMERA_FLOOR_BPS, SCREEN_MIN_BPS)
+            split_bitrate(1_500_000, false, true),
+            (1_500_000, SCREEN_MAX_BPS)
+        );
+        assert_eq!(split(3_000_000), (1_000_000, 2_000_000));
+        assert_eq!(split(6_000_000), (3_500_000, SCREEN_MAX_BPS));
+        assert_eq!(split(600_000), (200_000, 400_000));
+    }
+
+    #[test]
+    fn the_split_never_exceeds_the_total_and_a_camera_off_leaves_it_all_to_the_screen() {
+        for bps in [
+            100_000, 300_000, 449_999, 450_000, 1_000_000, 2_500_000, 9_000_000,
+        ] {
+            let (camera, screen) = split_bitrate(bps, true, true);
+            assert!(camera + screen <= bps, "{bps}: {camera}+{screen}");
+        }
+        assert_eq!(split_bitrate(300_000, true, true), (100_000, 200_000));
+        assert_eq!(
+            split_bitrate(1_800_000, true, false),
+            (1_800_000, 1_800_000)
+        );
+        assert_eq!(
+            split_bitrate(4_000_000, true, false),
+            (4_000_000, SCREEN_MAX_BPS)
         );
     }
 }

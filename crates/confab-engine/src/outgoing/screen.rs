@@ -22,7 +22,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::UnboundedSender;
 use tracing::{info, warn};
 
 use super::degradation::FrameRateLimiter;
@@ -227,13 +226,13 @@ impl ScreenEncoding {
     }
 }
 
-/// Starts the screen sender on `capture`. When the capture ends on its own, a sentence saying
-/// why goes to `ended` and the thread stops.
+/// Starts the screen sender on `capture`. When the capture ends on its own, `ended` gets a
+/// sentence saying why and the thread stops.
 pub(crate) fn spawn_screen_sender(
     capture: ScreenCapture,
     out: Arc<Outgoing>,
     preview: Option<Preview>,
-    ended: UnboundedSender<String>,
+    ended: impl FnOnce(String) + Send + 'static,
 ) -> Result<SenderThread, EngineError> {
     spawn_sender("confab-screen-send", move |stop| {
         let ScreenCapture { thread, frames, .. } = capture;
@@ -245,7 +244,7 @@ pub(crate) fn spawn_screen_sender(
                         Err(e) => e.to_string(),
                         Ok(()) => "the screen capture stopped".to_owned(),
                     };
-                    let _ = ended.send(why);
+                    ended(why);
                     return;
                 }
                 continue;

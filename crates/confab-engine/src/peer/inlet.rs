@@ -123,8 +123,10 @@ impl MediaInlet {
         Self::new(Discard, Discard)
     }
 
-    /// Where received video access units go.
+    /// Where received video access units of the camera go (tests; links use
+    /// [`MediaInlet::video_for`]).
     #[must_use]
+    #[cfg(any(test, feature = "testing"))]
     pub fn video(&self) -> &Arc<dyn VideoInlet> {
         &self.video
     }

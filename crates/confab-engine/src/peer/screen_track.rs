@@ -87,13 +87,6 @@ impl PeerLink {
         Ok(true)
     }
 
-    /// Whether our screen track is negotiated and flowing.
-    pub fn screen_live(&self) -> bool {
-        lock(&self.screen)
-            .as_ref()
-            .is_some_and(|t| t.media.live.load(Ordering::Acquire))
-    }
-
     /// Sends one H.264 access unit of our screen; dropped while not connected, without a
     /// screen track, or before it is negotiated.
     ///
@@ -135,6 +128,12 @@ impl PeerLink {
         let live = named && video_live;
         if track.media.live.swap(live, Ordering::AcqRel) != live {
             info!(live, "screen track negotiated");
+            if live {
+                // The keyframe the share started with was dropped while the track was not
+                // live: the far end needs one now to show anything.
+                self.shared
+                    .emit(super::events::PeerEvent::ScreenKeyframeRequested);
+            }
         }
     }
 }

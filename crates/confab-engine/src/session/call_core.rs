@@ -292,7 +292,11 @@ impl CallCore {
                     debug!(%from, "dropping a stale answer");
                     return Vec::new();
                 }
-                peer.screen_unconfirmed = false;
+                // The answer to an offer made before a later change does not confirm it: the
+                // offer that carries it is still to come.
+                if !peer.offer_wanted {
+                    peer.screen_unconfirmed = false;
+                }
                 self.note_remote_sdp(&from, &sdp);
                 vec![Action::ApplyAnswer { id: from, sdp }]
             }

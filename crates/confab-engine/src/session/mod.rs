@@ -28,6 +28,7 @@
 mod actions;
 pub(crate) mod call_core;
 mod executor;
+mod screen_io;
 pub(crate) mod stats_collector;
 
 use std::collections::HashMap;
@@ -44,18 +45,14 @@ use tracing::{debug, info, warn};
 
 use super::api::AudioOutput;
 use super::api::{
-    CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, ScreenInput, ScreenShareEnd,
-    ScreenShareState, VideoFrameEvent, VideoRole,
+    CallState, EngineCommand, EngineConfig, EngineEvent, Repaint, VideoFrameEvent, VideoRole,
 };
 use super::devices::{DeviceKind, DeviceStatus};
 use super::incoming::{SharedMixer, VideoDecoderThread, receive_inlet};
 use super::media::drop_oldest::DropOldestSender;
 use super::media::opus_codec::OpusDecoder;
-use super::outgoing::{
-    Outgoing, Preview, SenderThread, open_screen, spawn_audio_sender, spawn_screen_sender,
-    spawn_video_sender,
-};
-use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings, SCREEN_STREAM_PREFIX};
+use super::outgoing::{Outgoing, Preview, SenderThread, spawn_audio_sender, spawn_video_sender};
+use super::peer::{BitrateRange, PeerEvent, PeerLink, PeerSettings};
 use super::reasons::{EndReason, Problem};
 use call_core::CallCore;
 use stats_collector::{
@@ -111,11 +108,8 @@ pub(crate) struct Session {
     mixer: SharedMixer,
     video_sender: Option<SenderThread>,
     audio_sender: Option<SenderThread>,
-    /// Our screen share's capture and encoder, while we share.
-    screen_sender: Option<SenderThread>,
-    /// Where the screen sender says why its capture ended on its own.
-    screen_ended_tx: UnboundedSender<String>,
-    screen_ended_rx: UnboundedReceiver<String>,
+    /// Our screen share's capture and encoder (`screen_io`).
+    screen: screen_io::ScreenIo,
     /// The video bitrate the peers' estimates allow (camera and screen together).
     video_target_bps: u32,
     /// The UI asked for the sources to run outside a call (lobby preview).
@@ -137,7 +131,6 @@ impl Session {
     ) -> Self {
         let (peer_events_tx, peer_events) = mpsc::unbounded_channel();
         let (keyframe_tx, keyframe_rx) = mpsc::unbounded_channel();
-        let (screen_ended_tx, screen_ended_rx) = mpsc::unbounded_channel();
         let video_target_bps = config.video.start_kbps * 1000;
         let mut core = CallCore::new(config.video_input != super::api::VideoInput::None);
         // Not in a call yet: nobody to tell.
@@ -166,9 +159,7 @@ impl Session {
             mixer,
             video_sender: None,
             audio_sender: None,
-            screen_sender: None,
-            screen_ended_tx,
-            screen_ended_rx,
+            screen: screen_io::ScreenIo::default(),
             video_target_bps,
             preview_on: false,
             speaker_switch: None,
@@ -216,11 +207,11 @@ impl Session {
                     let actions = self.core.keyframe_needed(&id, role, Instant::now());
                     self.execute(actions).await;
                 }
-                Some(why) = self.screen_ended_rx.recv() => {
-                    let actions = self
-                        .core
-                        .stop_screen_share(ScreenShareEnd::SourceFailed { detail: why });
-                    self.execute(actions).await;
+                Some((generation, opened)) = self.screen.opened.1.recv() => {
+                    self.screen_opened(generation, opened).await;
+                }
+                Some((generation, why)) = self.screen.ended.1.recv() => {
+                    self.screen_capture_ended(generation, why).await;
                 }
                 _ = tick.tick() => self.on_tick().await,
             }
@@ -243,6 +234,8 @@ impl Session {
             }
             EngineCommand::SetCamera(on) => {
                 self.outgoing.camera_on.store(on, Ordering::Relaxed);
+                // With a share running, the camera's part of the bitrate goes to the screen.
+                self.outgoing.set_target_bps(self.video_target_bps);
                 if on {
                     self.outgoing.request_keyframe();
                 }
@@ -310,82 +303,13 @@ impl Session {
                     }
                 }
             }
-            EngineCommand::ShareScreen(Some(input)) => self.share_screen(input).await,
-            EngineCommand::ShareScreen(None) => {
-                let actions = self.core.stop_screen_share(ScreenShareEnd::Stopped);
-                self.execute(actions).await;
-            }
+            EngineCommand::ShareScreen(Some(input)) => self.share_screen(input),
+            EngineCommand::ShareScreen(None) => self.stop_sharing().await,
             EngineCommand::RestartIce => {
                 let actions = self.core.restart_ice_all(Instant::now());
                 self.execute(actions).await;
             }
         }
-    }
-
-    /// Starts sharing `input` (or shares it instead of the current screen): the capture is
-    /// opened off the session task; on success the screen sender runs and the core adds the
-    /// track everywhere. A failure leaves any current share running and says why.
-    async fn share_screen(&mut self, input: ScreenInput) {
-        let failed = |detail: String| {
-            EngineEvent::ScreenShare(ScreenShareState::Ended {
-                reason: ScreenShareEnd::SourceFailed { detail },
-            })
-        };
-        if !self.core.in_call() {
-            self.emit(failed("join a call to share your screen".to_owned()));
-            return;
-        }
-        let opened = tokio::task::spawn_blocking(move || open_screen(&input))
-            .await
-            .unwrap_or_else(|e| Err(format!("the screen capture could not start: {e}")));
-        let capture = match opened {
-            Ok(capture) => capture,
-            Err(detail) => {
-                warn!(%detail, "cannot share the screen");
-                self.emit(failed(detail));
-                return;
-            }
-        };
-        let source = capture.description.clone();
-        let preview = self.config.preview.then(|| Preview {
-            frames: self.video.clone(),
-            repaint: Arc::clone(&self.repaint),
-        });
-        // The old capture stops before the new one is used (one sender at a time).
-        self.screen_sender = None;
-        match spawn_screen_sender(
-            capture,
-            Arc::clone(&self.outgoing),
-            preview,
-            self.screen_ended_tx.clone(),
-        ) {
-            Ok(sender) => self.screen_sender = Some(sender),
-            Err(e) => {
-                let actions = self.core.stop_screen_share(ScreenShareEnd::SourceFailed {
-                    detail: e.to_string(),
-                });
-                self.execute(actions).await;
-                self.emit(failed(e.to_string()));
-                return;
-            }
-        }
-        self.outgoing.set_sharing(true);
-        self.outgoing.set_target_bps(self.video_target_bps);
-        self.outgoing.request_screen_keyframe();
-        let stream = format!("{SCREEN_STREAM_PREFIX}{:08x}", rand_u32());
-        let actions = self.core.start_screen_share(&stream);
-        self.execute(actions).await;
-        info!(%source, "sharing the screen");
-        self.emit(EngineEvent::ScreenShare(ScreenShareState::Sharing {
-            source,
-        }));
-    }
-
-    /// Stops our screen's capture and encoder (the core has decided the share ended).
-    pub(super) fn stop_screen_sender(&mut self) {
-        self.screen_sender = None;
-        self.outgoing.set_sharing(false);
-        self.outgoing.set_target_bps(self.video_target_bps);
     }
 
     async fn join(&mut self, url: String, room: String, password: Option<String>) {
@@ -429,8 +353,8 @@ impl Session {
                 .flat_map(|s| s.urls.iter().cloned())
                 .collect(),
         ));
-        self.outgoing
-            .set_target_bps(self.config.video.start_kbps * 1000);
+        self.video_target_bps = self.config.video.start_kbps * 1000;
+        self.outgoing.set_target_bps(self.video_target_bps);
         self.start_senders();
         let actions = self.core.entered(&welcome);
         self.execute(actions).await;
@@ -690,16 +614,6 @@ impl Session {
         }
         self.emit(EngineEvent::Stats(collected.stats));
     }
-}
-
-/// A random value for a screen's stream id (unique per share, not a secret).
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    if let Ok(t) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-        h.write_u128(t.as_nanos());
-    }
-    h.finish() as u32
 }
 
 async fn next_signaling(events: &mut Option<mpsc::Receiver<ClientEvent>>) -> Option<ClientEvent> {

@@ -64,8 +64,11 @@ impl CallCore {
             return Vec::new();
         };
         peer.negotiation.offer_sent(result.is_ok());
-        // This offer carries the tracks as they are now.
-        peer.offer_wanted = false;
+        // This offer carries the tracks as they are now (a failed one carries nothing: a
+        // pending change still wants its offer).
+        if result.is_ok() {
+            peer.offer_wanted = false;
+        }
         match result {
             Ok(sdp) => {
                 let signal = if ice_restart {

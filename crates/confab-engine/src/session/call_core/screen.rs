@@ -10,8 +10,9 @@
 //! - Our media-state message names our screen's msid stream while we share; a remote's names
 //!   its own, which goes to its link (so a browser's screen track is told from its camera) and
 //!   to the UI as [`EngineEvent::RemoteScreen`] when its sharing starts or stops.
-//! - One share at a time: when someone else starts sharing while we do, ours stops
-//!   ([`ScreenShareEnd::Replaced`]): the newest share wins, as in the web client. (Two shares
+//! - One share at a time: when someone else announces a share (a screen stream different from
+//!   its last one) while we share, ours stops ([`ScreenShareEnd::Replaced`]): the newest share
+//!   wins, as in the web client. (Two shares
 //!   started at the same instant both stop; each side says who replaced it, and either can
 //!   share again.)
 
@@ -118,6 +119,8 @@ impl CallCore {
         match self.peers.get_mut(id) {
             Some(peer) if peer.offer_wanted && peer.negotiation.can_offer() => {
                 peer.offer_wanted = false;
+                // This offer carries the change: until its answer, a rollback must redo it.
+                peer.screen_unconfirmed = true;
                 self.make_offer(id, false)
             }
             _ => Vec::new(),
@@ -149,7 +152,9 @@ impl CallCore {
                 sharing,
             }));
         }
-        if sharing && !was_sharing {
+        // A new announcement (a first one, or another stream: a new share) replaces ours; the
+        // periodic refresh repeats the same value and changes nothing (returned above).
+        if sharing {
             out.extend(self.stop_screen_share(ScreenShareEnd::Replaced { by: id.clone() }));
         }
         out
