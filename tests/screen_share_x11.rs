@@ -163,7 +163,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
-    let x = Xvfb::start(W as u32, H as u32);
+    let x = Xvfb::start(W as u32, H as u32, 24);
     let dir = temp_dir("x11-share");
     let picture = known_picture();
     let fixture = dir.join("screen.png");

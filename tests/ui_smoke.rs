@@ -69,7 +69,7 @@ fn the_app_shows_remote_video_in_a_real_window() {
     })
     .unwrap();
 
-    let x = Xvfb::start(1100, 720);
+    let x = Xvfb::start(1100, 720, 24);
     let home = std::env::temp_dir().join(format!("confab-smoke-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
     let link = server
