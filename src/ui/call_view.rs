@@ -542,21 +542,40 @@ impl ConfabApp {
         if let Some(remote) = call.remotes.get(&big) {
             clicked = clicked.or(self.tile(ui, big_rect, &big, remote));
         }
-        let n = others.len().max(1) as f32;
+        clicked = clicked.or(self.camera_strip(ui, area, strip_h, gap, &others));
+        ui.allocate_rect(area, egui::Sense::hover());
+        clicked
+    }
+
+    /// The tiles of `ids` in a strip `strip_h` high along the bottom of `area`, centred, each
+    /// at most 16:9, `gap` apart (the speaker view's and the presenter layout's strip);
+    /// returns a click on one, as [`Self::tile`] does.
+    pub(super) fn camera_strip(
+        &self,
+        ui: &mut egui::Ui,
+        area: egui::Rect,
+        strip_h: f32,
+        gap: f32,
+        ids: &[&ParticipantId],
+    ) -> Option<(ParticipantId, bool)> {
+        let Screen::InCall(call) = &self.screen else {
+            return None;
+        };
+        let n = ids.len().max(1) as f32;
         let w = ((area.width() - gap * (n - 1.0)) / n).min(strip_h * 16.0 / 9.0);
         let strip_w = w * n + gap * (n - 1.0);
         let mut x = area.center().x - strip_w / 2.0;
-        for id in others {
+        let mut clicked = None;
+        for id in ids {
             let rect = egui::Rect::from_min_size(
                 egui::pos2(x, area.max.y - strip_h),
                 egui::vec2(w, strip_h),
             );
-            if let Some(remote) = call.remotes.get(id) {
+            if let Some(remote) = call.remotes.get(*id) {
                 clicked = clicked.or(self.tile(ui, rect, id, remote));
             }
             x += w + gap;
         }
-        ui.allocate_rect(area, egui::Sense::hover());
         clicked
     }
 
@@ -601,7 +620,7 @@ impl ConfabApp {
     }
 
     /// Draws one participant's tile; returns a click on it (`true` for a double click).
-    pub(super) fn tile(
+    fn tile(
         &self,
         ui: &mut egui::Ui,
         rect: egui::Rect,

@@ -287,21 +287,7 @@ impl ConfabApp {
         // Everyone's camera in the strip, the presenter's first.
         let mut ids: Vec<&ParticipantId> = vec![presenter];
         ids.extend(call.order.iter().filter(|id| *id != presenter));
-        let n = ids.len() as f32;
-        let w = ((area.width() - gap * (n - 1.0)) / n).min(strip_h * 16.0 / 9.0);
-        let strip_w = w * n + gap * (n - 1.0);
-        let mut x = area.center().x - strip_w / 2.0;
-        let mut clicked = None;
-        for id in ids {
-            let rect = egui::Rect::from_min_size(
-                egui::pos2(x, area.max.y - strip_h),
-                egui::vec2(w, strip_h),
-            );
-            if let Some(remote) = call.remotes.get(id) {
-                clicked = clicked.or(self.tile(ui, rect, id, remote));
-            }
-            x += w + gap;
-        }
+        let clicked = self.camera_strip(ui, area, strip_h, gap, &ids);
         ui.advance_cursor_after_rect(area);
         if toggled && let Screen::InCall(call) = &mut self.screen {
             call.screen_actual_size = !call.screen_actual_size;

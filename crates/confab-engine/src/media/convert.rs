@@ -81,6 +81,28 @@ pub fn i420_to_rgba(frame: &I420Frame, rgba: &mut Vec<u8>) -> Result<(), Convert
     .map_err(|e| ConvertError::Yuv(e.to_string()))
 }
 
+/// The three I420 planes of a `width` x `height` picture (tightly packed: `y` is `width` bytes
+/// a row, `u` and `v` half that, rounded up) as the conversion library's output image.
+pub(crate) fn planar_image_mut<'a>(
+    width: u32,
+    height: u32,
+    y: &'a mut [u8],
+    u: &'a mut [u8],
+    v: &'a mut [u8],
+) -> YuvPlanarImageMut<'a, u8> {
+    let (cw, _) = chroma_size(width, height);
+    YuvPlanarImageMut {
+        y_plane: BufferStoreMut::Borrowed(y),
+        y_stride: width,
+        u_plane: BufferStoreMut::Borrowed(u),
+        u_stride: cw as u32,
+        v_plane: BufferStoreMut::Borrowed(v),
+        v_stride: cw as u32,
+        width,
+        height,
+    }
+}
+
 /// Converts packed RGBA to an I420 frame stamped with `capture_time`.
 ///
 /// # Errors
@@ -109,16 +131,7 @@ pub fn rgba_to_i420(
     let mut u = vec![0u8; cw * ch];
     let mut v = vec![0u8; cw * ch];
     {
-        let mut image = YuvPlanarImageMut {
-            y_plane: BufferStoreMut::Borrowed(&mut y),
-            y_stride: width,
-            u_plane: BufferStoreMut::Borrowed(&mut u),
-            u_stride: cw as u32,
-            v_plane: BufferStoreMut::Borrowed(&mut v),
-            v_stride: cw as u32,
-            width,
-            height,
-        };
+        let mut image = planar_image_mut(width, height, &mut y, &mut u, &mut v);
         yuvutils_rs::rgba_to_yuv420(
             &mut image,
             rgba,

@@ -11,14 +11,12 @@
 //! [`DecodeError::BufferSize`]; a longer one is accepted and its tail ignored (V4L2 hands out
 //! whole driver buffers).
 
-use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
-};
+use yuvutils_rs::{YuvConversionMode, YuvRange, YuvStandardMatrix};
 
 use super::PixelFormat;
 use super::crop::{crop, crop_rect};
 use super::mjpeg::decode_mjpeg;
-use crate::media::convert::{ConvertError, Scaler};
+use crate::media::convert::{ConvertError, Scaler, planar_image_mut};
 use crate::media::frame::{CaptureTime, FrameError, I420Frame, chroma_size};
 
 /// Why a camera frame could not be turned into an I420 picture.
@@ -199,26 +197,6 @@ fn planes(width: u32, height: u32) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     )
 }
 
-fn planar_mut<'a>(
-    width: u32,
-    height: u32,
-    y: &'a mut [u8],
-    u: &'a mut [u8],
-    v: &'a mut [u8],
-) -> YuvPlanarImageMut<'a, u8> {
-    let (cw, _) = chroma_size(width, height);
-    YuvPlanarImageMut {
-        y_plane: BufferStoreMut::Borrowed(y),
-        y_stride: width,
-        u_plane: BufferStoreMut::Borrowed(u),
-        u_stride: cw as u32,
-        v_plane: BufferStoreMut::Borrowed(v),
-        v_stride: cw as u32,
-        width,
-        height,
-    }
-}
-
 fn yuv_error(e: &yuvutils_rs::YuvError) -> DecodeError {
     DecodeError::Convert(ConvertError::Yuv(e.to_string()))
 }
@@ -285,7 +263,7 @@ pub(super) fn packed_rgb_to_i420(
 ) -> Result<I420Frame, DecodeError> {
     let (mut y, mut u, mut v) = planes(width, height);
     {
-        let mut image = planar_mut(width, height, &mut y, &mut u, &mut v);
+        let mut image = planar_image_mut(width, height, &mut y, &mut u, &mut v);
         let convert = if format == PixelFormat::Bgr24 {
             yuvutils_rs::bgr_to_yuv420
         } else {

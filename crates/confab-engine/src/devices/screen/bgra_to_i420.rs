@@ -5,12 +5,10 @@
 //! into an existing [`I420Frame`] instead of allocating one. [`fit_within`] is the size
 //! rule: at most [`MAX_WIDTH`] x [`MAX_HEIGHT`], aspect ratio kept, never scaled up, even.
 
-use yuvutils_rs::{
-    BufferStoreMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
-};
+use yuvutils_rs::{YuvConversionMode, YuvRange, YuvStandardMatrix};
 
 use crate::media::I420Frame;
-use crate::media::convert::ConvertError;
+use crate::media::convert::{ConvertError, planar_image_mut};
 
 /// Widest picture a screen share sends.
 pub const MAX_WIDTH: u32 = 1920;
@@ -34,18 +32,8 @@ pub(super) fn bgra_to_i420_into(bgra: &[u8], frame: &mut I420Frame) -> Result<()
             height,
         });
     }
-    let (cw, _) = frame.chroma_size();
     let (y, u, v) = frame.planes_mut();
-    let mut image = YuvPlanarImageMut {
-        y_plane: BufferStoreMut::Borrowed(y),
-        y_stride: width,
-        u_plane: BufferStoreMut::Borrowed(u),
-        u_stride: cw as u32,
-        v_plane: BufferStoreMut::Borrowed(v),
-        v_stride: cw as u32,
-        width,
-        height,
-    };
+    let mut image = planar_image_mut(width, height, y, u, v);
     yuvutils_rs::bgra_to_yuv420(
         &mut image,
         bgra,
