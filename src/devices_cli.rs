@@ -66,8 +66,8 @@ pub fn devices(args: &DevicesArgs) -> Result<()> {
     Ok(())
 }
 
-/// The monitors `confab join --share-screen N` can share (X11, `$DISPLAY`), numbered as it
-/// takes them.
+/// The monitors and windows `confab join --share-screen N|window:ID` can share (X11,
+/// `$DISPLAY`), named as it takes them.
 #[cfg(target_os = "linux")]
 fn screens() {
     println!("Screens (to share; --share-screen N):");
@@ -78,6 +78,22 @@ fn screens() {
                 println!(
                     "  {n}: {} {}x{} at {},{}{main}",
                     m.name, m.width, m.height, m.x, m.y
+                );
+            }
+        }
+        Err(e) => {
+            println!("  (none: {e})");
+            return;
+        }
+    }
+    println!("Windows (to share; --share-screen window:ID):");
+    match confab_engine::devices::screen::list_windows(None) {
+        Ok(windows) if windows.is_empty() => println!("  (none shown)"),
+        Ok(windows) => {
+            for w in windows {
+                println!(
+                    "  window:{:#x}: {} {}x{} at {},{}",
+                    w.id, w.title, w.width, w.height, w.x, w.y
                 );
             }
         }

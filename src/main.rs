@@ -171,7 +171,8 @@ struct JoinArgs {
     #[arg(long)]
     video_file: Option<PathBuf>,
     /// Share a screen once in the room: the main monitor of $DISPLAY (X11), or the monitor with
-    /// this number (`confab devices` lists them), or `synthetic` for the test desktop.
+    /// this number, or `window:ID` for one window (`confab devices` lists both), or `synthetic`
+    /// for the test desktop.
     #[arg(long, value_name = "MONITOR", num_args = 0..=1, default_missing_value = "")]
     share_screen: Option<String>,
     /// At exit, write the last decoded picture of every remote track (camera and screen) into
@@ -501,18 +502,34 @@ impl TryFrom<JoinArgs> for join::JoinOptions {
 }
 
 /// What `--share-screen [MONITOR]` names: the main monitor of `$DISPLAY` (no value), a monitor
-/// by number, or the synthetic test desktop.
+/// by number, a window (`window:0x1a00003` or decimal), or the synthetic test desktop.
 fn screen_input(value: &str) -> Result<confab_engine::ScreenInput> {
     let value = value.trim();
     if value.eq_ignore_ascii_case("synthetic") {
         return Ok(confab_engine::ScreenInput::Synthetic);
+    }
+    if let Some(id) = value.strip_prefix("window:") {
+        let id = id.trim();
+        let parsed = match id.strip_prefix("0x").or_else(|| id.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => id.parse::<u32>(),
+        };
+        let window = parsed.map_err(|_| {
+            anyhow::anyhow!(
+                "--share-screen window:ID takes a window id such as 0x1a00003 (see `confab devices`), not {id:?}"
+            )
+        })?;
+        return Ok(confab_engine::ScreenInput::X11Window {
+            display: None,
+            window,
+        });
     }
     let monitor = if value.is_empty() {
         None
     } else {
         Some(value.parse::<usize>().map_err(|_| {
             anyhow::anyhow!(
-                "--share-screen takes a monitor number (see `confab devices`) or `synthetic`, not {value:?}"
+                "--share-screen takes a monitor number, window:ID (see `confab devices`) or `synthetic`, not {value:?}"
             )
         })?)
     };

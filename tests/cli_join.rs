@@ -122,6 +122,25 @@ fn headless_join_fails_clearly() {
     rt.block_on(server.shutdown(Duration::from_secs(1)));
 }
 
+/// A `--share-screen` value that names nothing is refused before joining, saying what it takes.
+#[test]
+fn a_bad_share_screen_value_is_refused_with_what_it_takes() {
+    for bad in ["window:zebra", "window:", "second", "window:0x"] {
+        let out = confab()
+            .args(["join", "127.0.0.1:9", "r", "--headless", "--seconds", "1"])
+            .args(["--share-screen", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--share-screen") && err.contains("window:ID"),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{bad}: {err}");
+    }
+}
+
 /// `confab join` takes what the app's lobby takes: HOST:PORT, a ws:// URL with the root path, a
 /// confab:// link that names the room. Each reaches the room (alone there, the report says
 /// nobody else was in it, which only a joined client can say); a wrong path on the live server

@@ -10,8 +10,11 @@
 //! screen has; chroma subsampling and quantisation blur it first), and four saturated blocks
 //! (colour must survive the BGRA → I420 → H.264 → RGBA round trip). Deterministic: no seed.
 //!
-//! Needs Xvfb and ImageMagick (`display -window root` puts the picture on the screen); `make
-//! deps` installs both.
+//! The same for one window: part of the picture in an ImageMagick window, shared with
+//! `--share-screen window:ID`, arrives at the window's size.
+//!
+//! Needs Xvfb, ImageMagick (`display -window root` puts the picture on the screen) and xdotool
+//! (finds the window by title); `make deps` installs them.
 
 #![allow(
     clippy::unwrap_used,
@@ -93,9 +96,15 @@ fn known_picture() -> Vec<u8> {
     rgb
 }
 
+/// A full-screen RGB picture as PNG.
 fn write_png(path: &Path, rgb: &[u8]) {
+    write_png_sized(path, rgb, W, H);
+}
+
+/// A `width` x `height` RGB picture as PNG.
+fn write_png_sized(path: &Path, rgb: &[u8], width: usize, height: usize) {
     let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut encoder = png::Encoder::new(file, W as u32, H as u32);
+    let mut encoder = png::Encoder::new(file, width as u32, height as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().unwrap();
@@ -121,12 +130,23 @@ fn luma(p: &[u8]) -> f64 {
     0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
 }
 
-/// PSNR (dB) of the luma of `a` against `b` over the rectangle `(x0, y0, x1, y1)`.
-fn psnr(a: &[u8], b: &[u8], (x0, y0, x1, y1): (usize, usize, usize, usize)) -> f64 {
+/// PSNR (dB) of the luma of `a` against `b` (full-screen pictures) over the rectangle
+/// `(x0, y0, x1, y1)`.
+fn psnr(a: &[u8], b: &[u8], rect: (usize, usize, usize, usize)) -> f64 {
+    psnr_sized(a, b, W, rect)
+}
+
+/// [`psnr`] for pictures `width` pixels wide.
+fn psnr_sized(
+    a: &[u8],
+    b: &[u8],
+    width: usize,
+    (x0, y0, x1, y1): (usize, usize, usize, usize),
+) -> f64 {
     let mut sum = 0.0;
     for y in y0..y1 {
         for x in x0..x1 {
-            let i = (y * W + x) * 3;
+            let i = (y * width + x) * 3;
             let d = luma(&a[i..i + 3]) - luma(&b[i..i + 3]);
             sum += d * d;
         }
@@ -243,5 +263,110 @@ async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One window shared, not the screen: ImageMagick's `display` shows part of the known picture
+/// in a window of its own (960x540, titled), over a desktop showing something else; `confab
+/// join --share-screen window:ID` (the id as `xdotool` finds it by title) shares it, and the
+/// viewer's snapshot is that window's picture at its size, text legible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_x11_window_arrives_as_it_was_in_the_window() {
+    const CROP: (usize, usize, usize, usize) = (40, 40, 1000, 580);
+    let (cw, ch) = (CROP.2 - CROP.0, CROP.3 - CROP.1);
+    let x = Xvfb::start(W as u32, H as u32, 24);
+    let dir = temp_dir("x11-window-share");
+    let picture = known_picture();
+    let window_picture: Vec<u8> = picture
+        .chunks(W * 3)
+        .skip(CROP.1)
+        .take(ch)
+        .flat_map(|row| row[CROP.0 * 3..CROP.2 * 3].to_vec())
+        .collect();
+    let fixture = dir.join("window.png");
+    write_png_sized(&fixture, &window_picture, cw, ch);
+    let mut shown = Command::new("display")
+        .args(["-title", "Shared notes", "-geometry", "+300+200"])
+        .arg(&fixture)
+        .env("DISPLAY", &x.display)
+        .spawn()
+        .expect("ImageMagick's display runs (make deps installs imagemagick)");
+    let found = Command::new("xdotool")
+        .args([
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            "^Shared notes$",
+        ])
+        .env("DISPLAY", &x.display)
+        .output()
+        .expect("xdotool runs (make deps installs it)");
+    let id = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("the window's id: {found:?}"));
+    eprintln!("sharing window {id:#x}");
+
+    let serve = Serve::start(0, &[]);
+    let shots = dir.join("received");
+    let shots_arg = shots.to_string_lossy().into_owned();
+    let viewer = tokio::spawn({
+        let url = serve.ws_url.clone();
+        async move {
+            native_join(
+                &url,
+                "x11w",
+                "viewer",
+                &["--seconds", "14", "--snapshot", &shots_arg],
+            )
+            .await
+        }
+    });
+    let window_arg = format!("window:{id:#x}");
+    let presenter = native_join_with_env(
+        &serve.ws_url,
+        "x11w",
+        "presenter",
+        &["--seconds", "11", "--share-screen", &window_arg],
+        &[("DISPLAY", x.display.as_str())],
+    )
+    .await;
+    let viewer = viewer.await.unwrap();
+    let _ = shown.kill();
+    let _ = shown.wait();
+    assert_eq!(presenter["ok"], true, "{presenter:#}");
+    assert_eq!(
+        presenter["screen_share"]["state"], "sharing",
+        "the presenter shared the window: {presenter:#}"
+    );
+    let p = report_participant(&viewer, "presenter");
+    assert_eq!(p["screen_resolution"], format!("{cw}x{ch}"), "{viewer:#}");
+    let snapshot = viewer["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .find(|f| f.contains("presenter") && f.ends_with("-screen.png"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("a screen snapshot of the presenter: {viewer:#}"));
+    let (received, w, h) = read_png(&snapshot);
+    assert_eq!((w, h), (cw, ch));
+    let whole = psnr_sized(&received, &window_picture, cw, (0, 0, cw, ch));
+    let text = psnr_sized(
+        &received,
+        &window_picture,
+        cw,
+        (
+            TEXT.0 - CROP.0,
+            TEXT.1 - CROP.1,
+            TEXT.2 - CROP.0,
+            TEXT.3 - CROP.1,
+        ),
+    );
+    eprintln!("figures: window PSNR whole {whole:.1} dB, text {text:.1} dB");
+    assert!(whole >= 30.0, "window PSNR {whole:.1} dB");
+    assert!(text >= 30.0, "text region PSNR {text:.1} dB (legible)");
     let _ = std::fs::remove_dir_all(&dir);
 }

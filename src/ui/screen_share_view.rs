@@ -4,8 +4,8 @@
 //!
 //! Contract: drawing and clicks only. What is shared goes to the engine as
 //! [`EngineCommand::ShareScreen`]; whether it shares, and who presents, comes back as engine
-//! events (`engine_events`). The monitor list is asked of the X server when the picker opens
-//! (one round trip), never while drawing.
+//! events (`engine_events`). The monitor and window lists are asked of the X server when the
+//! picker opens, never while drawing.
 
 use eframe::egui::{self, Align2, Color32, FontId};
 use signaling_client::ParticipantId;
@@ -15,31 +15,37 @@ use super::lobby::fit;
 use super::video::Source;
 use confab_engine::{EngineCommand, ScreenInput};
 
-/// One monitor the picker offers.
-pub struct MonitorChoice {
-    /// What the button says, e.g. `Screen 1 (DP-1, 1920x1080, main)`.
+/// One screen or window the picker offers.
+pub struct ShareChoice {
+    /// What the button says, e.g. `Screen 1 (DP-1, 1920x1080, main)` or `Notes (800x600)`.
     pub label: String,
-    /// Its index in the display's monitor list.
-    pub index: usize,
+    /// What sharing it asks of the engine.
+    pub input: ScreenInput,
 }
 
-/// What the picker offers: the monitors found, or why there are none.
+/// What the picker offers: the monitors and the windows found, or why there are none.
 pub struct ScreenPicker {
     /// The monitors of `$DISPLAY`, or the sentence saying why they could not be listed.
-    pub monitors: Result<Vec<MonitorChoice>, String>,
+    pub monitors: Result<Vec<ShareChoice>, String>,
+    /// Its shown top-level windows (empty when none could be listed).
+    pub windows: Vec<ShareChoice>,
 }
 
 impl ScreenPicker {
-    /// Lists the monitors now.
+    /// Lists the monitors and windows now.
     pub fn open() -> Self {
-        Self {
-            monitors: list_monitors(),
-        }
+        let monitors = list_monitors();
+        let windows = if monitors.is_ok() {
+            list_windows()
+        } else {
+            Vec::new()
+        };
+        Self { monitors, windows }
     }
 }
 
 #[cfg(target_os = "linux")]
-fn list_monitors() -> Result<Vec<MonitorChoice>, String> {
+fn list_monitors() -> Result<Vec<ShareChoice>, String> {
     let monitors =
         confab_engine::devices::screen::list_monitors(None).map_err(|e| e.to_string())?;
     Ok(monitors
@@ -47,7 +53,7 @@ fn list_monitors() -> Result<Vec<MonitorChoice>, String> {
         .enumerate()
         .map(|(index, m)| {
             let main = if m.primary { ", main" } else { "" };
-            MonitorChoice {
+            ShareChoice {
                 label: format!(
                     "Screen {} ({}, {}x{}{main})",
                     index + 1,
@@ -55,15 +61,44 @@ fn list_monitors() -> Result<Vec<MonitorChoice>, String> {
                     m.width,
                     m.height
                 ),
-                index,
+                input: ScreenInput::X11 {
+                    display: None,
+                    monitor: Some(index),
+                },
             }
         })
         .collect())
 }
 
+/// The windows to offer; a failure here leaves the monitors to choose from (logged).
+#[cfg(target_os = "linux")]
+fn list_windows() -> Vec<ShareChoice> {
+    match confab_engine::devices::screen::list_windows(None) {
+        Ok(windows) => windows
+            .into_iter()
+            .map(|w| ShareChoice {
+                label: format!("{} ({}x{})", w.title, w.width, w.height),
+                input: ScreenInput::X11Window {
+                    display: None,
+                    window: w.id,
+                },
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the windows to share");
+            Vec::new()
+        }
+    }
+}
+
 #[cfg(not(target_os = "linux"))]
-fn list_monitors() -> Result<Vec<MonitorChoice>, String> {
+fn list_monitors() -> Result<Vec<ShareChoice>, String> {
     Err("sharing a screen from this system is not built yet (Linux with X11 only)".to_owned())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn list_windows() -> Vec<ShareChoice> {
+    Vec::new()
 }
 
 /// The fill of the "You are sharing" banner.
@@ -90,7 +125,7 @@ impl ConfabApp {
         let _ = self.engine.send(EngineCommand::ShareScreen(Some(input)));
     }
 
-    /// The picker window, while open: one button per monitor, the whole screen, and the test
+    /// The picker window, while open: one button per monitor, one per window, and the test
     /// desktop (to try sharing without showing anything real).
     pub(super) fn screen_picker_ui(&mut self, ctx: &egui::Context, area: egui::Rect) {
         let Some(picker) = &self.screen_picker else {
@@ -117,16 +152,26 @@ impl ConfabApp {
                     Ok(monitors) => {
                         for m in monitors {
                             if ui.button(&m.label).clicked() {
-                                choice = Some(ScreenInput::X11 {
-                                    display: None,
-                                    monitor: Some(m.index),
-                                });
+                                choice = Some(m.input.clone());
                             }
                         }
                     }
                     Err(why) => {
                         ui.label(format!("No screen can be shared here: {why}"));
                     }
+                }
+                if !picker.windows.is_empty() {
+                    ui.add_space(6.0);
+                    ui.label("A window:");
+                    egui::ScrollArea::vertical()
+                        .max_height(180.0)
+                        .show(ui, |ui| {
+                            for w in &picker.windows {
+                                if ui.button(&w.label).clicked() {
+                                    choice = Some(w.input.clone());
+                                }
+                            }
+                        });
                 }
                 ui.add_space(6.0);
                 if ui

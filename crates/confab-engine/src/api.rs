@@ -47,6 +47,15 @@ pub enum ScreenInput {
         /// The monitor's index (`None`: the primary one).
         monitor: Option<usize>,
     },
+    /// One window of an X11 display, by its X id as `devices::screen::list_windows` lists it;
+    /// followed as it moves and changes size, its last picture kept while it is minimised, the
+    /// share ended when it is closed. Linux only.
+    X11Window {
+        /// The X display, e.g. `":0"`.
+        display: Option<String>,
+        /// The window's X id.
+        window: u32,
+    },
 }
 
 /// Which of a participant's pictures a frame is: its camera or its shared screen.

@@ -5,7 +5,8 @@
 //! picture itself (PSNR, block colours, the 1-pixel checkerboard), a changed picture (no stale
 //! frame), shared memory and plain `GetImage` agreeing, the pointer drawn in, a RandR resize
 //! mid-share, scaling a larger screen down to 1080p, the capture thread, the monitor list and
-//! the errors (bad monitor, no server, 16-bit screen). The capture cost per 1080p frame is
+//! the errors (bad monitor, no server, 16-bit screen), and one window shared (listed with its
+//! title, followed as it moves, kept while hidden, the share ended when it is closed). The capture cost per 1080p frame is
 //! measured and printed, not asserted. Needs Xvfb (`make deps` installs it).
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use confab_engine::devices::screen::{
     CaptureTransport, ScreenCaptureOptions, ScreenError, X11ScreenSource, list_monitors,
+    list_windows,
 };
 use confab_engine::media::convert::{i420_to_rgba, psnr, psnr_plane, rgba_to_i420};
 use confab_engine::media::source::{Pacing, spawn_video};
@@ -352,6 +354,114 @@ fn monitors_and_errors() {
         Err(e @ ScreenError::Unsupported(_)) => println!("{e}"),
         other => panic!("depth 16: expected unsupported, got {other:?}"),
     }
+}
+
+/// One window shared on its own: the window list shows it with its title and place; frames
+/// are its picture (not the desktop around it), follow it when it moves, repeat its last
+/// picture while it is hidden, and capture ends with `WindowGone` when it is closed. A window
+/// id that does not exist is refused when the share opens.
+#[test]
+fn a_window_is_shared_followed_and_its_closing_ends_the_share() {
+    let (x, painter) = display_with_picture(0);
+    let (ww, wh) = (640u32, 360u32);
+    let picture = bgrx(ww, wh, 1);
+    let size = (ww as u16, wh as u16);
+    let id = painter.open_window("Quarterly notes\n", (200, 150), size, &picture);
+
+    let windows = list_windows(Some(&x.display)).unwrap();
+    println!("windows: {windows:?}");
+    let listed = windows
+        .iter()
+        .find(|w| w.id == id)
+        .expect("the window is listed");
+    assert_eq!(
+        listed.title, "Quarterly notes",
+        "title, control characters removed"
+    );
+    assert_eq!(
+        (listed.x, listed.y, listed.width, listed.height),
+        (200, 150, ww, wh)
+    );
+
+    let mut source = X11ScreenSource::open_with(&ScreenCaptureOptions {
+        window: Some(id),
+        ..options(&x.display)
+    })
+    .unwrap();
+    assert!(source.monitor().is_none());
+    assert_eq!(
+        source.description(),
+        "the window \"Quarterly notes\" (640x360)"
+    );
+    let want = reference_sized(ww, wh, 1);
+    let check = |frame: &I420Frame, what: &str| {
+        assert_eq!((frame.width(), frame.height()), (ww, wh), "{what}: size");
+        let luma = psnr_plane(frame.y(), want.y()).unwrap();
+        println!("{what}: luma PSNR {luma:.2} dB to the window's picture");
+        assert!(luma >= MIN_LUMA_PSNR, "{what}: luma PSNR {luma:.2} dB");
+    };
+    let first = source.capture().unwrap();
+    check(&first, "window in place");
+    // Not the desktop under it: the same rectangle of the root's picture looks different.
+    let under: Vec<u8> = bgrx(W, H, 0)
+        .chunks(W as usize * 4)
+        .skip(150)
+        .take(wh as usize)
+        .flat_map(|row| row[200 * 4..(200 + ww as usize) * 4].to_vec())
+        .collect();
+    let under = rgba_to_i420(&rgba_from_bgrx(&under), ww, wh, CaptureTime(0)).unwrap();
+    let to_desktop = psnr_plane(first.y(), under.y()).unwrap();
+    println!("window in place: luma PSNR {to_desktop:.2} dB to the desktop under it");
+    assert!(
+        to_desktop < 25.0,
+        "the desktop, not the window ({to_desktop:.2} dB)"
+    );
+
+    painter.move_window(id, (900, 500), size, &picture);
+    check(&source.capture().unwrap(), "window moved");
+
+    // Half off the screen: the part on it is shared, even-sized.
+    painter.move_window(id, (W as i16 - 321, 40), size, &picture);
+    let clipped = source.capture().unwrap();
+    assert_eq!((clipped.width(), clipped.height()), (320, wh), "clipped");
+
+    painter.move_window(id, (900, 500), size, &picture);
+    let shown = source.capture().unwrap();
+    check(&shown, "window back");
+    painter.hide_window(id);
+    let while_hidden = source.capture().unwrap();
+    assert_eq!(
+        while_hidden.y(),
+        shown.y(),
+        "hidden: the last picture again"
+    );
+    assert!(
+        while_hidden.capture_time > shown.capture_time,
+        "stamped anew"
+    );
+
+    painter.close_window(id);
+    match source.capture() {
+        Err(ScreenError::WindowGone(gone)) => {
+            assert_eq!(gone, id);
+            println!("{}", ScreenError::WindowGone(gone));
+        }
+        other => panic!("closed window: expected WindowGone, got {other:?}"),
+    }
+    match X11ScreenSource::open_with(&ScreenCaptureOptions {
+        window: Some(id),
+        ..options(&x.display)
+    }) {
+        Err(ScreenError::WindowGone(gone)) => assert_eq!(gone, id),
+        other => panic!("a closed window's id: expected WindowGone, got {other:?}"),
+    }
+    assert!(
+        list_windows(Some(&x.display))
+            .unwrap()
+            .iter()
+            .all(|w| w.id != id),
+        "a closed window is not listed"
+    );
 }
 
 /// Capture + pointer + conversion per 1080p frame, back to back (not paced), both transports.

@@ -1,5 +1,5 @@
-//! Screen capture on X11: the monitors of an X display, and one monitor as a
-//! [`VideoSource`](crate::media::VideoSource).
+//! Screen capture on X11: the monitors and windows of an X display, and one monitor or one
+//! window as a [`VideoSource`](crate::media::VideoSource).
 //!
 //! This module owns the native X11 screen-share source and everything it needs from the X
 //! server: the connection (pure Rust, `x11rb`, no libxcb), the monitor list (RandR
@@ -11,12 +11,13 @@
 //! |---|---|
 //! | `x_display` | connecting (with a clear word when there is no X server, e.g. Wayland without Xwayland), the extensions found, the root window's pixel layout as the server states it |
 //! | `monitors` | RandR 1.5 monitors, the root-window fallback, the capture rectangle of one monitor |
+//! | `windows` | the top-level windows (EWMH client list, or the root's mapped children), their titles, where one is now |
 //! | `pixel_layout` | which ZPixmap layouts we read (24/32 bits per pixel, little-endian true colour) and their copy into packed BGRA |
 //! | `shm_segment` | one MIT-SHM 1.2 segment: created by the server, mapped read-only here (the one `unsafe` block) |
 //! | `frame_grabber` | one rectangle of the root window into a reused BGRA buffer, by SHM or plain `GetImage` |
 //! | `cursor_overlay` | the pointer image alpha-blended onto the BGRA picture |
 //! | `bgra_to_i420` | BGRA -> I420 (yuvutils-rs, BT.601 limited range, like [`crate::media::convert`]) into a reused frame, and the fit-within-1080p size |
-//! | `x11_source` | [`X11ScreenSource`]: the capture loop's state (geometry re-checks, scaling, buffers) |
+//! | `x11_source` | [`X11ScreenSource`]: the capture loop's state (what is shared, geometry re-checks, scaling, buffers) |
 //!
 //! Contract:
 //! - [`X11ScreenSource`] is a [`VideoSource`](crate::media::VideoSource) paced by the runner
@@ -28,6 +29,10 @@
 //! - When the monitor or the root window changes size, the frames follow within a second (the
 //!   geometry is looked up again every second, and at once when the server says the rectangle
 //!   no longer fits).
+//! - A shared window is read from the screen where it is (see `windows`): it is followed as it
+//!   moves or changes size (looked up every capture: one round trip), its last picture is
+//!   repeated while it is hidden (minimised), and capture ends with
+//!   [`ScreenError::WindowGone`] when it is closed.
 //! - Nothing here panics on what the X server sends: a missing display, an unknown monitor, an
 //!   unsupported pixel format or a protocol error is a [`ScreenError`] (once capture runs, a
 //!   [`SourceError::Format`] for the pixel format and a [`SourceError::Device`] for the rest,
@@ -42,11 +47,13 @@ mod frame_grabber;
 mod monitors;
 mod pixel_layout;
 mod shm_segment;
+mod windows;
 mod x11_source;
 mod x_display;
 
 pub use bgra_to_i420::{MAX_HEIGHT, MAX_WIDTH, fit_within};
 pub use frame_grabber::CaptureTransport;
+pub use windows::WindowInfo;
 pub use x11_source::{DEFAULT_FPS, ScreenCaptureOptions, X11ScreenSource};
 
 use crate::media::SourceError;
@@ -80,6 +87,9 @@ pub enum ScreenError {
         /// How many monitors there are.
         count: usize,
     },
+    /// The window asked for does not exist (any more): it was closed, or the id is wrong.
+    #[error("the shared window ({0:#x}) is closed")]
+    WindowGone(u32),
     /// The screen's pixel format is not one we read.
     #[error("unsupported screen format: {0}")]
     Unsupported(String),
@@ -118,6 +128,16 @@ impl From<ScreenError> for SourceError {
             other => Self::Device(other.to_string()),
         }
     }
+}
+
+/// Lists the shown top-level windows of `display` (or of `$DISPLAY` when `None`): the window
+/// manager's client list, or without one the root window's mapped children.
+///
+/// # Errors
+/// As [`list_monitors`].
+pub fn list_windows(display: Option<&str>) -> Result<Vec<WindowInfo>, ScreenError> {
+    let x = x_display::XDisplay::connect(display)?;
+    windows::query(&x)
 }
 
 /// One monitor of an X display, in root-window pixels.

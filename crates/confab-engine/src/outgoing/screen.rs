@@ -68,16 +68,29 @@ pub(crate) fn open_screen(input: &ScreenInput) -> Result<ScreenCapture, String> 
                 description: format!("a synthetic screen ({w}x{h})"),
             })
         }
-        ScreenInput::X11 { display, monitor } => open_x11(display.as_deref(), *monitor),
+        ScreenInput::X11 { display, monitor } => open_x11(display.as_deref(), *monitor, None),
+        ScreenInput::X11Window { display, window } => {
+            open_x11(display.as_deref(), None, Some(*window))
+        }
     }
 }
 
 #[cfg(target_os = "linux")]
-fn open_x11(display: Option<&str>, monitor: Option<usize>) -> Result<ScreenCapture, String> {
-    use crate::devices::screen::X11ScreenSource;
-    let source = X11ScreenSource::open(display, monitor, SCREEN_FPS).map_err(|e| e.to_string())?;
-    let m = source.monitor();
-    let description = format!("{} ({}x{})", m.name, m.width, m.height);
+fn open_x11(
+    display: Option<&str>,
+    monitor: Option<usize>,
+    window: Option<u32>,
+) -> Result<ScreenCapture, String> {
+    use crate::devices::screen::{ScreenCaptureOptions, X11ScreenSource};
+    let source = X11ScreenSource::open_with(&ScreenCaptureOptions {
+        display: display.map(str::to_owned),
+        monitor,
+        window,
+        fps: SCREEN_FPS,
+        ..ScreenCaptureOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let description = source.description();
     let (thread, frames) = spawn_video(source, CAPTURE_QUEUE).map_err(|e| e.to_string())?;
     Ok(ScreenCapture {
         thread,
@@ -87,7 +100,11 @@ fn open_x11(display: Option<&str>, monitor: Option<usize>) -> Result<ScreenCaptu
 }
 
 #[cfg(not(target_os = "linux"))]
-fn open_x11(_display: Option<&str>, _monitor: Option<usize>) -> Result<ScreenCapture, String> {
+fn open_x11(
+    _display: Option<&str>,
+    _monitor: Option<usize>,
+    _window: Option<u32>,
+) -> Result<ScreenCapture, String> {
     Err("X11 screen capture exists only on Linux".to_owned())
 }
 

@@ -2,8 +2,9 @@
 //! second X client that draws on it.
 //!
 //! [`Painter`] is an ordinary X client (x11rb, like the code under test,
-//! but none of the engine's code): it puts BGRX images on the root window, moves the pointer and
-//! resizes the screen through RandR the way `xrandr` would.
+//! but none of the engine's code): it puts BGRX images on the root window, opens, moves, hides
+//! and closes top-level windows, moves the pointer and resizes the screen through RandR the way
+//! `xrandr` would.
 #![allow(dead_code, reason = "each includer uses a part")]
 #![allow(
     clippy::unwrap_used,
@@ -15,6 +16,7 @@ use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat};
 use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
 
 pub use confab_test_support::xvfb::Xvfb;
 
@@ -49,6 +51,19 @@ impl Painter {
     /// Puts a packed BGRX image (`width * 4` bytes a row) at (`x`, `y`) on the root window,
     /// in strips that fit the server's request size, and waits until the server has drawn it.
     pub fn put_bgrx(&self, x: i16, y: i16, width: u16, height: u16, bgrx: &[u8]) {
+        self.put_bgrx_on(self.root, x, y, width, height, bgrx);
+    }
+
+    /// [`Painter::put_bgrx`] onto any window or the root.
+    pub fn put_bgrx_on(
+        &self,
+        target: xproto::Window,
+        x: i16,
+        y: i16,
+        width: u16,
+        height: u16,
+        bgrx: &[u8],
+    ) {
         let row = usize::from(width) * 4;
         assert_eq!(bgrx.len(), row * usize::from(height));
         let rows_per_strip = ((self.conn.maximum_request_bytes() - 64) / row).clamp(1, 256);
@@ -58,7 +73,7 @@ impl Painter {
             self.conn
                 .put_image(
                     ImageFormat::Z_PIXMAP,
-                    self.root,
+                    target,
                     self.gc,
                     width,
                     rows,
@@ -177,6 +192,82 @@ impl Painter {
             .unwrap()
             .check()
             .expect("RandR SetScreenSize");
+    }
+
+    /// A new top-level window titled `title` at (`x`, `y`), `width` x `height`, mapped, with
+    /// `bgrx` (packed, `width * 4` bytes a row) drawn in it. There is no window manager: the
+    /// window stays where it is put and is a child of the root.
+    pub fn open_window(
+        &self,
+        title: &str,
+        (x, y): (i16, i16),
+        (width, height): (u16, u16),
+        bgrx: &[u8],
+    ) -> xproto::Window {
+        let window = self.conn.generate_id().unwrap();
+        self.conn
+            .create_window(
+                self.depth,
+                window,
+                self.root,
+                x,
+                y,
+                width,
+                height,
+                0,
+                xproto::WindowClass::INPUT_OUTPUT,
+                x11rb::COPY_FROM_PARENT,
+                &xproto::CreateWindowAux::new().background_pixel(0),
+            )
+            .unwrap()
+            .check()
+            .expect("CreateWindow");
+        self.conn
+            .change_property8(
+                xproto::PropMode::REPLACE,
+                window,
+                xproto::AtomEnum::WM_NAME,
+                xproto::AtomEnum::STRING,
+                title.as_bytes(),
+            )
+            .unwrap();
+        self.conn.map_window(window).unwrap();
+        self.sync();
+        self.put_bgrx_on(window, 0, 0, width, height, bgrx);
+        window
+    }
+
+    /// Moves `window` to (`x`, `y`) and redraws `bgrx` in it (without a backing store, X drops
+    /// a moved window's contents).
+    pub fn move_window(
+        &self,
+        window: xproto::Window,
+        (x, y): (i16, i16),
+        (width, height): (u16, u16),
+        bgrx: &[u8],
+    ) {
+        self.conn
+            .configure_window(
+                window,
+                &xproto::ConfigureWindowAux::new()
+                    .x(i32::from(x))
+                    .y(i32::from(y)),
+            )
+            .unwrap();
+        self.sync();
+        self.put_bgrx_on(window, 0, 0, width, height, bgrx);
+    }
+
+    /// Unmaps (hides) `window`.
+    pub fn hide_window(&self, window: xproto::Window) {
+        self.conn.unmap_window(window).unwrap();
+        self.sync();
+    }
+
+    /// Destroys (closes) `window`.
+    pub fn close_window(&self, window: xproto::Window) {
+        self.conn.destroy_window(window).unwrap();
+        self.sync();
     }
 
     /// Waits until the server has carried out every request sent so far.

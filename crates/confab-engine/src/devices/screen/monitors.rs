@@ -77,7 +77,7 @@ fn randr_monitors(x: &XDisplay) -> Result<Vec<MonitorInfo>, ScreenError> {
 }
 
 /// The root window's current size (the setup's figure goes stale after a RandR resize).
-fn root_size(x: &XDisplay) -> Result<(u32, u32), ScreenError> {
+pub(super) fn root_size(x: &XDisplay) -> Result<(u32, u32), ScreenError> {
     let g = x
         .conn
         .get_geometry(x.root)

@@ -1,7 +1,8 @@
-//! [`X11ScreenSource`]: one monitor of an X display as a paced [`VideoSource`].
+//! [`X11ScreenSource`]: one monitor or one window of an X display as a paced [`VideoSource`].
 //!
 //! Each [`VideoSource::next_frame`]: look the geometry up again if a second has passed (or the
-//! server said the rectangle no longer fits), read the rectangle ([`FrameGrabber`]: MIT-SHM or
+//! server said the rectangle no longer fits; for a window, every frame, as windows move often),
+//! read the rectangle ([`FrameGrabber`]: MIT-SHM or
 //! plain `GetImage`), draw the pointer in ([`CursorOverlay`]), convert to I420 and scale down to
 //! fit 1920x1080 if needed. The capture time is taken as the picture is read.
 
@@ -11,6 +12,7 @@ use super::bgra_to_i420::{bgra_to_i420_into, fit_within};
 use super::cursor_overlay::CursorOverlay;
 use super::frame_grabber::{CaptureTransport, FrameGrabber, Grab};
 use super::monitors::{self, CaptureRect, MonitorChoice};
+use super::windows::{self, WindowPlace};
 use super::x_display::XDisplay;
 use super::{MonitorInfo, ScreenError};
 use crate::media::convert::Scaler;
@@ -32,8 +34,11 @@ pub struct ScreenCaptureOptions {
     /// The X display (`None`: `$DISPLAY`).
     pub display: Option<String>,
     /// Which monitor, as listed by [`super::list_monitors`] (`None`: the primary one, else the
-    /// first).
+    /// first). Ignored when `window` is set.
     pub monitor: Option<usize>,
+    /// A window to share instead of a monitor: its X id, as listed by
+    /// [`super::list_windows`].
+    pub window: Option<u32>,
     /// Frames per second, 1 to 60 (0 means [`DEFAULT_FPS`]).
     pub fps: u32,
     /// Whether the pointer is drawn in.
@@ -48,6 +53,7 @@ impl Default for ScreenCaptureOptions {
         Self {
             display: None,
             monitor: None,
+            window: None,
             fps: DEFAULT_FPS,
             draw_cursor: true,
             use_shared_memory: true,
@@ -55,17 +61,36 @@ impl Default for ScreenCaptureOptions {
     }
 }
 
-/// Captures one monitor of an X display; see the [module doc](super) for the contract.
+/// What is shared: a monitor (followed by name) or a window (followed by id).
+#[derive(Debug)]
+enum Target {
+    Monitor {
+        choice: MonitorChoice,
+        /// As last looked up.
+        monitor: MonitorInfo,
+    },
+    Window {
+        id: u32,
+        /// Its title when the share started (for the description).
+        title: String,
+        /// Hidden (minimised or off the screen) at the last look: the last picture is repeated.
+        hidden: bool,
+    },
+}
+
+/// Captures one monitor or one window of an X display; see the [module doc](super) for the
+/// contract.
 pub struct X11ScreenSource {
     x: XDisplay,
-    choice: MonitorChoice,
-    monitor: MonitorInfo,
+    target: Target,
     rect: CaptureRect,
     grabber: FrameGrabber,
     cursor: CursorOverlay,
     scaler: Scaler,
     /// The full-size frame converted into when scaling (reused); `None` until needed.
     full: Option<I420Frame>,
+    /// The last frame handed out (a hidden window's picture is this one again).
+    last: Option<I420Frame>,
     interval: Duration,
     /// When the geometry was last looked up.
     checked_at: Instant,
@@ -75,7 +100,7 @@ impl std::fmt::Debug for X11ScreenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("X11ScreenSource")
             .field("display", &self.x.name)
-            .field("monitor", &self.monitor)
+            .field("target", &self.target)
             .field("rect", &self.rect)
             .field("transport", &self.grabber.transport())
             .finish_non_exhaustive()
@@ -89,6 +114,7 @@ impl X11ScreenSource {
     /// # Errors
     /// [`ScreenError::NoDisplay`] / [`ScreenError::Connect`] when there is no X server to reach,
     /// [`ScreenError::MonitorOutOfRange`] for a monitor index past the end,
+    /// [`ScreenError::WindowGone`] for a window that does not exist,
     /// [`ScreenError::Unsupported`] for a pixel format we do not read,
     /// [`ScreenError::Protocol`] when the server fails to answer.
     pub fn open(
@@ -110,10 +136,34 @@ impl X11ScreenSource {
     /// As [`X11ScreenSource::open`].
     pub fn open_with(options: &ScreenCaptureOptions) -> Result<Self, ScreenError> {
         let x = XDisplay::connect(options.display.as_deref())?;
-        let mut choice = MonitorChoice::new(options.monitor);
         let (monitors, root) = monitors::query_with_root(&x)?;
-        let monitor = choice.pick(&monitors)?.clone();
-        let rect = CaptureRect::of_monitor(&monitor, root)?;
+        let (target, rect) = if let Some(id) = options.window {
+            let title = windows::query(&x)?
+                .into_iter()
+                .find(|w| w.id == id)
+                .map_or_else(|| format!("window {id:#x}"), |w| w.title);
+            match windows::window_rect(&x, id, root)? {
+                WindowPlace::Shown(rect) => (
+                    Target::Window {
+                        id,
+                        title,
+                        hidden: false,
+                    },
+                    rect,
+                ),
+                WindowPlace::Hidden => {
+                    return Err(ScreenError::Unsupported(format!(
+                        "the window \"{title}\" is not on the screen (minimised?): show it, \
+                         then share it"
+                    )));
+                }
+            }
+        } else {
+            let mut choice = MonitorChoice::new(options.monitor);
+            let monitor = choice.pick(&monitors)?.clone();
+            let rect = CaptureRect::of_monitor(&monitor, root)?;
+            (Target::Monitor { choice, monitor }, rect)
+        };
         let grabber = FrameGrabber::new(&x, options.use_shared_memory)?;
         let cursor = CursorOverlay::new(&x, options.draw_cursor);
         let fps = match options.fps {
@@ -122,7 +172,7 @@ impl X11ScreenSource {
         };
         tracing::info!(
             display = %x.name,
-            monitor = %monitor.name,
+            target = ?target,
             width = rect.width,
             height = rect.height,
             fps,
@@ -131,22 +181,36 @@ impl X11ScreenSource {
         );
         Ok(Self {
             x,
-            choice,
-            monitor,
+            target,
             rect,
             grabber,
             cursor,
             scaler: Scaler::new(),
             full: None,
+            last: None,
             interval: Duration::from_secs(1) / fps,
             checked_at: Instant::now(),
         })
     }
 
-    /// The monitor being captured, as last looked up.
+    /// The monitor being captured, as last looked up (`None` when sharing a window).
     #[must_use]
-    pub fn monitor(&self) -> &MonitorInfo {
-        &self.monitor
+    pub fn monitor(&self) -> Option<&MonitorInfo> {
+        match &self.target {
+            Target::Monitor { monitor, .. } => Some(monitor),
+            Target::Window { .. } => None,
+        }
+    }
+
+    /// What is shared, in words for the user: `DP-1 (1920x1080)`, `the window "Notes"
+    /// (800x600)`.
+    #[must_use]
+    pub fn description(&self) -> String {
+        let (w, h) = self.rect.size();
+        match &self.target {
+            Target::Monitor { monitor, .. } => format!("{} ({w}x{h})", monitor.name),
+            Target::Window { title, .. } => format!("the window \"{title}\" ({w}x{h})"),
+        }
     }
 
     /// How the pixels are read now (shared memory, or through the socket after a fallback).
@@ -167,7 +231,8 @@ impl X11ScreenSource {
     /// # Errors
     /// [`ScreenError`] when the server fails to answer or the monitor cannot be read.
     pub fn capture(&mut self) -> Result<I420Frame, ScreenError> {
-        if self.checked_at.elapsed() >= GEOMETRY_EVERY {
+        let window = matches!(self.target, Target::Window { .. });
+        if window || self.checked_at.elapsed() >= GEOMETRY_EVERY {
             match self.refresh_geometry() {
                 // Mid-reconfiguration a monitor can stick out of the root window for a moment;
                 // the old rectangle still reads until the server says it does not fit.
@@ -176,6 +241,11 @@ impl X11ScreenSource {
                 }
                 other => other?,
             }
+        }
+        if let (Target::Window { hidden: true, .. }, Some(last)) = (&self.target, &self.last) {
+            let mut again = last.clone();
+            again.capture_time = CaptureTime::now();
+            return Ok(again);
         }
         let mut capture_time = CaptureTime::now();
         if self.grabber.grab(&self.x, self.rect)? == Grab::OutsideScreen {
@@ -195,23 +265,49 @@ impl X11ScreenSource {
         }
         let bgra = self.grabber.bgra_mut();
         self.cursor.draw(&self.x, self.rect, bgra)?;
-        self.convert(capture_time)
+        let frame = self.convert(capture_time)?;
+        if window {
+            self.last = Some(frame.clone());
+        }
+        Ok(frame)
     }
 
-    /// Looks the monitor and the root window up again and follows a change.
+    /// Looks the monitor (or the window) and the root window up again and follows a change.
     fn refresh_geometry(&mut self) -> Result<(), ScreenError> {
         self.checked_at = Instant::now();
-        let (monitors, root) = monitors::query_with_root(&self.x)?;
-        let monitor = self.choice.pick(&monitors)?;
-        let rect = CaptureRect::of_monitor(monitor, root)?;
-        if rect != self.rect || *monitor != self.monitor {
+        let rect = match &mut self.target {
+            Target::Monitor { choice, monitor } => {
+                let (monitors, root) = monitors::query_with_root(&self.x)?;
+                let now = choice.pick(&monitors)?;
+                let rect = CaptureRect::of_monitor(now, root)?;
+                if now != monitor {
+                    *monitor = now.clone();
+                }
+                rect
+            }
+            Target::Window { id, hidden, .. } => {
+                let root = monitors::root_size(&self.x)?;
+                match windows::window_rect(&self.x, *id, root)? {
+                    WindowPlace::Shown(rect) => {
+                        *hidden = false;
+                        rect
+                    }
+                    WindowPlace::Hidden => {
+                        if !*hidden {
+                            tracing::info!("the shared window is hidden; repeating its picture");
+                        }
+                        *hidden = true;
+                        self.rect
+                    }
+                }
+            }
+        };
+        if rect != self.rect {
             tracing::info!(
-                monitor = %monitor.name,
-                from = ?self.rect.size(),
-                to = ?rect.size(),
-                "the shared screen changed size or place"
+                from = ?self.rect,
+                to = ?rect,
+                "what is shared changed size or place"
             );
-            self.monitor = monitor.clone();
             self.rect = rect;
         }
         Ok(())

@@ -162,6 +162,13 @@ impl LossBound {
         self.bound
     }
 
+    /// Brings the bound down to `ceiling` if it is above (the estimate was held below the
+    /// bounds by what the sender uses; see [`super::ACKED_HEADROOM`]), so it grows again from
+    /// there rather than from a value no sending has tested.
+    pub fn hold_at_most(&mut self, ceiling: f64) {
+        self.bound = self.bound.min(ceiling).max(self.min);
+    }
+
     /// Loss over the current window (unknown packets excluded), if any packet is known.
     pub fn loss(&self) -> Option<f64> {
         let (known, lost) = self.totals();

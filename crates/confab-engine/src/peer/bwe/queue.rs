@@ -86,6 +86,11 @@ impl QueueBound {
         self.bound
     }
 
+    /// Brings the bound down to `ceiling` if it is above (see [`super::ACKED_HEADROOM`]).
+    pub fn hold_at_most(&mut self, ceiling: f64) {
+        self.bound = self.bound.min(ceiling).max(self.min);
+    }
+
     /// The smoothed queueing delay, once packets have arrived.
     pub fn queueing(&self) -> Option<Duration> {
         let excess = self.smoothed? - self.base?;

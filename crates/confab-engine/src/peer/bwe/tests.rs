@@ -154,6 +154,47 @@ fn run(path: &mut Path, gcc: &mut PublishingGcc, seconds: u64) -> Vec<f64> {
     per_second
 }
 
+/// [`run`] with a sender that never sends more than `limit_bps` (an encoder short of CPU, a
+/// still screen), whatever the estimate.
+fn run_limited(path: &mut Path, gcc: &mut PublishingGcc, seconds: u64, limit_bps: f64) -> Vec<f64> {
+    let mut per_second = Vec::new();
+    for step in 1..=seconds * 1000 / FEEDBACK_MS {
+        let bps = gcc.estimate().min(limit_bps);
+        path.step(gcc, bps);
+        if step % (1000 / FEEDBACK_MS) == 0 {
+            per_second.push(gcc.estimate());
+        }
+    }
+    per_second
+}
+
+/// A sender that uses 300 kbit/s of a clean path: the estimate does not climb past what that
+/// sending has tested (1.5 × 300 + 10 kbit/s), however long it lasts; once the sender uses the
+/// estimate again it grows from there, at the usual pace (8 % a second), not in a jump.
+#[test]
+fn an_estimate_the_sender_does_not_use_is_not_raised_past_what_was_tested() {
+    let mut path = Path::new(11, 0.0, 0.0);
+    let mut gcc = ours(300_000, 2_500_000);
+    let limited = run_limited(&mut path, &mut gcc, 30, 300_000.0);
+    println!("app-limited at 300 kbit/s: {limited:?}");
+    let tested = 300_000.0 * super::ACKED_HEADROOM + super::ACKED_HEADROOM_BPS;
+    assert!(
+        limited.iter().all(|e| *e <= tested * 1.02),
+        "above {tested}: {limited:?}"
+    );
+    assert!(
+        limited[limited.len() - 1] >= 400_000.0,
+        "the headroom is there to grow into: {limited:?}"
+    );
+    let free = run(&mut path, &mut gcc, 10);
+    println!("then sending at the estimate: {free:?}");
+    assert!(
+        free[0] <= limited[limited.len() - 1] * 1.2,
+        "no jump: {free:?}"
+    );
+    assert!(free[9] >= free[0] * 1.5, "it grows again: {free:?}");
+}
+
 #[test]
 fn five_percent_random_loss_with_flat_delay_keeps_the_estimate() {
     for seed in [1, 2, 3] {
