@@ -250,7 +250,8 @@ fn loopback_through_a_simulated_network_reports_it() {
 
 /// A rate cap far below the start bitrate (`rate=400kbit` under a 1.2 Mbit/s start): the call
 /// fits the cap instead of collapsing into retransmissions and keyframes. The estimate comes
-/// down to the cap and stays there, retransmissions stay a small share of what crosses the
+/// down to the cap and stays there (or within the estimator's headroom over what is sent, when
+/// the sender does not use it all), retransmissions stay a small share of what crosses the
 /// link, and pictures keep being decoded, intact and in order.
 #[test]
 fn a_rate_cap_below_the_start_bitrate_is_fitted() {
@@ -282,9 +283,18 @@ fn a_rate_cap_below_the_start_bitrate_is_fitted() {
             .iter()
             .map(|e| e.as_f64().unwrap())
             .collect();
+        // Fitting the cap: within 15 % of it, or, when the sender does not use its estimate (a
+        // debug build's encoder short of CPU), within the headroom the estimator allows over
+        // what is sent (1.5 x + 10 kbit/s, peer/bwe), what is sent counted with 15 % for
+        // packet headers. Nothing sent past the cap builds a queue here.
+        let sent = d["video_kbps"].as_f64().unwrap() + d["audio_kbps"].as_f64().unwrap();
+        let allowed = 460.0_f64.max(1.5 * sent * 1.15 + 10.0);
         assert!(
-            estimates[estimates.len() - 4..].iter().all(|e| *e <= 460.0),
-            "{key}: the estimate does not fit the 400 kbit/s cap: {estimates:?}"
+            estimates[estimates.len() - 4..]
+                .iter()
+                .all(|e| *e <= allowed),
+            "{key}: the estimate does not fit the 400 kbit/s cap (allowed {allowed:.0} with \
+             {sent:.0} kbit/s sent): {estimates:?}"
         );
         let forwarded = json["simulator"][key]["forwarded_packets"]
             .as_u64()

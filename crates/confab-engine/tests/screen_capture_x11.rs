@@ -357,9 +357,10 @@ fn monitors_and_errors() {
 }
 
 /// One window shared on its own: the window list shows it with its title and place; frames
-/// are its picture (not the desktop around it), follow it when it moves, repeat its last
-/// picture while it is hidden, and capture ends with `WindowGone` when it is closed. A window
-/// id that does not exist is refused when the share opens.
+/// are its picture (not the desktop around it), follow it when it moves, keep its size half
+/// off the screen (black there), repeat its last picture while it is hidden (black when hidden
+/// before the first), and capture ends with `WindowGone` when it is closed. A hidden window and
+/// an id that does not exist are refused when the share opens.
 #[test]
 fn a_window_is_shared_followed_and_its_closing_ends_the_share() {
     let (x, painter) = display_with_picture(0);
@@ -420,10 +421,25 @@ fn a_window_is_shared_followed_and_its_closing_ends_the_share() {
     painter.move_window(id, (900, 500), size, &picture);
     check(&source.capture().unwrap(), "window moved");
 
-    // Half off the screen: the part on it is shared, even-sized.
+    // Half off the screen: the picture keeps the window's size (no new encoder, no resizing
+    // on the other side); the part on the screen is the window's, the rest black.
     painter.move_window(id, (W as i16 - 321, 40), size, &picture);
     let clipped = source.capture().unwrap();
-    assert_eq!((clipped.width(), clipped.height()), (320, wh), "clipped");
+    assert_eq!(
+        (clipped.width(), clipped.height()),
+        (ww, wh),
+        "same size at the edge"
+    );
+    for y in (0..wh).step_by(7) {
+        for x in (0..320).step_by(5) {
+            let i = (y * ww + x) as usize;
+            assert_eq!(clipped.y()[i], want.y()[i], "on the screen: ({x}, {y})");
+        }
+        for x in 320..ww {
+            let luma = clipped.y()[(y * ww + x) as usize];
+            assert_eq!(luma, 16, "off the screen is black: ({x}, {y})");
+        }
+    }
 
     painter.move_window(id, (900, 500), size, &picture);
     let shown = source.capture().unwrap();
@@ -439,6 +455,28 @@ fn a_window_is_shared_followed_and_its_closing_ends_the_share() {
         while_hidden.capture_time > shown.capture_time,
         "stamped anew"
     );
+
+    // A window hidden before the share's first picture: black, not the screen where it was.
+    painter.show_window(id, size, &picture);
+    let mut early = X11ScreenSource::open_with(&ScreenCaptureOptions {
+        window: Some(id),
+        ..options(&x.display)
+    })
+    .unwrap();
+    painter.hide_window(id);
+    let black = early.capture().unwrap();
+    assert_eq!((black.width(), black.height()), (ww, wh));
+    assert!(black.y().iter().all(|&l| l == 16), "hidden at once: black");
+    match X11ScreenSource::open_with(&ScreenCaptureOptions {
+        window: Some(id),
+        ..options(&x.display)
+    }) {
+        Err(e @ ScreenError::WindowHidden(_)) => {
+            println!("{e}");
+            assert!(e.to_string().contains("Quarterly notes"), "{e}");
+        }
+        other => panic!("a hidden window: expected WindowHidden, got {other:?}"),
+    }
 
     painter.close_window(id);
     match source.capture() {

@@ -30,9 +30,10 @@
 //!   geometry is looked up again every second, and at once when the server says the rectangle
 //!   no longer fits).
 //! - A shared window is read from the screen where it is (see `windows`): it is followed as it
-//!   moves or changes size (looked up every capture: one round trip), its last picture is
-//!   repeated while it is hidden (minimised), and capture ends with
-//!   [`ScreenError::WindowGone`] when it is closed.
+//!   moves or changes size (looked up every capture: one round trip), keeps its picture size
+//!   across the screen's edge (the part off the screen is black), its last picture is repeated
+//!   while it is hidden (minimised; black if it was hidden before the first picture, never the
+//!   screen where it was), and capture ends with [`ScreenError::WindowGone`] when it is closed.
 //! - Nothing here panics on what the X server sends: a missing display, an unknown monitor, an
 //!   unsupported pixel format or a protocol error is a [`ScreenError`] (once capture runs, a
 //!   [`SourceError::Format`] for the pixel format and a [`SourceError::Device`] for the rest,
@@ -88,8 +89,15 @@ pub enum ScreenError {
         count: usize,
     },
     /// The window asked for does not exist (any more): it was closed, or the id is wrong.
-    #[error("the shared window ({0:#x}) is closed")]
+    #[error("the window {0:#x} does not exist (any more): it was closed, or the id is wrong")]
     WindowGone(u32),
+    /// The window asked for is not on the screen (minimised, on another desktop, or entirely
+    /// off the screen) when the share starts.
+    #[error(
+        "the window \"{0}\" is not on the screen (minimised, or on another desktop): show it, \
+         then share it"
+    )]
+    WindowHidden(String),
     /// The screen's pixel format is not one we read.
     #[error("unsupported screen format: {0}")]
     Unsupported(String),

@@ -264,6 +264,13 @@ impl Painter {
         self.sync();
     }
 
+    /// Maps (shows) `window` again and redraws `bgrx` in it.
+    pub fn show_window(&self, window: xproto::Window, (width, height): (u16, u16), bgrx: &[u8]) {
+        self.conn.map_window(window).unwrap();
+        self.sync();
+        self.put_bgrx_on(window, 0, 0, width, height, bgrx);
+    }
+
     /// Destroys (closes) `window`.
     pub fn close_window(&self, window: xproto::Window) {
         self.conn.destroy_window(window).unwrap();

@@ -7,10 +7,12 @@
 //! its `WM_NAME`; a window without either is listed as `window 0x…`.
 //!
 //! Capture reads the window's rectangle *from the root window*, as the monitor capture does:
-//! what is on screen there, clipped to the screen. That works on every X server (no Composite
-//! needed) and follows moves and resizes; a window on top of the shared one shows in the share,
-//! as it does on the sharer's own screen. [`window_rect`] answers where the window is now, or
-//! that it is not shown (minimised), or that it is gone.
+//! what is on screen there. That works on every X server (no Composite needed) and follows
+//! moves and resizes; a window on top of the shared one shows in the share, as it does on the
+//! sharer's own screen. [`window_area`] answers where the window is now ([`WindowArea`]: the
+//! part of it on the screen, and where that part goes in a picture of the whole window, so a
+//! window dragged across the screen's edge keeps its picture size and the part off the screen is
+//! black), or that it is not shown (minimised, or entirely off the screen), or that it is gone.
 
 use x11rb::errors::ReplyError;
 use x11rb::protocol::ErrorKind;
@@ -43,10 +45,57 @@ pub struct WindowInfo {
 /// Where a shared window is now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum WindowPlace {
-    /// Shown, covering this part of the screen.
-    Shown(CaptureRect),
+    /// Shown, at least in part.
+    Shown(WindowArea),
     /// Mapped nowhere (minimised, on another desktop) or entirely off the screen.
     Hidden,
+}
+
+/// A shown window: what to read from the screen, and the picture it goes into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WindowArea {
+    /// The part of the window on the screen (even-sized).
+    pub(super) grab: CaptureRect,
+    /// The picture's size: the window's, at most the screen's, even.
+    pub(super) canvas: (u32, u32),
+    /// Where `grab` goes in the picture (its top-left corner).
+    pub(super) offset: (u32, u32),
+}
+
+impl WindowArea {
+    /// The area of a window at `origin` of `size` on a root window of `root` pixels, or `None`
+    /// when less than 2x2 pixels of it are on the screen.
+    fn of(origin: (i32, i32), size: (u32, u32), root: (u32, u32)) -> Option<Self> {
+        // One axis: the visible span's start on the screen, its length, and its offset in the
+        // picture, whose length is `canvas`.
+        let axis = |start: i32, len: u32, limit: u32| -> Option<(i64, i64, i64, i64)> {
+            let (start, len, limit) = (i64::from(start), i64::from(len), i64::from(limit));
+            let canvas = len.min(limit) & !1;
+            let lo = start.max(0);
+            let hi = (start + len).min(limit);
+            let visible = ((hi - lo) & !1).min(canvas);
+            if canvas < 2 || visible < 2 {
+                return None;
+            }
+            // A window larger than the screen: its picture is the screen's size, so the visible
+            // part starts at most where it still fits.
+            let offset = (lo - start).min(canvas - visible);
+            Some((lo, visible, canvas, offset))
+        };
+        let (x, w, cw, ox) = axis(origin.0, size.0, root.0)?;
+        let (y, h, ch, oy) = axis(origin.1, size.1, root.1)?;
+        let grab = CaptureRect {
+            x: i16::try_from(x).ok()?,
+            y: i16::try_from(y).ok()?,
+            width: u16::try_from(w).ok()?,
+            height: u16::try_from(h).ok()?,
+        };
+        Some(Self {
+            grab,
+            canvas: (u32::try_from(cw).ok()?, u32::try_from(ch).ok()?),
+            offset: (u32::try_from(ox).ok()?, u32::try_from(oy).ok()?),
+        })
+    }
 }
 
 /// The shown top-level windows of `x`, in the window manager's order (or stacking order,
@@ -67,6 +116,22 @@ pub(super) fn query(x: &XDisplay) -> Result<Vec<WindowInfo>, ScreenError> {
         }
     }
     Ok(windows)
+}
+
+/// The root window's size, asked without waiting (the reply is read by the caller).
+fn root_size_cookie(
+    x: &XDisplay,
+) -> Result<
+    x11rb::cookie::Cookie<
+        '_,
+        x11rb::rust_connection::RustConnection,
+        x11rb::protocol::xproto::GetGeometryReply,
+    >,
+    ScreenError,
+> {
+    x.conn
+        .get_geometry(x.root)
+        .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))
 }
 
 /// The EWMH client list, or `None` when no window manager keeps one.
@@ -112,14 +177,18 @@ fn root_children(x: &XDisplay) -> Result<Vec<Window>, ScreenError> {
         .collect())
 }
 
-/// `id` as a [`WindowInfo`], `None` if it is hidden or too small, an error if it is gone.
+/// `id` as a [`WindowInfo`], `None` if it is hidden, too small or off the screen, an error if
+/// it is gone.
 fn describe(x: &XDisplay, id: Window) -> Result<Option<WindowInfo>, ScreenError> {
-    let Geometry {
-        origin,
-        size: (width, height),
-        viewable,
-    } = geometry(x, id)?;
-    if !viewable || width < 2 || height < 2 {
+    let (
+        Geometry {
+            origin,
+            size: (width, height),
+            viewable,
+        },
+        root,
+    ) = geometry(x, id)?;
+    if !viewable || WindowArea::of(origin, (width, height), root).is_none() {
         return Ok(None);
     }
     let title = title(x, id).unwrap_or_else(|| format!("window {id:#x}"));
@@ -133,34 +202,18 @@ fn describe(x: &XDisplay, id: Window) -> Result<Option<WindowInfo>, ScreenError>
     }))
 }
 
-/// Where the window `id` is now: its rectangle on the screen (clipped to it, even-sized), or
-/// hidden.
+/// Where the window `id` is now (one round trip: every question is sent before any answer is
+/// read).
 ///
 /// # Errors
 /// [`ScreenError::WindowGone`] when the window no longer exists (closed),
 /// [`ScreenError::Protocol`] for any other failure.
-pub(super) fn window_rect(
-    x: &XDisplay,
-    id: Window,
-    root: (u32, u32),
-) -> Result<WindowPlace, ScreenError> {
-    let Geometry {
-        origin: (left, top),
-        size: (width, height),
-        viewable,
-    } = geometry(x, id)?;
-    if !viewable {
+pub(super) fn window_area(x: &XDisplay, id: Window) -> Result<WindowPlace, ScreenError> {
+    let (g, root) = geometry(x, id)?;
+    if !g.viewable {
         return Ok(WindowPlace::Hidden);
     }
-    let on_screen = super::MonitorInfo {
-        name: format!("window {id:#x}"),
-        x: left,
-        y: top,
-        width,
-        height,
-        primary: false,
-    };
-    Ok(CaptureRect::of_monitor(&on_screen, root).map_or(WindowPlace::Hidden, WindowPlace::Shown))
+    Ok(WindowArea::of(g.origin, g.size, root).map_or(WindowPlace::Hidden, WindowPlace::Shown))
 }
 
 /// Where a window is, as the server says now.
@@ -173,8 +226,8 @@ struct Geometry {
     viewable: bool,
 }
 
-/// Where the window `id` is now.
-fn geometry(x: &XDisplay, id: Window) -> Result<Geometry, ScreenError> {
+/// Where the window `id` is now, and the root window's size.
+fn geometry(x: &XDisplay, id: Window) -> Result<(Geometry, (u32, u32)), ScreenError> {
     let gone = |during: &'static str, e: ReplyError| match e {
         ReplyError::X11Error(ref x11)
             if matches!(x11.error_kind, ErrorKind::Window | ErrorKind::Drawable) =>
@@ -195,6 +248,7 @@ fn geometry(x: &XDisplay, id: Window) -> Result<Geometry, ScreenError> {
         .conn
         .translate_coordinates(id, x.root, 0, 0)
         .map_err(|e| ScreenError::protocol("TranslateCoordinates", e))?;
+    let root = root_size_cookie(x)?;
     let attributes = attributes
         .reply()
         .map_err(|e| gone("GetWindowAttributes", e))?;
@@ -202,16 +256,22 @@ fn geometry(x: &XDisplay, id: Window) -> Result<Geometry, ScreenError> {
         .reply()
         .map_err(|e| gone("GetGeometry of a window", e))?;
     let place = place.reply().map_err(|e| gone("TranslateCoordinates", e))?;
-    Ok(Geometry {
-        origin: (i32::from(place.dst_x), i32::from(place.dst_y)),
-        size: (u32::from(size.width), u32::from(size.height)),
-        viewable: attributes.map_state == MapState::VIEWABLE,
-    })
+    let root = root
+        .reply()
+        .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))?;
+    Ok((
+        Geometry {
+            origin: (i32::from(place.dst_x), i32::from(place.dst_y)),
+            size: (u32::from(size.width), u32::from(size.height)),
+            viewable: attributes.map_state == MapState::VIEWABLE,
+        },
+        (u32::from(root.width), u32::from(root.height)),
+    ))
 }
 
 /// The window's `_NET_WM_NAME`, else its `WM_NAME`, cut to [`MAX_TITLE_CHARS`], control
 /// characters removed; `None` when it has neither (or only blanks).
-fn title(x: &XDisplay, id: Window) -> Option<String> {
+pub(super) fn title(x: &XDisplay, id: Window) -> Option<String> {
     let utf8 = |name: &[u8]| -> Option<u32> {
         Some(x.conn.intern_atom(true, name).ok()?.reply().ok()?.atom).filter(|a| *a != 0)
     };
@@ -248,6 +308,40 @@ fn clean_title(raw: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_keeps_its_picture_size_across_the_screen_edge() {
+        let root = (1920, 1080);
+        // Fully on the screen: all of it, at offset 0.
+        let a = WindowArea::of((200, 150), (640, 360), root).expect("shown");
+        assert_eq!(
+            (a.grab.x, a.grab.y, a.grab.width, a.grab.height),
+            (200, 150, 640, 360)
+        );
+        assert_eq!((a.canvas, a.offset), ((640, 360), (0, 0)));
+        // Half off the right edge: the left 320 columns, same picture size.
+        let r = WindowArea::of((1599, 40), (640, 360), root).expect("shown");
+        assert_eq!((r.grab.x, r.grab.width), (1599, 320));
+        assert_eq!((r.canvas, r.offset), ((640, 360), (0, 0)));
+        // Off the left and top edges: the visible part goes to the right and bottom.
+        let l = WindowArea::of((-101, -50), (640, 360), root).expect("shown");
+        assert_eq!(
+            (l.grab.x, l.grab.y, l.grab.width, l.grab.height),
+            (0, 0, 538, 310)
+        );
+        assert_eq!((l.canvas, l.offset), ((640, 360), (101, 50)));
+        // Larger than the screen: a screen-sized picture.
+        let big = WindowArea::of((-500, 0), (4000, 1081), root).expect("shown");
+        assert_eq!(big.canvas, (1920, 1080));
+        assert_eq!((big.grab.width, big.grab.height), (1920, 1080));
+        assert_eq!(big.offset, (0, 0));
+        // Entirely off the screen, or too thin to show: hidden.
+        assert!(WindowArea::of((1920, 0), (640, 360), root).is_none());
+        assert!(WindowArea::of((-640, 0), (640, 360), root).is_none());
+        assert!(WindowArea::of((1919, 0), (640, 360), root).is_none());
+        assert!(WindowArea::of((0, 0), (1, 360), root).is_none());
+        assert!(WindowArea::of((i32::MIN, i32::MAX), (u32::MAX, u32::MAX), root).is_none());
+    }
 
     #[test]
     fn titles_are_cleaned_and_cut() {

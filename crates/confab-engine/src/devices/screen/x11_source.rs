@@ -12,7 +12,7 @@ use super::bgra_to_i420::{bgra_to_i420_into, fit_within};
 use super::cursor_overlay::CursorOverlay;
 use super::frame_grabber::{CaptureTransport, FrameGrabber, Grab};
 use super::monitors::{self, CaptureRect, MonitorChoice};
-use super::windows::{self, WindowPlace};
+use super::windows::{self, WindowArea, WindowPlace};
 use super::x_display::XDisplay;
 use super::{MonitorInfo, ScreenError};
 use crate::media::convert::Scaler;
@@ -73,8 +73,13 @@ enum Target {
         id: u32,
         /// Its title when the share started (for the description).
         title: String,
+        /// Where it was at the last look it was shown.
+        area: WindowArea,
         /// Hidden (minimised or off the screen) at the last look: the last picture is repeated.
         hidden: bool,
+        /// The picture of the whole window the part on the screen is copied into (BGRA, the
+        /// area's canvas size, black elsewhere); reused.
+        canvas: Vec<u8>,
     },
 }
 
@@ -136,29 +141,23 @@ impl X11ScreenSource {
     /// As [`X11ScreenSource::open`].
     pub fn open_with(options: &ScreenCaptureOptions) -> Result<Self, ScreenError> {
         let x = XDisplay::connect(options.display.as_deref())?;
-        let (monitors, root) = monitors::query_with_root(&x)?;
         let (target, rect) = if let Some(id) = options.window {
-            let title = windows::query(&x)?
-                .into_iter()
-                .find(|w| w.id == id)
-                .map_or_else(|| format!("window {id:#x}"), |w| w.title);
-            match windows::window_rect(&x, id, root)? {
-                WindowPlace::Shown(rect) => (
+            let title = windows::title(&x, id).unwrap_or_else(|| format!("window {id:#x}"));
+            match windows::window_area(&x, id)? {
+                WindowPlace::Shown(area) => (
                     Target::Window {
                         id,
                         title,
+                        area,
                         hidden: false,
+                        canvas: Vec::new(),
                     },
-                    rect,
+                    area.grab,
                 ),
-                WindowPlace::Hidden => {
-                    return Err(ScreenError::Unsupported(format!(
-                        "the window \"{title}\" is not on the screen (minimised?): show it, \
-                         then share it"
-                    )));
-                }
+                WindowPlace::Hidden => return Err(ScreenError::WindowHidden(title)),
             }
         } else {
+            let (monitors, root) = monitors::query_with_root(&x)?;
             let mut choice = MonitorChoice::new(options.monitor);
             let monitor = choice.pick(&monitors)?.clone();
             let rect = CaptureRect::of_monitor(&monitor, root)?;
@@ -206,7 +205,7 @@ impl X11ScreenSource {
     /// (800x600)`.
     #[must_use]
     pub fn description(&self) -> String {
-        let (w, h) = self.rect.size();
+        let (w, h) = self.picture_size();
         match &self.target {
             Target::Monitor { monitor, .. } => format!("{} ({w}x{h})", monitor.name),
             Target::Window { title, .. } => format!("the window \"{title}\" ({w}x{h})"),
@@ -219,11 +218,39 @@ impl X11ScreenSource {
         self.grabber.transport()
     }
 
-    /// The size frames are sent at now (the monitor's, even, fitted within 1920x1080).
+    /// The size frames are sent at now (the monitor's or the window's, even, fitted within
+    /// 1920x1080).
     #[must_use]
     pub fn output_size(&self) -> (u32, u32) {
-        let (w, h) = self.rect.size();
+        let (w, h) = self.picture_size();
         fit_within(w, h)
+    }
+
+    /// The captured picture's size before scaling: the monitor's rectangle, or the window's
+    /// canvas (the whole window, even where it is off the screen).
+    fn picture_size(&self) -> (u32, u32) {
+        match &self.target {
+            Target::Window { area, .. } => area.canvas,
+            Target::Monitor { .. } => self.rect.size(),
+        }
+    }
+
+    /// While the shared window is hidden: its last picture again (stamped now), or a black one
+    /// before there was any; never what the screen shows where it was. `None` otherwise.
+    fn hidden_window_frame(&self) -> Result<Option<I420Frame>, ScreenError> {
+        let Target::Window { hidden: true, .. } = &self.target else {
+            return Ok(None);
+        };
+        let mut frame = match &self.last {
+            Some(last) => last.clone(),
+            None => {
+                let (w, h) = self.output_size();
+                I420Frame::black(w, h)
+                    .map_err(|e| ScreenError::Unsupported(format!("a {w}x{h} frame: {e}")))?
+            }
+        };
+        frame.capture_time = CaptureTime::now();
+        Ok(Some(frame))
     }
 
     /// Captures one frame (what [`VideoSource::next_frame`] does, with the screen's own error).
@@ -242,21 +269,22 @@ impl X11ScreenSource {
                 other => other?,
             }
         }
-        if let (Target::Window { hidden: true, .. }, Some(last)) = (&self.target, &self.last) {
-            let mut again = last.clone();
-            again.capture_time = CaptureTime::now();
-            return Ok(again);
+        if let Some(frame) = self.hidden_window_frame()? {
+            return Ok(frame);
         }
         let mut capture_time = CaptureTime::now();
         if self.grabber.grab(&self.x, self.rect)? == Grab::OutsideScreen {
             // The screen shrank under us: look again and read the new rectangle once.
             self.refresh_geometry()?;
+            if let Some(frame) = self.hidden_window_frame()? {
+                return Ok(frame);
+            }
             capture_time = CaptureTime::now();
             if self.grabber.grab(&self.x, self.rect)? == Grab::OutsideScreen {
                 return Err(ScreenError::Protocol {
                     during: "GetImage",
                     reason: format!(
-                        "the monitor's rectangle {:?} is still not on the screen after looking \
+                        "the shared rectangle {:?} is still not on the screen after looking \
                          its geometry up again",
                         self.rect
                     ),
@@ -285,22 +313,22 @@ impl X11ScreenSource {
                 }
                 rect
             }
-            Target::Window { id, hidden, .. } => {
-                let root = monitors::root_size(&self.x)?;
-                match windows::window_rect(&self.x, *id, root)? {
-                    WindowPlace::Shown(rect) => {
-                        *hidden = false;
-                        rect
-                    }
-                    WindowPlace::Hidden => {
-                        if !*hidden {
-                            tracing::info!("the shared window is hidden; repeating its picture");
-                        }
-                        *hidden = true;
-                        self.rect
-                    }
+            Target::Window {
+                id, hidden, area, ..
+            } => match windows::window_area(&self.x, *id)? {
+                WindowPlace::Shown(now) => {
+                    *hidden = false;
+                    *area = now;
+                    now.grab
                 }
-            }
+                WindowPlace::Hidden => {
+                    if !*hidden {
+                        tracing::info!("the shared window is hidden; repeating its picture");
+                    }
+                    *hidden = true;
+                    self.rect
+                }
+            },
         };
         if rect != self.rect {
             tracing::info!(
@@ -313,11 +341,18 @@ impl X11ScreenSource {
         Ok(())
     }
 
-    /// The grabbed BGRA picture as an I420 frame at the output size.
+    /// The grabbed BGRA picture as an I420 frame at the output size (for a window, copied into
+    /// the picture of the whole window first).
     fn convert(&mut self, capture_time: CaptureTime) -> Result<I420Frame, ScreenError> {
-        let (w, h) = self.rect.size();
+        let grabbed = self.grabber.bgra_mut();
+        let ((w, h), bgra): ((u32, u32), &[u8]) = match &mut self.target {
+            Target::Monitor { .. } => (self.rect.size(), grabbed),
+            Target::Window { area, canvas, .. } => {
+                place_in_canvas(grabbed, area, canvas);
+                (area.canvas, canvas.as_slice())
+            }
+        };
         let (ow, oh) = fit_within(w, h);
-        let bgra = self.grabber.bgra_mut();
         if (ow, oh) == (w, h) {
             // The consumer keeps the frame, so it is a new one each time.
             let mut frame = I420Frame::black(w, h)
@@ -335,6 +370,31 @@ impl X11ScreenSource {
         bgra_to_i420_into(bgra, full)?;
         full.capture_time = capture_time;
         Ok(self.scaler.scale(full, ow, oh)?)
+    }
+}
+
+/// Copies the grabbed part of a window (`grabbed`, `area.grab`'s size, BGRA) into `canvas` (the
+/// whole window's picture, `area.canvas`'s size) at `area.offset`, black around it. The canvas
+/// is resized (and cleared) when the window's size changed; otherwise only what the grab does
+/// not cover is blackened again.
+fn place_in_canvas(grabbed: &[u8], area: &WindowArea, canvas: &mut Vec<u8>) {
+    const BLACK: [u8; 4] = [0, 0, 0, 255];
+    let (cw, ch) = (area.canvas.0 as usize, area.canvas.1 as usize);
+    let (gw, gh) = (usize::from(area.grab.width), usize::from(area.grab.height));
+    let (ox, oy) = (area.offset.0 as usize, area.offset.1 as usize);
+    let covers_all = (gw, gh) == (cw, ch);
+    if canvas.len() != cw * ch * 4 || !covers_all {
+        canvas.clear();
+        canvas.extend(BLACK.iter().copied().cycle().take(cw * ch * 4));
+    }
+    for (row, src) in grabbed.chunks_exact(gw * 4).take(gh).enumerate() {
+        let y = oy + row;
+        if y >= ch {
+            break;
+        }
+        let start = (y * cw + ox) * 4;
+        let len = src.len().min((cw - ox.min(cw)) * 4);
+        canvas[start..start + len].copy_from_slice(&src[..len]);
     }
 }
 
