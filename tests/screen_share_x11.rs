@@ -181,6 +181,58 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// A real `confab serve`; in its `room`, a presenter (`confab join` on `x`'s display with
+/// `share`, e.g. `["--share-screen"]`, for 11 s) and a viewer (`confab join --snapshot` under
+/// `dir`, for 14 s). Checks that the presenter's share ran; returns the viewer's report and the
+/// presenter's screen snapshot it wrote.
+async fn share_through_a_server(
+    x: &Xvfb,
+    dir: &Path,
+    room: &str,
+    share: &[&str],
+) -> (serde_json::Value, PathBuf) {
+    let serve = Serve::start(0, &[]);
+    let shots_arg = dir.join("received").to_string_lossy().into_owned();
+    let viewer = tokio::spawn({
+        let url = serve.ws_url.clone();
+        let room = room.to_owned();
+        async move {
+            native_join(
+                &url,
+                &room,
+                "viewer",
+                &["--seconds", "14", "--snapshot", &shots_arg],
+            )
+            .await
+        }
+    });
+    let mut presenter_args = vec!["--seconds", "11"];
+    presenter_args.extend_from_slice(share);
+    let presenter = native_join_with_env(
+        &serve.ws_url,
+        room,
+        "presenter",
+        &presenter_args,
+        &[("DISPLAY", x.display.as_str())],
+    )
+    .await;
+    let viewer = viewer.await.unwrap();
+    assert_eq!(presenter["ok"], true, "{presenter:#}");
+    assert_eq!(
+        presenter["screen_share"]["state"], "sharing",
+        "the presenter shared: {presenter:#}"
+    );
+    let snapshot = viewer["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .find(|f| f.contains("presenter") && f.ends_with("-screen.png"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("a screen snapshot of the presenter: {viewer:#}"));
+    (viewer, snapshot)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
     let x = Xvfb::start(W as u32, H as u32, 24);
@@ -197,35 +249,7 @@ async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
         .expect("ImageMagick's display runs (make deps installs imagemagick)");
     eprintln!("display -window root: {shown}");
 
-    let serve = Serve::start(0, &[]);
-    let shots = dir.join("received");
-    let shots_arg = shots.to_string_lossy().into_owned();
-    let viewer = tokio::spawn({
-        let url = serve.ws_url.clone();
-        async move {
-            native_join(
-                &url,
-                "x11",
-                "viewer",
-                &["--seconds", "14", "--snapshot", &shots_arg],
-            )
-            .await
-        }
-    });
-    let presenter = native_join_with_env(
-        &serve.ws_url,
-        "x11",
-        "presenter",
-        &["--seconds", "11", "--share-screen"],
-        &[("DISPLAY", x.display.as_str())],
-    )
-    .await;
-    let viewer = viewer.await.unwrap();
-    assert_eq!(presenter["ok"], true, "{presenter:#}");
-    assert_eq!(
-        presenter["screen_share"]["state"], "sharing",
-        "the presenter shared its screen: {presenter:#}"
-    );
+    let (viewer, snapshot) = share_through_a_server(&x, &dir, "x11", &["--share-screen"]).await;
     assert_eq!(viewer["ok"], true, "{viewer:#}");
     let p = report_participant(&viewer, "presenter");
     assert_eq!(p["screen_resolution"], "1920x1080", "{viewer:#}");
@@ -238,14 +262,6 @@ async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
         p["screen_fps"], p["screen_frames_received"], p["frames_received"]
     );
 
-    let snapshot = viewer["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v.as_str())
-        .find(|f| f.contains("presenter") && f.ends_with("-screen.png"))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("a screen snapshot of the presenter: {viewer:#}"));
     let (received, w, h) = read_png(&snapshot);
     assert_eq!((w, h), (W, H));
     let whole = psnr(&received, &picture, (0, 0, W, H));
@@ -309,48 +325,13 @@ async fn a_shared_x11_window_arrives_as_it_was_in_the_window() {
         .unwrap_or_else(|| panic!("the window's id: {found:?}"));
     eprintln!("sharing window {id:#x}");
 
-    let serve = Serve::start(0, &[]);
-    let shots = dir.join("received");
-    let shots_arg = shots.to_string_lossy().into_owned();
-    let viewer = tokio::spawn({
-        let url = serve.ws_url.clone();
-        async move {
-            native_join(
-                &url,
-                "x11w",
-                "viewer",
-                &["--seconds", "14", "--snapshot", &shots_arg],
-            )
-            .await
-        }
-    });
     let window_arg = format!("window:{id:#x}");
-    let presenter = native_join_with_env(
-        &serve.ws_url,
-        "x11w",
-        "presenter",
-        &["--seconds", "11", "--share-screen", &window_arg],
-        &[("DISPLAY", x.display.as_str())],
-    )
-    .await;
-    let viewer = viewer.await.unwrap();
+    let (viewer, snapshot) =
+        share_through_a_server(&x, &dir, "x11w", &["--share-screen", &window_arg]).await;
     let _ = shown.kill();
     let _ = shown.wait();
-    assert_eq!(presenter["ok"], true, "{presenter:#}");
-    assert_eq!(
-        presenter["screen_share"]["state"], "sharing",
-        "the presenter shared the window: {presenter:#}"
-    );
     let p = report_participant(&viewer, "presenter");
     assert_eq!(p["screen_resolution"], format!("{cw}x{ch}"), "{viewer:#}");
-    let snapshot = viewer["snapshots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v.as_str())
-        .find(|f| f.contains("presenter") && f.ends_with("-screen.png"))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("a screen snapshot of the presenter: {viewer:#}"));
     let (received, w, h) = read_png(&snapshot);
     assert_eq!((w, h), (cw, ch));
     let whole = psnr_sized(&received, &window_picture, cw, (0, 0, cw, ch));

@@ -9,7 +9,7 @@
 use x11rb::cookie::Cookie;
 use x11rb::errors::ConnectionError;
 use x11rb::protocol::randr::ConnectionExt as _;
-use x11rb::protocol::xproto::{ConnectionExt as _, GetAtomNameReply};
+use x11rb::protocol::xproto::{ConnectionExt as _, GetAtomNameReply, GetGeometryReply};
 use x11rb::rust_connection::RustConnection;
 
 use super::x_display::XDisplay;
@@ -78,10 +78,29 @@ fn randr_monitors(x: &XDisplay) -> Result<Vec<MonitorInfo>, ScreenError> {
 
 /// The root window's current size (the setup's figure goes stale after a RandR resize).
 pub(super) fn root_size(x: &XDisplay) -> Result<(u32, u32), ScreenError> {
-    let g = x
-        .conn
+    read_root_size(ask_root_size(x)?)
+}
+
+/// The question [`read_root_size`] reads the answer of: sent now, read later, so a caller can
+/// ask other things in the same round trip.
+pub(super) type RootSizeCookie<'c> = Cookie<'c, RustConnection, GetGeometryReply>;
+
+/// Asks the root window's current size without waiting for the answer.
+///
+/// # Errors
+/// [`ScreenError::Protocol`] if the request cannot be sent.
+pub(super) fn ask_root_size(x: &XDisplay) -> Result<RootSizeCookie<'_>, ScreenError> {
+    x.conn
         .get_geometry(x.root)
-        .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))?
+        .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))
+}
+
+/// The answer to [`ask_root_size`]: width and height.
+///
+/// # Errors
+/// [`ScreenError::Protocol`] if the server fails to answer.
+pub(super) fn read_root_size(cookie: RootSizeCookie<'_>) -> Result<(u32, u32), ScreenError> {
+    let g = cookie
         .reply()
         .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))?;
     Ok((u32::from(g.width), u32::from(g.height)))

@@ -19,7 +19,7 @@ use x11rb::protocol::ErrorKind;
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, MapState, Window};
 
 use super::ScreenError;
-use super::monitors::CaptureRect;
+use super::monitors::{self, CaptureRect};
 use super::x_display::XDisplay;
 
 /// Longest title kept (in characters); longer ones are cut with an ellipsis.
@@ -105,33 +105,18 @@ impl WindowArea {
 /// [`ScreenError::Protocol`] if the server fails to answer the first question; a window that
 /// disappears while it is being looked at is left out.
 pub(super) fn query(x: &XDisplay) -> Result<Vec<WindowInfo>, ScreenError> {
+    let root = monitors::root_size(x)?;
     let candidates = match client_list(x)? {
         Some(list) if !list.is_empty() => list,
         _ => root_children(x)?,
     };
     let mut windows = Vec::with_capacity(candidates.len());
     for id in candidates {
-        if let Ok(Some(info)) = describe(x, id) {
+        if let Ok(Some(info)) = describe(x, id, root) {
             windows.push(info);
         }
     }
     Ok(windows)
-}
-
-/// The root window's size, asked without waiting (the reply is read by the caller).
-fn root_size_cookie(
-    x: &XDisplay,
-) -> Result<
-    x11rb::cookie::Cookie<
-        '_,
-        x11rb::rust_connection::RustConnection,
-        x11rb::protocol::xproto::GetGeometryReply,
-    >,
-    ScreenError,
-> {
-    x.conn
-        .get_geometry(x.root)
-        .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))
 }
 
 /// The EWMH client list, or `None` when no window manager keeps one.
@@ -177,17 +162,14 @@ fn root_children(x: &XDisplay) -> Result<Vec<Window>, ScreenError> {
         .collect())
 }
 
-/// `id` as a [`WindowInfo`], `None` if it is hidden, too small or off the screen, an error if
-/// it is gone.
-fn describe(x: &XDisplay, id: Window) -> Result<Option<WindowInfo>, ScreenError> {
-    let (
-        Geometry {
-            origin,
-            size: (width, height),
-            viewable,
-        },
-        root,
-    ) = geometry(x, id)?;
+/// `id` as a [`WindowInfo`], `None` if it is hidden, too small or off a screen of `root`
+/// pixels, an error if it is gone.
+fn describe(x: &XDisplay, id: Window, root: (u32, u32)) -> Result<Option<WindowInfo>, ScreenError> {
+    let Geometry {
+        origin,
+        size: (width, height),
+        viewable,
+    } = geometry(x, id)?;
     if !viewable || WindowArea::of(origin, (width, height), root).is_none() {
         return Ok(None);
     }
@@ -209,7 +191,9 @@ fn describe(x: &XDisplay, id: Window) -> Result<Option<WindowInfo>, ScreenError>
 /// [`ScreenError::WindowGone`] when the window no longer exists (closed),
 /// [`ScreenError::Protocol`] for any other failure.
 pub(super) fn window_area(x: &XDisplay, id: Window) -> Result<WindowPlace, ScreenError> {
-    let (g, root) = geometry(x, id)?;
+    let root = monitors::ask_root_size(x)?;
+    let g = geometry(x, id)?;
+    let root = monitors::read_root_size(root)?;
     if !g.viewable {
         return Ok(WindowPlace::Hidden);
     }
@@ -226,8 +210,8 @@ struct Geometry {
     viewable: bool,
 }
 
-/// Where the window `id` is now, and the root window's size.
-fn geometry(x: &XDisplay, id: Window) -> Result<(Geometry, (u32, u32)), ScreenError> {
+/// Where the window `id` is now (its three questions sent before any answer is read).
+fn geometry(x: &XDisplay, id: Window) -> Result<Geometry, ScreenError> {
     let gone = |during: &'static str, e: ReplyError| match e {
         ReplyError::X11Error(ref x11)
             if matches!(x11.error_kind, ErrorKind::Window | ErrorKind::Drawable) =>
@@ -248,7 +232,6 @@ fn geometry(x: &XDisplay, id: Window) -> Result<(Geometry, (u32, u32)), ScreenEr
         .conn
         .translate_coordinates(id, x.root, 0, 0)
         .map_err(|e| ScreenError::protocol("TranslateCoordinates", e))?;
-    let root = root_size_cookie(x)?;
     let attributes = attributes
         .reply()
         .map_err(|e| gone("GetWindowAttributes", e))?;
@@ -256,17 +239,11 @@ fn geometry(x: &XDisplay, id: Window) -> Result<(Geometry, (u32, u32)), ScreenEr
         .reply()
         .map_err(|e| gone("GetGeometry of a window", e))?;
     let place = place.reply().map_err(|e| gone("TranslateCoordinates", e))?;
-    let root = root
-        .reply()
-        .map_err(|e| ScreenError::protocol("GetGeometry of the root window", e))?;
-    Ok((
-        Geometry {
-            origin: (i32::from(place.dst_x), i32::from(place.dst_y)),
-            size: (u32::from(size.width), u32::from(size.height)),
-            viewable: attributes.map_state == MapState::VIEWABLE,
-        },
-        (u32::from(root.width), u32::from(root.height)),
-    ))
+    Ok(Geometry {
+        origin: (i32::from(place.dst_x), i32::from(place.dst_y)),
+        size: (u32::from(size.width), u32::from(size.height)),
+        viewable: attributes.map_state == MapState::VIEWABLE,
+    })
 }
 
 /// The window's `_NET_WM_NAME`, else its `WM_NAME`, cut to [`MAX_TITLE_CHARS`], control
