@@ -17,8 +17,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 # Build: C toolchain, cmake (libopus), nasm (openh264's fast paths), libclang (bindgen),
-# ALSA headers (cpal).
-BUILD_PACKAGES := build-essential pkg-config cmake nasm libclang-dev libasound2-dev
+# ALSA headers (cpal), PipeWire headers (Wayland screen sharing, the `wayland` feature).
+BUILD_PACKAGES := build-essential pkg-config cmake nasm libclang-dev libasound2-dev \
+	libpipewire-0.3-dev
 # Desktop app at run time (winit/wgpu load these), and a software GPU (Mesa llvmpipe/lavapipe)
 # for machines without one: the UI tests render snapshots with it.
 APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
@@ -26,9 +27,13 @@ APP_PACKAGES := libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1 \
 # Tests: a virtual X display, screenshots, window lookup, a real audio server, the browsers
 # for the interop tests (Chromium with its driver; Firefox, whose driver comes from crates.io),
 # a TURN server for the relay-only call test (coturn; the test starts its own on 127.0.0.1),
-# network namespaces with an nftables rate policer for the call check's bottleneck test.
+# network namespaces with an nftables rate policer for the call check's bottleneck test, and a
+# private desktop for Wayland screen sharing (a session bus, PipeWire with WirePlumber, and
+# GStreamer's pipewiresink showing the test picture as a screen-cast node).
 TEST_PACKAGES := xvfb xauth imagemagick xdotool pulseaudio pulseaudio-utils libasound2-plugins \
-                 chromium chromium-driver firefox-esr coturn iproute2 nftables
+                 chromium chromium-driver firefox-esr coturn iproute2 nftables \
+                 dbus-daemon pipewire pipewire-bin wireplumber gstreamer1.0-tools \
+                 gstreamer1.0-pipewire gstreamer1.0-plugins-base gstreamer1.0-plugins-good
 # Packaging: dependency scan (dpkg-shlibdeps), and what the packaging test checks with.
 PACKAGE_PACKAGES := dpkg-dev desktop-file-utils appstream rpm jq
 APT_PACKAGES := $(BUILD_PACKAGES) $(APP_PACKAGES) $(TEST_PACKAGES) $(PACKAGE_PACKAGES)

@@ -67,9 +67,19 @@ pub fn devices(args: &DevicesArgs) -> Result<()> {
 }
 
 /// The monitors and windows `confab join --share-screen N|window:ID` can share (X11,
-/// `$DISPLAY`), named as it takes them.
+/// `$DISPLAY`), named as it takes them, and the portal (Wayland) when this build has it.
 #[cfg(target_os = "linux")]
 fn screens() {
+    if confab_engine::devices::screen::PORTAL_BUILT {
+        println!(
+            "Screen sharing through the desktop's dialog (Wayland; --share-screen portal): {}",
+            if confab_engine::devices::screen::wayland_session() {
+                "this is a Wayland session, use it"
+            } else {
+                "available where xdg-desktop-portal runs"
+            }
+        );
+    }
     println!("Screens (to share; --share-screen N):");
     match confab_engine::devices::screen::list_monitors(None) {
         Ok(monitors) => {

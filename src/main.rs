@@ -171,8 +171,9 @@ struct JoinArgs {
     #[arg(long)]
     video_file: Option<PathBuf>,
     /// Share a screen once in the room: the main monitor of $DISPLAY (X11), or the monitor with
-    /// this number, or `window:ID` for one window (`confab devices` lists both), or `synthetic`
-    /// for the test desktop.
+    /// this number, or `window:ID` for one window (`confab devices` lists both), or `portal` for
+    /// whatever you pick in the desktop's own dialog (Wayland), or `synthetic` for the test
+    /// desktop.
     #[arg(long, value_name = "MONITOR", num_args = 0..=1, default_missing_value = "")]
     share_screen: Option<String>,
     /// At exit, write the last decoded picture of every remote track (camera and screen) into
@@ -502,11 +503,15 @@ impl TryFrom<JoinArgs> for join::JoinOptions {
 }
 
 /// What `--share-screen [MONITOR]` names: the main monitor of `$DISPLAY` (no value), a monitor
-/// by number, a window (`window:0x1a00003` or decimal), or the synthetic test desktop.
+/// by number, a window (`window:0x1a00003` or decimal), the desktop's portal dialog, or the
+/// synthetic test desktop.
 fn screen_input(value: &str) -> Result<confab_engine::ScreenInput> {
     let value = value.trim();
     if value.eq_ignore_ascii_case("synthetic") {
         return Ok(confab_engine::ScreenInput::Synthetic);
+    }
+    if value.eq_ignore_ascii_case("portal") {
+        return Ok(confab_engine::ScreenInput::Portal);
     }
     if let Some(id) = value.strip_prefix("window:") {
         let id = id.trim();
@@ -529,7 +534,7 @@ fn screen_input(value: &str) -> Result<confab_engine::ScreenInput> {
     } else {
         Some(value.parse::<usize>().map_err(|_| {
             anyhow::anyhow!(
-                "--share-screen takes a monitor number, window:ID (see `confab devices`) or `synthetic`, not {value:?}"
+                "--share-screen takes a monitor number, window:ID (see `confab devices`), `portal` or `synthetic`, not {value:?}"
             )
         })?)
     };

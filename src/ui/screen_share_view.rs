@@ -23,8 +23,12 @@ pub struct ShareChoice {
     pub input: ScreenInput,
 }
 
-/// What the picker offers: the monitors and the windows found, or why there are none.
+/// What the picker offers: the desktop's own dialog (Wayland), or the monitors and the windows
+/// found, or why there are none.
 pub struct ScreenPicker {
+    /// On Wayland (with the portal built in): the one choice, the desktop's dialog, which lists
+    /// screens and windows itself. `None` elsewhere.
+    pub portal: Option<ShareChoice>,
     /// The monitors of `$DISPLAY`, or the sentence saying why they could not be listed.
     pub monitors: Result<Vec<ShareChoice>, String>,
     /// Its shown top-level windows (empty when none could be listed).
@@ -32,16 +36,43 @@ pub struct ScreenPicker {
 }
 
 impl ScreenPicker {
-    /// Lists the monitors and windows now.
+    /// Lists the monitors and windows now (on Wayland: offers the desktop's dialog instead, as
+    /// X11 capture there would see only Xwayland's windows).
     pub fn open() -> Self {
+        if let Some(portal) = portal_choice() {
+            return Self {
+                portal: Some(portal),
+                monitors: Ok(Vec::new()),
+                windows: Vec::new(),
+            };
+        }
         let monitors = list_monitors();
         let windows = if monitors.is_ok() {
             list_windows()
         } else {
             Vec::new()
         };
-        Self { monitors, windows }
+        Self {
+            portal: None,
+            monitors,
+            windows,
+        }
     }
+}
+
+/// The desktop's dialog, on a Wayland session with the portal built in.
+#[cfg(target_os = "linux")]
+fn portal_choice() -> Option<ShareChoice> {
+    use confab_engine::devices::screen::{PORTAL_BUILT, wayland_session};
+    (PORTAL_BUILT && wayland_session()).then(|| ShareChoice {
+        label: "Choose a screen or window…".to_owned(),
+        input: ScreenInput::Portal,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn portal_choice() -> Option<ShareChoice> {
+    None
 }
 
 #[cfg(target_os = "linux")]
@@ -147,6 +178,17 @@ impl ConfabApp {
                 if someone_presents {
                     ui.label("Someone is sharing now: your screen will replace theirs.");
                     ui.add_space(6.0);
+                }
+                if let Some(portal) = &picker.portal
+                    && ui
+                        .button(&portal.label)
+                        .on_hover_text(
+                            "Your desktop asks which screen or window to share, and shows \
+                             that you are sharing until you stop",
+                        )
+                        .clicked()
+                {
+                    choice = Some(portal.input.clone());
                 }
                 match &picker.monitors {
                     Ok(monitors) => {

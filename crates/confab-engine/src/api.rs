@@ -56,6 +56,11 @@ pub enum ScreenInput {
         /// The window's X id.
         window: u32,
     },
+    /// Whatever the user picks in the desktop's own screen-sharing dialog (the ScreenCast
+    /// portal, read through PipeWire): how screens are shared on Wayland, where an app may not
+    /// read the screen itself. Linux builds with the `wayland` feature; elsewhere sharing it
+    /// fails with the reason.
+    Portal,
 }
 
 /// Which of a participant's pictures a frame is: its camera or its shared screen.

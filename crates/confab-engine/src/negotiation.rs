@@ -113,11 +113,19 @@ impl Negotiation {
     }
 
     /// The peer connection reported its signaling state.
+    ///
+    /// A "stable" report while an offer of ours is out is stale: the connection's state events
+    /// and our offer's creation reach the session on different channels, so the "stable" of the
+    /// negotiation before (e.g. our answer to their first offer) can arrive after our next offer
+    /// was made. Taking it would forget the offer, drop its answer as stale and leave the change
+    /// it carried (a screen track) never negotiated. The connection leaves have-local-offer only
+    /// through the answer ([`Negotiation::on_remote_answer`]) or a rollback
+    /// ([`Negotiation::on_remote_offer`]), which both clear the offer first.
     pub fn set_stable(&mut self, stable: bool) {
-        self.stable = stable;
-        if stable {
-            self.have_local_offer = false;
+        if stable && self.have_local_offer {
+            return;
         }
+        self.stable = stable;
     }
 
     /// Whether the connection is in the stable signaling state (no offer outstanding).
@@ -194,6 +202,34 @@ mod tests {
         assert!(offerer.is_stable());
         // A duplicate answer is stale.
         assert!(!offerer.on_remote_answer());
+    }
+
+    #[test]
+    fn a_stable_report_older_than_our_offer_does_not_forget_it() {
+        let mut n = Negotiation::new(false);
+        // We answered their first offer; the connection's "stable" is still on its way when a
+        // screen track makes us offer.
+        assert_eq!(
+            n.on_remote_offer(),
+            OfferDecision::Accept {
+                rollback_first: false
+            }
+        );
+        n.answered();
+        n.begin_offer();
+        n.offer_sent(true);
+        n.set_stable(true);
+        assert!(!n.is_stable(), "our offer is still out");
+        assert!(
+            n.on_remote_answer(),
+            "its answer is applied, not dropped as stale"
+        );
+        assert!(n.is_stable());
+        // The "have-local-offer" report arriving late does not block the next offer for good:
+        // the "stable" after the answer follows it.
+        n.set_stable(false);
+        n.set_stable(true);
+        assert!(n.can_offer());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - [`coturn`]: a real TURN server (coturn) on 127.0.0.1, for relay-only calls.
 //! - [`pulse`]: a private PulseAudio daemon with null sinks, for real-device tests.
 //! - [`xvfb`]: a private virtual X display (a screen to show windows on, or to share).
+//! - [`portal_desktop`]: a private session bus, PipeWire, a screen picture as a PipeWire source
+//!   and the ScreenCast portal that grants it (Wayland screen sharing).
 //! - [`audio`]: test signals (speech-like, tones, noise, echo paths), their measures, and the
 //!   seeds that make them reproducible.
 #![allow(
@@ -17,6 +19,7 @@
 
 pub mod audio;
 pub mod coturn;
+pub mod portal_desktop;
 pub mod pulse;
 pub mod signaling;
 pub mod tcp_proxy;

@@ -1,5 +1,6 @@
-//! Screen capture on X11: the monitors and windows of an X display, and one monitor or one
-//! window as a [`VideoSource`](crate::media::VideoSource).
+//! Screen capture on Linux: the monitors and windows of an X display, one monitor or one window
+//! as a [`VideoSource`](crate::media::VideoSource), and (with the `wayland` feature) the screen
+//! or window the desktop's ScreenCast portal grants, read from PipeWire.
 //!
 //! This module owns the native X11 screen-share source and everything it needs from the X
 //! server: the connection (pure Rust, `x11rb`, no libxcb), the monitor list (RandR
@@ -18,6 +19,9 @@
 //! | `cursor_overlay` | the pointer image alpha-blended onto the BGRA picture |
 //! | `bgra_to_i420` | BGRA -> I420 (yuvutils-rs, BT.601 limited range, like [`crate::media::convert`]) into a reused frame, and the fit-within-1080p size |
 //! | `x11_source` | [`X11ScreenSource`]: the capture loop's state (what is shared, geometry re-checks, scaling, buffers) |
+//! | `portal_session` | (`wayland`) the ScreenCast portal session: the desktop's dialog, the PipeWire node it grants, closing |
+//! | `pipewire_stream` | (`wayland`) the granted node read on its own thread and converted ([`bgra_to_i420`]'s `ScreenConverter`) |
+//! | `portal_source` | (`wayland`) [`PortalScreenSource`]: the newest portal picture, or the last one again, paced like the X11 source |
 //!
 //! Contract:
 //! - [`X11ScreenSource`] is a [`VideoSource`](crate::media::VideoSource) paced by the runner
@@ -51,6 +55,16 @@ mod shm_segment;
 mod windows;
 mod x11_source;
 mod x_display;
+
+#[cfg(feature = "wayland")]
+mod pipewire_stream;
+#[cfg(feature = "wayland")]
+mod portal_session;
+#[cfg(feature = "wayland")]
+mod portal_source;
+
+#[cfg(feature = "wayland")]
+pub use portal_source::{FIRST_PICTURE, PortalScreenSource};
 
 pub use bgra_to_i420::{MAX_HEIGHT, MAX_WIDTH, fit_within};
 pub use frame_grabber::CaptureTransport;
@@ -109,6 +123,32 @@ pub enum ScreenError {
         /// The server's error or the connection's.
         reason: String,
     },
+    /// No ScreenCast portal answers on the session bus (Wayland): no `xdg-desktop-portal`, no
+    /// backend for this desktop, or no session bus at all.
+    #[error(
+        "no screen-sharing portal is running ({0}). On Wayland, Confab shares the screen \
+         through xdg-desktop-portal and the backend of your desktop (xdg-desktop-portal-gnome, \
+         -kde or -wlr); install and start them, or log in to an X11 session"
+    )]
+    NoPortal(String),
+    /// The user closed the desktop's screen-sharing dialog without choosing anything.
+    #[error("screen sharing was cancelled in the desktop's dialog")]
+    PortalCancelled,
+    /// The portal refused or failed the request.
+    #[error("the desktop's screen-sharing portal failed: {0}")]
+    PortalFailed(String),
+    /// The desktop ended the share: stopped from its own indicator, or the shared window or
+    /// monitor went away.
+    #[error(
+        "the desktop ended the screen share (stopped from its indicator, or what was shared went away)"
+    )]
+    PortalEnded,
+    /// The PipeWire stream of the shared screen failed.
+    #[error("reading the shared screen from PipeWire: {0}")]
+    PipeWire(String),
+    /// The screen source sent no picture in time.
+    #[error("the desktop sent no picture of the screen within {0} s")]
+    NoPicture(u64),
     /// Converting or scaling the picture failed.
     #[error("converting the screen picture: {0}")]
     Convert(#[from] ConvertError),
@@ -136,6 +176,19 @@ impl From<ScreenError> for SourceError {
             other => Self::Device(other.to_string()),
         }
     }
+}
+
+/// Whether this build can share through the desktop's ScreenCast portal (the `wayland`
+/// feature; [`crate::ScreenInput::Portal`]).
+pub const PORTAL_BUILT: bool = cfg!(feature = "wayland");
+
+/// Whether this process runs in a Wayland session, where an app cannot read the screen and
+/// shares through the portal (X11 capture there sees only Xwayland's windows):
+/// `$XDG_SESSION_TYPE` is `wayland`, or `$WAYLAND_DISPLAY` is set.
+#[must_use]
+pub fn wayland_session() -> bool {
+    std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t.eq_ignore_ascii_case("wayland"))
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
 }
 
 /// Lists the shown top-level windows of `display` (or of `$DISPLAY` when `None`): the window

@@ -72,7 +72,32 @@ pub(crate) fn open_screen(input: &ScreenInput) -> Result<ScreenCapture, String> 
         ScreenInput::X11Window { display, window } => {
             open_x11(display.as_deref(), None, Some(*window))
         }
+        ScreenInput::Portal => open_portal(),
     }
+}
+
+#[cfg(all(target_os = "linux", feature = "wayland"))]
+fn open_portal() -> Result<ScreenCapture, String> {
+    use crate::devices::screen::PortalScreenSource;
+    let source = PortalScreenSource::open(SCREEN_FPS).map_err(|e| e.to_string())?;
+    let description = source.description();
+    let (thread, frames) = spawn_video(source, CAPTURE_QUEUE).map_err(|e| e.to_string())?;
+    Ok(ScreenCapture {
+        thread,
+        frames,
+        description,
+    })
+}
+
+#[cfg(not(all(target_os = "linux", feature = "wayland")))]
+fn open_portal() -> Result<ScreenCapture, String> {
+    Err(if cfg!(target_os = "linux") {
+        "this build of Confab cannot share through the desktop's screen-sharing portal (it was \
+         built without the `wayland` feature)"
+            .to_owned()
+    } else {
+        "sharing through the desktop's screen-sharing portal exists only on Linux".to_owned()
+    })
 }
 
 #[cfg(target_os = "linux")]

@@ -8,14 +8,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::bgra_to_i420::{bgra_to_i420_into, fit_within};
+use super::bgra_to_i420::{ByteOrder, ScreenConverter, fit_within};
 use super::cursor_overlay::CursorOverlay;
 use super::frame_grabber::{CaptureTransport, FrameGrabber, Grab};
 use super::monitors::{self, CaptureRect, MonitorChoice};
 use super::windows::{self, WindowArea, WindowPlace};
 use super::x_display::XDisplay;
 use super::{MonitorInfo, ScreenError};
-use crate::media::convert::Scaler;
 use crate::media::source::Pacing;
 use crate::media::{CaptureTime, I420Frame, SourceError, VideoSource};
 
@@ -91,9 +90,7 @@ pub struct X11ScreenSource {
     rect: CaptureRect,
     grabber: FrameGrabber,
     cursor: CursorOverlay,
-    scaler: Scaler,
-    /// The full-size frame converted into when scaling (reused); `None` until needed.
-    full: Option<I420Frame>,
+    converter: ScreenConverter,
     /// The last frame handed out (a hidden window's picture is this one again).
     last: Option<I420Frame>,
     interval: Duration,
@@ -184,8 +181,7 @@ impl X11ScreenSource {
             rect,
             grabber,
             cursor,
-            scaler: Scaler::new(),
-            full: None,
+            converter: ScreenConverter::default(),
             last: None,
             interval: Duration::from_secs(1) / fps,
             checked_at: Instant::now(),
@@ -352,24 +348,8 @@ impl X11ScreenSource {
                 (area.canvas, canvas.as_slice())
             }
         };
-        let (ow, oh) = fit_within(w, h);
-        if (ow, oh) == (w, h) {
-            // The consumer keeps the frame, so it is a new one each time.
-            let mut frame = I420Frame::black(w, h)
-                .map_err(|e| ScreenError::Unsupported(format!("a {w}x{h} frame: {e}")))?;
-            bgra_to_i420_into(bgra, &mut frame)?;
-            frame.capture_time = capture_time;
-            return Ok(frame);
-        }
-        let full = match self.full.take() {
-            Some(f) if (f.width(), f.height()) == (w, h) => f,
-            _ => I420Frame::black(w, h)
-                .map_err(|e| ScreenError::Unsupported(format!("a {w}x{h} frame: {e}")))?,
-        };
-        let full = self.full.insert(full);
-        bgra_to_i420_into(bgra, full)?;
-        full.capture_time = capture_time;
-        Ok(self.scaler.scale(full, ow, oh)?)
+        self.converter
+            .convert(bgra, (w, h, w * 4), ByteOrder::Bgrx, capture_time)
     }
 }
 

@@ -13,8 +13,14 @@
 //! The same for one window: part of the picture in an ImageMagick window, shared with
 //! `--share-screen window:ID`, arrives at the window's size.
 //!
+//! And on Wayland: the same picture as the screen a ScreenCast portal grants (a private session
+//! bus, PipeWire and a real PipeWire video source showing it; the portal is the test's own, see
+//! `confab_test_support::portal_desktop`), shared with `--share-screen portal`: it arrives
+//! alike, and the presenter closes its portal session when it leaves.
+//!
 //! Needs Xvfb, ImageMagick (`display -window root` puts the picture on the screen) and xdotool
-//! (finds the window by title); `make deps` installs them.
+//! (finds the window by title), and for the portal dbus-daemon, PipeWire, WirePlumber and
+//! GStreamer's pipewiresink; `make deps` installs them.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::browser::{Serve, native_join, native_join_with_env, report_participant};
+use confab_test_support::portal_desktop::PortalDesktop;
 use confab_test_support::xvfb::Xvfb;
 
 const W: usize = 1920;
@@ -181,12 +188,12 @@ fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// A real `confab serve`; in its `room`, a presenter (`confab join` on `x`'s display with
-/// `share`, e.g. `["--share-screen"]`, for 11 s) and a viewer (`confab join --snapshot` under
-/// `dir`, for 14 s). Checks that the presenter's share ran; returns the viewer's report and the
-/// presenter's screen snapshot it wrote.
+/// A real `confab serve`; in its `room`, a presenter (`confab join` with `env`, e.g. its
+/// `DISPLAY`, and `share`, e.g. `["--share-screen"]`, for 11 s) and a viewer (`confab join
+/// --snapshot` under `dir`, for 14 s). Checks that the presenter's share ran; returns the
+/// viewer's report and the presenter's screen snapshot it wrote.
 async fn share_through_a_server(
-    x: &Xvfb,
+    env: &[(&str, &str)],
     dir: &Path,
     room: &str,
     share: &[&str],
@@ -208,14 +215,8 @@ async fn share_through_a_server(
     });
     let mut presenter_args = vec!["--seconds", "11"];
     presenter_args.extend_from_slice(share);
-    let presenter = native_join_with_env(
-        &serve.ws_url,
-        room,
-        "presenter",
-        &presenter_args,
-        &[("DISPLAY", x.display.as_str())],
-    )
-    .await;
+    let presenter =
+        native_join_with_env(&serve.ws_url, room, "presenter", &presenter_args, env).await;
     let viewer = viewer.await.unwrap();
     assert_eq!(presenter["ok"], true, "{presenter:#}");
     assert_eq!(
@@ -229,7 +230,9 @@ async fn share_through_a_server(
         .filter_map(|v| v.as_str())
         .find(|f| f.contains("presenter") && f.ends_with("-screen.png"))
         .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("a screen snapshot of the presenter: {viewer:#}"));
+        .unwrap_or_else(|| {
+            panic!("a screen snapshot of the presenter: {viewer:#}\nthe presenter: {presenter:#}")
+        });
     (viewer, snapshot)
 }
 
@@ -249,9 +252,18 @@ async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
         .expect("ImageMagick's display runs (make deps installs imagemagick)");
     eprintln!("display -window root: {shown}");
 
-    let (viewer, snapshot) = share_through_a_server(&x, &dir, "x11", &["--share-screen"]).await;
+    let (viewer, snapshot) =
+        share_through_a_server(&[("DISPLAY", &x.display)], &dir, "x11", &["--share-screen"]).await;
+    assert_received_screen(&viewer, &snapshot, &picture);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The presenter's screen as the viewer received it (`viewer`'s report, the `snapshot` it
+/// wrote) matches `picture`: full size, PSNR at least 30 dB over the whole and the text, the
+/// blocks' colours.
+fn assert_received_screen(viewer: &serde_json::Value, snapshot: &Path, picture: &[u8]) {
     assert_eq!(viewer["ok"], true, "{viewer:#}");
-    let p = report_participant(&viewer, "presenter");
+    let p = report_participant(viewer, "presenter");
     assert_eq!(p["screen_resolution"], "1920x1080", "{viewer:#}");
     assert!(
         p["screen_frames_received"].as_u64().unwrap() > 0,
@@ -262,11 +274,11 @@ async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
         p["screen_fps"], p["screen_frames_received"], p["frames_received"]
     );
 
-    let (received, w, h) = read_png(&snapshot);
+    let (received, w, h) = read_png(snapshot);
     assert_eq!((w, h), (W, H));
-    let whole = psnr(&received, &picture, (0, 0, W, H));
-    let text = psnr(&received, &picture, TEXT);
-    let checker = psnr(&received, &picture, CHECKER);
+    let whole = psnr(&received, picture, (0, 0, W, H));
+    let text = psnr(&received, picture, TEXT);
+    let checker = psnr(&received, picture, CHECKER);
     eprintln!("figures: PSNR whole {whole:.1} dB, text {text:.1} dB, checkerboard {checker:.1} dB");
     assert!(whole >= 30.0, "whole screen PSNR {whole:.1} dB");
     assert!(text >= 30.0, "text region PSNR {text:.1} dB (legible)");
@@ -279,6 +291,31 @@ async fn a_shared_x11_screen_arrives_as_it_was_on_the_screen() {
             );
         }
     }
+}
+
+/// Wayland: the known picture is the screen a ScreenCast portal grants; `confab join
+/// --share-screen portal` (on that desktop's session bus) shares it, the viewer's snapshot
+/// matches it as the X11 one must, and the presenter closed its portal session on leaving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_shared_through_the_portal_arrives_as_it_was_shown() {
+    let mut desktop = PortalDesktop::start();
+    let dir = temp_dir("portal-share");
+    let picture = known_picture();
+    let bgrx: Vec<u8> = picture
+        .chunks(3)
+        .flat_map(|p| [p[2], p[1], p[0], 0])
+        .collect();
+    desktop.show_picture(&bgrx, (W as u32, H as u32), 15);
+    let env = desktop.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (viewer, snapshot) =
+        share_through_a_server(&env, &dir, "portal", &["--share-screen", "portal"]).await;
+    assert_received_screen(&viewer, &snapshot, &picture);
+    assert_eq!(
+        desktop.sessions(),
+        (1, 1),
+        "one portal session, closed by the presenter when it left"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -326,8 +363,13 @@ async fn a_shared_x11_window_arrives_as_it_was_in_the_window() {
     eprintln!("sharing window {id:#x}");
 
     let window_arg = format!("window:{id:#x}");
-    let (viewer, snapshot) =
-        share_through_a_server(&x, &dir, "x11w", &["--share-screen", &window_arg]).await;
+    let (viewer, snapshot) = share_through_a_server(
+        &[("DISPLAY", &x.display)],
+        &dir,
+        "x11w",
+        &["--share-screen", &window_arg],
+    )
+    .await;
     let _ = shown.kill();
     let _ = shown.wait();
     let p = report_participant(&viewer, "presenter");
