@@ -47,13 +47,15 @@ fn quarters() -> Vec<u8> {
 
 #[test]
 fn on_wayland_the_picker_shares_what_the_desktop_grants_until_the_desktop_stops_it() {
-    let mut desktop = PortalDesktop::start();
-    for (key, value) in desktop.env() {
-        // SAFETY: one test in this binary; the app and the engines have not started.
-        unsafe { std::env::set_var(key, value) };
-    }
-    // SAFETY: as above.
-    unsafe { std::env::set_var("XDG_SESSION_TYPE", "wayland") };
+    let mut desktop = PortalDesktop::start_with(|env| {
+        for (key, value) in env {
+            // SAFETY: one test in this binary, and no other thread has started yet (the
+            // desktop calls this before starting any).
+            unsafe { std::env::set_var(key, value) };
+        }
+        // SAFETY: as above.
+        unsafe { std::env::set_var("XDG_SESSION_TYPE", "wayland") };
+    });
     desktop.show_picture(&quarters(), (W, H), 15);
 
     let room = "wayland-share";

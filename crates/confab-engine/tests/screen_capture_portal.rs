@@ -104,11 +104,13 @@ fn a_screen_granted_by_the_portal_is_captured_and_every_way_it_ends_is_told() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let mut desktop = PortalDesktop::start();
-    for (key, value) in desktop.env() {
-        // SAFETY: one test in this binary, and no other thread has started yet.
-        unsafe { std::env::set_var(key, value) };
-    }
+    let mut desktop = PortalDesktop::start_with(|env| {
+        for (key, value) in env {
+            // SAFETY: one test in this binary, and no other thread has started yet (the
+            // desktop calls this before starting any).
+            unsafe { std::env::set_var(key, value) };
+        }
+    });
 
     // The picture, as shown.
     desktop.show_picture(&bgrx(W, H, 0), (W, H), FPS);

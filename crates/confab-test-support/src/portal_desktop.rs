@@ -81,6 +81,18 @@ impl PortalDesktop {
     /// # Panics
     /// When a program is missing or does not come up in time (with its log).
     pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// [`PortalDesktop::start`], calling `before_threads` with the desktop's [`env`] first,
+    /// before this starts any thread or process: a test that must put it into its own
+    /// environment (`set_var`) does it there.
+    ///
+    /// [`env`]: PortalDesktop::env
+    ///
+    /// # Panics
+    /// As [`PortalDesktop::start`].
+    pub fn start_with(before_threads: impl FnOnce(&[(&'static str, String)])) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "confab-portal-{}-{}",
             std::process::id(),
@@ -90,6 +102,7 @@ impl PortalDesktop {
         set_private(&dir);
         let bus = dir.join("bus");
         let bus_address = format!("unix:path={}", bus.display());
+        before_threads(&env_of(&dir, &bus_address));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -143,11 +156,7 @@ impl PortalDesktop {
     /// The environment a client of this desktop needs: its session bus and runtime directory.
     #[must_use]
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("DBUS_SESSION_BUS_ADDRESS", self.bus_address.clone()),
-            ("XDG_RUNTIME_DIR", self.dir.display().to_string()),
-            ("PIPEWIRE_RUNTIME_DIR", self.dir.display().to_string()),
-        ]
+        env_of(&self.dir, &self.bus_address)
     }
 
     /// Shows the `width` x `height` picture `bgrx` (4 bytes a pixel: blue, green, red, unused)
@@ -404,6 +413,15 @@ fn write_png(path: &Path, bgrx: &[u8], width: u32, height: u32) {
     let mut writer = encoder.write_header().unwrap();
     writer.write_image_data(&rgb).unwrap();
     writer.finish().unwrap();
+}
+
+/// The environment of a desktop in `dir` with its bus at `bus_address`.
+fn env_of(dir: &Path, bus_address: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DBUS_SESSION_BUS_ADDRESS", bus_address.to_owned()),
+        ("XDG_RUNTIME_DIR", dir.display().to_string()),
+        ("PIPEWIRE_RUNTIME_DIR", dir.display().to_string()),
+    ]
 }
 
 /// `object["info"]["props"][key]` as text.

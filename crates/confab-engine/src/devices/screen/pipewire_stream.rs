@@ -3,20 +3,23 @@
 //!
 //! Owns the `confab-pipewire` thread: a PipeWire main loop connected through the portal's
 //! remote (the one connection that may read the granted node), one video stream linked to the
-//! node, asking for packed 8-bit RGB (`BGRx`, `BGRA`, `RGBx`, `RGBA`: what compositors give
-//! without a GPU path) in shared memory at the share's frame rate. Each picture is converted
-//! and fitted to 1080p on this thread ([`ScreenConverter`]) and sent on a drop-oldest queue, so
-//! a slow encoder never holds the compositor's buffers.
+//! node, asking for packed 8-bit RGB (`BGRx`, `BGRA`, `RGBx`, `RGBA`) at most at the share's
+//! frame rate. No DMA-BUF modifiers are offered, so producers send mappable memory (MemFd or
+//! MemPtr, mapped by PipeWire for us): one copy on the compositor's side instead of a GPU
+//! import. Every picture is converted and fitted to 1080p on this thread ([`ScreenConverter`])
+//! — none is skipped, as a compositor sends only on change and the last picture of a scroll
+//! may be the last for a while — and sent on a one-slot drop-oldest queue, so a slow encoder
+//! never holds the compositor's buffers.
 //!
 //! Contract: [`PipeWireStream::start`] returns once the stream is connected (or with why not).
 //! Pictures the producer marks corrupted or empty (cursor-only updates, damage with no
-//! content) are skipped. When the stream fails, is unlinked or the daemon goes away,
+//! content), unmapped (DMA-BUF) or bottom-up (negative stride) are skipped, the last two said
+//! once in the log; the chunk's offset and size bound what is read. When the stream fails, is unlinked or the daemon goes away,
 //! [`PipeWireStream::ended`] says why; dropping it stops the loop and joins the thread.
 
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use pipewire as pw;
 use pw::spa;
@@ -140,13 +143,19 @@ struct StreamState {
     mainloop: pw::main_loop::MainLoopRc,
     /// A picture failed to convert (said once, not per frame).
     warned: bool,
-    /// The shortest gap between two pictures converted (the share's frame rate).
-    min_gap: Duration,
-    /// When the last picture was converted.
-    last: Option<Instant>,
+    /// A picture whose last row has no padding, copied out whole-stride (reused).
+    padded: Vec<u8>,
 }
 
 impl StreamState {
+    /// Logs `what` the first time something goes wrong with a picture (not once per frame).
+    fn warn_once(&mut self, what: &str) {
+        if !self.warned {
+            warn!("screen picture from PipeWire: {what}");
+            self.warned = true;
+        }
+    }
+
     /// Records why the stream ended (the first reason wins) and stops the loop.
     fn end(&self, why: ScreenError) {
         let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
@@ -155,6 +164,26 @@ impl StreamState {
         }
         self.mainloop.quit();
     }
+}
+
+/// `pixels`, or a copy in `padded` filled out to `stride` x `height` when the producer left the
+/// last row's padding out (the conversion walks whole strides).
+fn whole_strides<'a>(
+    pixels: &'a [u8],
+    padded: &'a mut Vec<u8>,
+    stride: u32,
+    height: u32,
+) -> &'a [u8] {
+    let whole = stride as usize * height as usize;
+    if pixels.len() >= whole || pixels.len() + stride as usize <= whole {
+        // Whole already, or short by more than one row's padding: as it is (the conversion
+        // refuses a short one).
+        return pixels;
+    }
+    padded.clear();
+    padded.extend_from_slice(pixels);
+    padded.resize(whole, 0);
+    padded
 }
 
 /// Sets up the loop, the connection and the stream, says so on `ready`, and runs until told to
@@ -208,10 +237,7 @@ fn run_loop(
         ended: Arc::clone(ended),
         mainloop: mainloop.clone(),
         warned: false,
-        // A little under the frame interval, so a producer at exactly `fps` is not halved by
-        // jitter.
-        min_gap: Duration::from_secs(1) / request.fps.clamp(1, 60) * 9 / 10,
-        last: None,
+        padded: Vec::new(),
     };
     let _listener = stream
         .add_local_listener_with_user_data(state)
@@ -255,10 +281,6 @@ fn run_loop(
             if let Some(mut buffer) = stream.dequeue_buffer()
                 && let Some((order, width, height)) = state.layout
             {
-                let now = Instant::now();
-                if state.last.is_some_and(|t| now - t < state.min_gap) {
-                    return;
-                }
                 let captured = CaptureTime::now();
                 let Some(data) = buffer.datas_mut().first_mut() else {
                     return;
@@ -267,27 +289,42 @@ fn run_loop(
                 if chunk.size() == 0 || chunk.flags().contains(spa::buffer::ChunkFlags::CORRUPTED) {
                     return;
                 }
-                let offset = chunk.offset() as usize;
+                let (offset, size) = (chunk.offset() as usize, chunk.size() as usize);
                 let stride = match chunk.stride() {
+                    0 => width * 4,
                     s if s > 0 => s.unsigned_abs(),
-                    _ => width * 4,
+                    _ => {
+                        state.warn_once("a bottom-up picture (negative stride) is not read");
+                        return;
+                    }
                 };
-                let Some(pixels) = data.data().and_then(|d| d.get(offset..)) else {
+                // DMA-BUF data is not mapped (`data()` is None): never asked for, see the
+                // module docs.
+                let Some(mapped) = data.data() else {
+                    state.warn_once("a picture PipeWire did not map (DMA-BUF?) is not read");
                     return;
                 };
+                let Some(pixels) = mapped
+                    .len()
+                    .checked_sub(offset)
+                    .map(|left| &mapped[offset..offset + left.min(size)])
+                else {
+                    return;
+                };
+                let pixels = whole_strides(pixels, &mut state.padded, stride, height);
                 match state
                     .converter
                     .convert(pixels, (width, height, stride), order, captured)
                 {
                     Ok(frame) => {
-                        state.last = Some(now);
                         state.frames.send(frame);
                     }
-                    Err(e) if !state.warned => {
-                        warn!(error = %e, "a screen picture from PipeWire cannot be converted");
-                        state.warned = true;
+                    Err(e) => {
+                        if !state.warned {
+                            warn!(error = %e, "a screen picture from PipeWire cannot be converted");
+                            state.warned = true;
+                        }
                     }
-                    Err(_) => {}
                 }
             }
         })
@@ -314,9 +351,9 @@ fn run_loop(
 }
 
 /// The `EnumFormat` the stream asks for: raw video in the four packed RGB layouts, any size up
-/// to [`MAX_SIDE`] (the portal's size preferred), `fps` pictures a second preferred and up to 60
-/// accepted (a producer with a fixed rate still links; pictures closer together than `fps`
-/// allows are skipped before conversion).
+/// to [`MAX_SIDE`] (the portal's size preferred), `fps` pictures a second preferred (up to 60
+/// accepted, so a producer with a fixed rate still links) and at most `fps` from a producer that
+/// sends on change (`maxFramerate`: compositors pace themselves to it).
 fn format_request(request: &StreamRequest) -> Result<Vec<u8>, ScreenError> {
     use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
     use spa::utils::{Fraction, Rectangle};
@@ -364,6 +401,15 @@ fn format_request(request: &StreamRequest) -> Result<Vec<u8>, ScreenError> {
             Fraction { num: fps, denom: 1 },
             Fraction { num: 0, denom: 1 },
             Fraction { num: 60, denom: 1 }
+        ),
+        spa::pod::property!(
+            FormatProperties::VideoMaxFramerate,
+            Choice,
+            Range,
+            Fraction,
+            Fraction { num: fps, denom: 1 },
+            Fraction { num: 1, denom: 1 },
+            Fraction { num: fps, denom: 1 }
         ),
     );
     spa::pod::serialize::PodSerializer::serialize(

@@ -29,6 +29,9 @@ use tracing::{info, warn};
 
 use super::ScreenError;
 
+/// How long one D-Bus call to the portal may take (not the user's time in its dialog).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the portal granted: one PipeWire stream and the connection to read it through.
 #[derive(Debug)]
 pub(super) struct PortalGrant {
@@ -125,7 +128,13 @@ async fn run_session(
 ) {
     // A connection of this session's own: ashpd's shared one would live on the first share's
     // runtime, which is gone by the second share.
-    let proxy = match ashpd::zbus::Connection::session().await {
+    // Method calls time out (a wedged portal must not hang the share's start or end); the
+    // user's time in the dialog is not one: `Start` returns at once and answers by signal.
+    let connection = match ashpd::zbus::connection::Builder::session() {
+        Ok(builder) => builder.method_timeout(CALL_TIMEOUT).build().await,
+        Err(e) => Err(e),
+    };
+    let proxy = match connection {
         Ok(connection) => Screencast::with_connection(connection).await,
         Err(e) => Err(e.into()),
     };
@@ -167,8 +176,13 @@ async fn run_session(
         .set_sources(sources)
         .set_multiple(false)
         .set_persist_mode(PersistMode::DoNot);
-    if let Err(e) = proxy.select_sources(&session, options).await {
+    let selected = match proxy.select_sources(&session, options).await {
+        Ok(request) => request.response(),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = selected {
         let _ = result.send(Err(refused(e)));
+        let _ = close(&session).await;
         return;
     }
     let started = match proxy.start(&session, None, Default::default()).await {
@@ -186,7 +200,7 @@ async fn run_session(
         let _ = result.send(Err(ScreenError::PortalFailed(
             "the desktop granted no screen or window".to_owned(),
         )));
-        let _ = session.close().await;
+        let _ = close(&session).await;
         return;
     };
     let remote = match proxy
@@ -196,7 +210,7 @@ async fn run_session(
         Ok(fd) => fd,
         Err(e) => {
             let _ = result.send(Err(refused(e)));
-            let _ = session.close().await;
+            let _ = close(&session).await;
             return;
         }
     };
@@ -221,7 +235,7 @@ async fn run_session(
         kind,
     };
     if result.send(Ok(grant)).is_err() {
-        let _ = session.close().await;
+        let _ = close(&session).await;
         return;
     }
     match closed_signal {
@@ -232,16 +246,29 @@ async fn run_session(
                     closed.store(true, Ordering::Relaxed);
                 }
                 _ = stop => {
-                    let _ = session.close().await;
+                    let _ = close(&session).await;
                 }
             }
         }
         Err(e) => {
             warn!(error = %e, "cannot watch the screen-cast session; it ends with the share");
             let _ = stop.await;
-            let _ = session.close().await;
+            let _ = close(&session).await;
         }
     }
+}
+
+/// Closes `session`, giving up after [`CALL_TIMEOUT`].
+async fn close(
+    session: &ashpd::desktop::Session<Screencast>,
+) -> Result<(), tokio::time::error::Elapsed> {
+    tokio::time::timeout(CALL_TIMEOUT, session.close())
+        .await
+        .map(|closed| {
+            if let Err(e) = closed {
+                warn!(error = %e, "closing the screen-cast session");
+            }
+        })
 }
 
 /// A request the portal answered with an error: the user's cancel, or a refusal.

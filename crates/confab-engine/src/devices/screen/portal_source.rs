@@ -9,7 +9,8 @@
 //! always has a picture for a keyframe and the far side's frame rate does not read as a freeze.
 //!
 //! Contract: as [`super::X11ScreenSource`]'s: I420, at most 1920x1080, stamped when the
-//! picture arrived. The first picture is waited for up to [`FIRST_PICTURE`]
+//! picture arrived; `next_frame` never blocks. [`PortalScreenSource::open`] (blocking: the
+//! dialog, then the first picture) waits for the first picture up to [`FIRST_PICTURE`]
 //! ([`ScreenError::NoPicture`] after). Capture ends with [`ScreenError::PortalEnded`] when the
 //! desktop closes the session (its "stop sharing" indicator, the shared window closed) or the
 //! stream is unlinked, and with the stream's error when PipeWire fails. Dropping the source
@@ -43,12 +44,14 @@ pub struct PortalScreenSource {
 
 impl PortalScreenSource {
     /// Asks the desktop for a screen or window (its dialog shows now and this waits for the
-    /// user) and starts reading it at `fps` pictures a second (0: 15).
+    /// user), starts reading it at `fps` pictures a second (0: 15) and waits for its first
+    /// picture.
     ///
     /// # Errors
     /// [`ScreenError::NoPortal`] when no ScreenCast portal runs, [`ScreenError::PortalCancelled`]
     /// when the user cancels the dialog, [`ScreenError::PortalFailed`] when the portal refuses,
-    /// [`ScreenError::PipeWire`] when the granted stream cannot be read.
+    /// [`ScreenError::PipeWire`] when the granted stream cannot be read,
+    /// [`ScreenError::NoPicture`] when it sends nothing within [`FIRST_PICTURE`].
     pub fn open(fps: u32) -> Result<Self, ScreenError> {
         let fps = match fps {
             0 => super::DEFAULT_FPS,
@@ -57,14 +60,34 @@ impl PortalScreenSource {
         let (session, grant) = PortalSession::open()?;
         let (tx, frames) = drop_oldest::channel(1);
         let stream = PipeWireStream::start(grant.remote, grant.node_id, fps, grant.size, tx)?;
-        Ok(Self {
+        let mut source = Self {
             stream,
             session,
             frames,
             last: None,
             interval: Duration::from_secs(1) / fps,
             kind: grant.kind,
-        })
+        };
+        source.wait_for_first_picture()?;
+        Ok(source)
+    }
+
+    /// Waits (here, while opening, which runs off the session's task) for the first picture,
+    /// so that `next_frame` never blocks.
+    fn wait_for_first_picture(&mut self) -> Result<(), ScreenError> {
+        let deadline = Instant::now() + FIRST_PICTURE;
+        loop {
+            if let Ok(frame) = self.frames.recv_timeout(Duration::from_millis(100)) {
+                self.last = Some(frame);
+                return Ok(());
+            }
+            if let Some(why) = self.ended() {
+                return Err(why);
+            }
+            if Instant::now() >= deadline {
+                return Err(ScreenError::NoPicture(FIRST_PICTURE.as_secs()));
+            }
+        }
     }
 
     /// What is shared, for the UI: "a monitor (chosen in the desktop's dialog)".
@@ -104,23 +127,12 @@ impl VideoSource for PortalScreenSource {
             self.last = Some(frame.clone());
             return Ok(frame);
         }
-        if let Some(last) = &self.last {
-            let mut again = last.clone();
-            again.capture_time = CaptureTime::now();
-            return Ok(again);
-        }
-        let deadline = Instant::now() + FIRST_PICTURE;
-        loop {
-            if let Ok(frame) = self.frames.recv_timeout(Duration::from_millis(100)) {
-                self.last = Some(frame.clone());
-                return Ok(frame);
-            }
-            if let Some(why) = self.ended() {
-                return Err(why.into());
-            }
-            if Instant::now() >= deadline {
-                return Err(ScreenError::NoPicture(FIRST_PICTURE.as_secs()).into());
-            }
-        }
+        // Nothing changed: the last picture again (there is one: `open` waited for it).
+        let Some(last) = &self.last else {
+            return Err(ScreenError::NoPicture(FIRST_PICTURE.as_secs()).into());
+        };
+        let mut again = last.clone();
+        again.capture_time = CaptureTime::now();
+        Ok(again)
     }
 }
