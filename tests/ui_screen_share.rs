@@ -15,7 +15,7 @@
 mod common;
 
 use common::ui::{
-    harness_stepping, host_call_in, join_engine, shows, snapshot_tolerance, step_until,
+    harness_stepping, host_call_in, join_engine, only_other, shows, snapshot_tolerance, step_until,
 };
 
 use confab::ui::app::Screen;
@@ -142,13 +142,7 @@ fn someone_elses_share_is_presented_and_our_own_share_shows_its_banner() {
         2,
         "bar and banner"
     );
-    let ann = ben
-        .view
-        .participants
-        .keys()
-        .next()
-        .cloned()
-        .expect("Ben knows Ann");
+    let ann = only_other(&ben);
     wait_until(&mut ben, "Ben decodes our screen", |b| {
         screens_from(b, &ann) > 5 && b.view.participant(&ann).is_some_and(|p| p.sharing)
     });

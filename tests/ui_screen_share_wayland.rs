@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::ui::{harness_stepping, host_call_in, join_engine, shows, step_until};
+use common::ui::{harness_stepping, host_call_in, join_engine, only_other, shows, step_until};
 
 use confab::ui::app::Screen;
 use confab_engine::testing::wait_until;
@@ -81,13 +81,7 @@ fn on_wayland_the_picker_shares_what_the_desktop_grants_until_the_desktop_stops_
         matches!(&h.state().screen, Screen::InCall(c) if c.sharing.is_some())
             && shows(h, "You are sharing")
     });
-    let ann = ben
-        .view
-        .participants
-        .keys()
-        .next()
-        .cloned()
-        .expect("Ben knows Ann");
+    let ann = only_other(&ben);
     wait_until(&mut ben, "Ben decodes our screen", |b| {
         b.view
             .participant(&ann)

@@ -117,3 +117,13 @@ pub fn join_engine_with(
     wait_until(&mut peer, "the engine joins", |p| p.view.id.is_some());
     peer
 }
+
+/// The id of the one participant `peer` sees in the call (the app's user, when `peer` joined it alone).
+pub fn only_other(peer: &CallObserver) -> String {
+    peer.view
+        .participants
+        .keys()
+        .next()
+        .cloned()
+        .expect("the engine sees the app's user")
+}

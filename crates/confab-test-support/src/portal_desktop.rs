@@ -451,6 +451,15 @@ fn handle_path(
         .into()
 }
 
+/// The path of the request object a portal call with `options` from `header`'s sender answers
+/// on.
+fn request_path(
+    header: &zbus::message::Header<'_>,
+    options: &HashMap<String, OwnedValue>,
+) -> OwnedObjectPath {
+    handle_path("request", header.sender(), &option(options, "handle_token"))
+}
+
 /// The string option `key` of a portal call.
 fn option(options: &HashMap<String, OwnedValue>, key: &str) -> String {
     options
@@ -491,11 +500,7 @@ impl ScreenCast {
         #[zbus(connection)] connection: &zbus::Connection,
         #[zbus(object_server)] server: &zbus::ObjectServer,
     ) -> zbus::fdo::Result<OwnedObjectPath> {
-        let request = handle_path(
-            "request",
-            header.sender(),
-            &option(&options, "handle_token"),
-        );
+        let request = request_path(&header, &options);
         let session = handle_path(
             "session",
             header.sender(),
@@ -524,11 +529,7 @@ impl ScreenCast {
         #[zbus(header)] header: zbus::message::Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> OwnedObjectPath {
-        let request = handle_path(
-            "request",
-            header.sender(),
-            &option(&options, "handle_token"),
-        );
+        let request = request_path(&header, &options);
         self.state.lock().unwrap().select_options = options
             .iter()
             .map(|(k, v)| (k.clone(), format!("{v:?}")))
@@ -545,11 +546,7 @@ impl ScreenCast {
         #[zbus(header)] header: zbus::message::Header<'_>,
         #[zbus(connection)] connection: &zbus::Connection,
     ) -> OwnedObjectPath {
-        let request = handle_path(
-            "request",
-            header.sender(),
-            &option(&options, "handle_token"),
-        );
+        let request = request_path(&header, &options);
         let (answer, node) = {
             let state = self.state.lock().unwrap();
             (state.answer, state.node)

@@ -61,12 +61,7 @@ pub(crate) fn open_screen(input: &ScreenInput) -> Result<ScreenCapture, String> 
         ScreenInput::Synthetic => {
             let (w, h) = MAX_SIZE;
             let source = SyntheticScreen::new(w, h, SCREEN_FPS).map_err(|e| e.to_string())?;
-            let (thread, frames) = spawn_video(source, CAPTURE_QUEUE).map_err(|e| e.to_string())?;
-            Ok(ScreenCapture {
-                thread,
-                frames,
-                description: format!("a synthetic screen ({w}x{h})"),
-            })
+            start_capture(source, format!("a synthetic screen ({w}x{h})"))
         }
         ScreenInput::X11 { display, monitor } => open_x11(display.as_deref(), *monitor, None),
         ScreenInput::X11Window { display, window } => {
@@ -76,17 +71,25 @@ pub(crate) fn open_screen(input: &ScreenInput) -> Result<ScreenCapture, String> 
     }
 }
 
-#[cfg(all(target_os = "linux", feature = "wayland"))]
-fn open_portal() -> Result<ScreenCapture, String> {
-    use crate::devices::screen::PortalScreenSource;
-    let source = PortalScreenSource::open(SCREEN_FPS).map_err(|e| e.to_string())?;
-    let description = source.description();
+/// Starts `source` on its capture thread, as the share of what `description` says.
+fn start_capture(
+    source: impl crate::media::VideoSource + Send + 'static,
+    description: String,
+) -> Result<ScreenCapture, String> {
     let (thread, frames) = spawn_video(source, CAPTURE_QUEUE).map_err(|e| e.to_string())?;
     Ok(ScreenCapture {
         thread,
         frames,
         description,
     })
+}
+
+#[cfg(all(target_os = "linux", feature = "wayland"))]
+fn open_portal() -> Result<ScreenCapture, String> {
+    use crate::devices::screen::PortalScreenSource;
+    let source = PortalScreenSource::open(SCREEN_FPS).map_err(|e| e.to_string())?;
+    let description = source.description();
+    start_capture(source, description)
 }
 
 #[cfg(not(all(target_os = "linux", feature = "wayland")))]
@@ -116,12 +119,7 @@ fn open_x11(
     })
     .map_err(|e| e.to_string())?;
     let description = source.description();
-    let (thread, frames) = spawn_video(source, CAPTURE_QUEUE).map_err(|e| e.to_string())?;
-    Ok(ScreenCapture {
-        thread,
-        frames,
-        description,
-    })
+    start_capture(source, description)
 }
 
 #[cfg(not(target_os = "linux"))]

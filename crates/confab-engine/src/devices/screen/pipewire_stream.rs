@@ -319,12 +319,7 @@ fn run_loop(
                     Ok(frame) => {
                         state.frames.send(frame);
                     }
-                    Err(e) => {
-                        if !state.warned {
-                            warn!(error = %e, "a screen picture from PipeWire cannot be converted");
-                            state.warned = true;
-                        }
-                    }
+                    Err(e) => state.warn_once(&format!("a picture cannot be converted: {e}")),
                 }
             }
         })
